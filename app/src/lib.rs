@@ -1,0 +1,47 @@
+//! paybridge's Leptos UI. Pages render on the server (`ssr`) and hydrate in the browser
+//! (`hydrate`). The payment core never depends on this crate.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+mod pages;
+
+/// The HTML document around every Leptos page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/paybridge.css"/>
+        <Title text="paybridge"/>
+        <Router>
+            <main>
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("/") view=pages::Home/>
+                    <Route path=path!("/admin/display") view=pages::AdminShell/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,159 @@
+//! Cancellation (SPEC §4.5). The amount is reserved against the payment first, so that
+//! however many cancels arrive at once, no more than was paid is ever refunded; then the
+//! PG is asked, with our refund id as its idempotency reference.
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde_json::{json, Value};
+
+use super::{checkout::gateway_for, signature, Cafe24Error, Fields};
+use crate::{
+    domain::{Currency, Money},
+    gateway::{GatewayError, RefundRequest, RefundStatus as GatewayRefundStatus},
+    startup::AppState,
+    store::{NewRefund, RefundOutcome, RefundStatus, Reserved},
+};
+
+pub async fn cancel_sync(
+    State(app): State<AppState>,
+    f: Fields,
+) -> Result<Json<Value>, Cafe24Error> {
+    let partner_id = f.required("partner_id")?;
+    let order_id = f.required("order_id")?;
+    let tid = f.required("tid")?;
+    let currency_text = f.required("currency")?;
+    let cancel_text = f.required("cancel_amount")?;
+    let hash = f.required("hash_data")?;
+    if !signature::verify(
+        &app.cafe24.service_key,
+        &[cancel_text, currency_text, order_id, partner_id, tid],
+        hash,
+    ) {
+        return Err(Cafe24Error::unauthorized());
+    }
+
+    // A disabled shop still refunds what it took.
+    let route = app
+        .store
+        .shop_by_partner_id(&app.keys, partner_id)
+        .await?
+        .ok_or_else(|| {
+            Cafe24Error::new(
+                StatusCode::NOT_FOUND,
+                format!("unknown partner_id {partner_id}"),
+            )
+        })?;
+    let payment = app
+        .store
+        .payment_by_order(&route.mall_id, order_id)
+        .await?
+        .filter(|p| p.partner_id == partner_id)
+        .ok_or_else(|| {
+            Cafe24Error::new(
+                StatusCode::NOT_FOUND,
+                format!("no payment for order_id {order_id}"),
+            )
+        })?;
+    if payment.tid.as_deref() != Some(tid) {
+        return Err(Cafe24Error::invalid(format!(
+            "tid {tid} is not the payment's transaction"
+        )));
+    }
+    let currency: Currency = currency_text
+        .parse()
+        .map_err(|_| Cafe24Error::invalid(format!("currency {currency_text} is not supported")))?;
+    if currency != payment.amount.currency {
+        return Err(Cafe24Error::invalid(format!(
+            "currency {currency} is not the payment's currency ({})",
+            payment.amount.currency
+        )));
+    }
+    let parse = |field: &str, text: &str| {
+        Money::parse(text, currency).map_err(|e| Cafe24Error::invalid(format!("{field}: {e}")))
+    };
+    let cancel = parse("cancel_amount", cancel_text)?;
+    if let Some(amount_text) = f.optional("amount") {
+        let amount = parse("amount", amount_text)?;
+        if amount != payment.amount {
+            return Err(Cafe24Error::invalid(format!(
+                "amount {amount} is not the payment's amount ({})",
+                payment.amount
+            )));
+        }
+    }
+    let expected_remaining_after = f
+        .optional("remain_amount")
+        .map(|t| parse("remain_amount", t))
+        .transpose()?;
+    let credentials = app
+        .store
+        .credentials_of(&app.keys, &route.mall_id)
+        .await?
+        .ok_or_else(|| {
+            Cafe24Error::conflict(
+                "the mall has no payment-company credentials linked, so nothing can be refunded",
+            )
+        })?;
+    let gateway = gateway_for(&app, &credentials.gateway)?;
+
+    let new = NewRefund {
+        amount: cancel,
+        amount_text: cancel_text.to_owned(),
+        mode: "sync",
+        reason: f.optional("cancel_reason").map(str::to_owned),
+        cancel_noty_url: None,
+        extra_data: f.get("extra_data").map(str::to_owned),
+        expected_remaining_after,
+    };
+    let refund = match app.store.reserve_refund(&payment.id, &new).await? {
+        Ok(Reserved::New(r) | Reserved::Resume(r)) => r,
+        Err(refusal) => return Err(Cafe24Error::conflict(refusal.to_string())),
+    };
+
+    let request = RefundRequest {
+        reference: refund.id.clone(),
+        amount: refund.amount,
+    };
+    let outcome = match gateway.refund(&credentials, tid, &request).await {
+        Ok(r) => match r.status {
+            GatewayRefundStatus::Refunded => RefundOutcome::Succeeded {
+                gateway_refund_id: r.id,
+            },
+            GatewayRefundStatus::Pending => RefundOutcome::Pending {
+                gateway_refund_id: r.id,
+            },
+            GatewayRefundStatus::Refused(message) => RefundOutcome::Refused { message },
+        },
+        Err(GatewayError::Rejected(message)) => RefundOutcome::Refused { message },
+        Err(other) => {
+            tracing::warn!(refund_id = %refund.id, error = %other, "refund outcome unknown");
+            RefundOutcome::Unknown {
+                message: other.to_string(),
+            }
+        }
+    };
+    let (payment, refund) = app.store.complete_refund(&refund, &outcome).await?;
+    match refund.status {
+        RefundStatus::Succeeded => Ok(Json(json!({
+            "result_code": "0000",
+            "result_message": "cancelled",
+            "partner_id": payment.partner_id,
+            "order_id": payment.order_id,
+            "tid": tid,
+            "currency": currency.code(),
+            "cancel_amount": cancel_text,
+            "remain_amount": payment.state().remaining().to_major_string(),
+        }))),
+        RefundStatus::Failed => Err(Cafe24Error::invalid(format!(
+            "the payment company refused the refund: {}",
+            refund.failure_message.unwrap_or_default()
+        ))),
+        RefundStatus::Pending => Err(Cafe24Error::new(
+            StatusCode::BAD_GATEWAY,
+            "the payment company has not finished the refund yet; the amount stays reserved",
+        )),
+        RefundStatus::Unknown | RefundStatus::Requested => Err(Cafe24Error::new(
+            StatusCode::BAD_GATEWAY,
+            "the payment company did not answer; send the same cancel again to finish it",
+        )),
+    }
+}

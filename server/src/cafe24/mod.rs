@@ -1,0 +1,111 @@
+//! The Cafe24 protocol (SPEC §4): what Cafe24 sends us, what we answer, and the
+//! notifications and redirects we send back.
+
+pub mod cancel;
+pub mod checkout;
+pub mod request;
+pub mod signature;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde_json::{json, Map, Value};
+
+use crate::startup::AppState;
+
+pub use request::Fields;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/synchronous-checkout/checkout",
+            post(checkout::payment_request_sync),
+        )
+        .route(
+            "/api/synchronous-checkout/checkout/callback",
+            get(checkout::callback_sync).post(checkout::callback_sync),
+        )
+        .route(
+            "/api/synchronous-checkout/checkout/status",
+            post(checkout::payment_status),
+        )
+        .route(
+            "/api/synchronous-cancellation/cancel",
+            post(cancel::cancel_sync),
+        )
+        // The name used by the seed's Postman collection.
+        .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
+        .layer(DefaultBodyLimit::max(request::BODY_LIMIT))
+}
+
+/// Cafe24's error answer: `{"result_code":"9999","result_message":…}` with a 4xx (or
+/// 5xx when the fault is upstream or ours). Nothing was changed.
+#[derive(Debug)]
+pub struct Cafe24Error {
+    pub status: StatusCode,
+    pub message: String,
+    extra: Map<String, Value>,
+}
+
+impl Cafe24Error {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Cafe24Error {
+            status,
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "hash_data does not match the request",
+        )
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; nothing was changed",
+        )
+    }
+
+    /// Adds a field to the error body (e.g. `payment_url: ""` for payment requests).
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+}
+
+impl From<crate::store::StoreError> for Cafe24Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        Cafe24Error::internal()
+    }
+}
+
+impl IntoResponse for Cafe24Error {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("result_code".into(), json!("9999"));
+        body.insert("result_message".into(), json!(self.message));
+        body.extend(self.extra);
+        (self.status, Json(Value::Object(body))).into_response()
+    }
+}

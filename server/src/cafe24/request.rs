@@ -1,0 +1,137 @@
+//! Inbound Cafe24 requests arrive as JSON or as `application/x-www-form-urlencoded`
+//! (SPEC §4). Both become one map of field → text. JSON strings are taken unescaped;
+//! numbers and objects keep their exact source text, because `hash_data` is computed
+//! over what Cafe24 sent and `extra_data` is echoed back as received.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{header, StatusCode},
+};
+use serde_json::value::RawValue;
+
+use super::Cafe24Error;
+
+/// Bodies above this size are refused before they are read (413).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Default, Clone)]
+pub struct Fields(BTreeMap<String, String>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A field that must be present and not blank.
+    pub fn required(&self, name: &str) -> Result<&str, Cafe24Error> {
+        self.get(name)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| Cafe24Error::invalid(format!("{name} is required")))
+    }
+
+    /// A field that may be absent; blank counts as absent.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn parse_json(body: &[u8]) -> Result<Self, Cafe24Error> {
+        let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
+            Cafe24Error::malformed(format!("the JSON body is not an object of fields ({e})"))
+        })?;
+        let mut fields = BTreeMap::new();
+        for (name, raw) in map {
+            let text = raw.get();
+            if text == "null" {
+                continue;
+            }
+            let value = if text.starts_with('"') {
+                serde_json::from_str::<String>(text)
+                    .map_err(|e| Cafe24Error::malformed(format!("{name}: {e}")))?
+            } else {
+                text.to_owned()
+            };
+            fields.insert(name, value);
+        }
+        Ok(Fields(fields))
+    }
+
+    pub fn parse_form(body: &[u8]) -> Result<Self, Cafe24Error> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| Cafe24Error::malformed(format!("the form body cannot be read ({e})")))?;
+        let mut fields = BTreeMap::new();
+        for (name, value) in pairs {
+            if fields.insert(name.clone(), value).is_some() {
+                return Err(Cafe24Error::malformed(format!(
+                    "{name} is given more than once"
+                )));
+            }
+        }
+        Ok(Fields(fields))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = Cafe24Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Cafe24Error::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+                )
+            } else {
+                Cafe24Error::malformed("the request body could not be read")
+            }
+        })?;
+        match content_type.as_str() {
+            "application/json" => Fields::parse_json(&body),
+            "application/x-www-form-urlencoded" => Fields::parse_form(&body),
+            "" if body.is_empty() => Ok(Fields::default()),
+            _ => Err(Cafe24Error::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send application/json or application/x-www-form-urlencoded",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_unescaped_and_other_values_keep_their_source_text() {
+        let body = br#"{"amount":"3065.00","shop_no":1,"extra_data":{"pgName": "pg-demo-app"},"ship_zip":null,"goods_name":"\ud68c"}"#;
+        let f = Fields::parse_json(body).unwrap();
+        assert_eq!(f.get("amount"), Some("3065.00"));
+        assert_eq!(f.get("shop_no"), Some("1"));
+        assert_eq!(f.get("extra_data"), Some(r#"{"pgName": "pg-demo-app"}"#));
+        assert_eq!(f.get("ship_zip"), None);
+        assert_eq!(f.get("goods_name"), Some("회"));
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused_with_a_reason() {
+        assert!(Fields::parse_json(b"[1,2]").is_err());
+        assert!(Fields::parse_json(b"{\"a\":").is_err());
+        assert!(Fields::parse_form(b"a=1&a=2").is_err());
+        let f = Fields::parse_form(b"amount=3065.00&partner_id=demomall%3A0%3Ademo-app-public-key")
+            .unwrap();
+        assert_eq!(f.get("partner_id"), Some("demomall:0:demo-app-public-key"));
+        assert!(f.required("order_id").is_err());
+    }
+}

@@ -1,0 +1,348 @@
+//! Configuration from the environment (SPEC §2). Every variable is optional in
+//! development; bad values stop the start with a message naming the variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use url::Url;
+
+use crate::{hosts::HostPattern, secrets::KeyRing};
+
+/// The development credentials used when `CAFE24_*` are not set. They are public
+/// knowledge (printed at start) and refused in production.
+pub const DEV_CLIENT_ID: &str = "paybridge-dev-client-id";
+pub const DEV_CLIENT_SECRET: &str = "paybridge-dev-client-secret";
+pub const DEV_SERVICE_KEY: &str = "paybridge-dev-service-key";
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/paybridge.db";
+const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
+const DEFAULT_API_BASE: &str = "https://{mall_id}.cafe24api.com";
+const DEFAULT_ALLOWED_HOSTS: &str = "*.cafe24.com,*.cafe24shop.com,*.cafe24api.com";
+const DEFAULT_RETRY_DELAYS: &str = "30s,5m,30m";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Cafe24Credentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub service_key: String,
+    /// True when the development defaults are in use.
+    pub dev_defaults: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum EncryptionKeySource {
+    Configured(KeyRing),
+    /// Development only: a key kept in `<data dir>/encryption.key`, created when missing.
+    DataDir(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub production: bool,
+    pub database_url: String,
+    pub listen_addr: SocketAddr,
+    /// `APP_URL`; when unset the URL is derived from the address actually bound.
+    pub app_url: Option<Url>,
+    pub cafe24: Cafe24Credentials,
+    pub cafe24_api_base: String,
+    pub allowed_hosts: Vec<HostPattern>,
+    pub encryption_key: EncryptionKeySource,
+    pub notify_retry_delays: Vec<Duration>,
+    pub sandbox: bool,
+    /// `SANDBOX_PG_URL`; defaults to `{APP_URL}/sandbox-pg`.
+    pub sandbox_pg_url: Option<Url>,
+    pub site_root: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let production = match get("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") | Some("test") => false,
+            Some("production") | Some("prod") => true,
+            Some(other) => {
+                return Err(bad(
+                    "APP_ENV",
+                    format!("unknown environment {other:?}; use development or production"),
+                ))
+            }
+        };
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+
+        let listen_addr = get("LEPTOS_SITE_ADDR")
+            .unwrap_or_else(|| DEFAULT_SITE_ADDR.to_owned())
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                bad(
+                    "LEPTOS_SITE_ADDR",
+                    format!("not an address like 127.0.0.1:3000 ({e})"),
+                )
+            })?;
+
+        let app_url = get("APP_URL")
+            .map(|raw| parse_base_url("APP_URL", &raw))
+            .transpose()?;
+        if production {
+            if let Some(url) = &app_url {
+                if url.scheme() != "https" {
+                    return Err(bad("APP_URL", "must be https in production"));
+                }
+            } else {
+                return Err(bad("APP_URL", "is required in production"));
+            }
+        }
+
+        let cafe24 = cafe24_credentials(&get, production)?;
+
+        let cafe24_api_base = get("CAFE24_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+        parse_base_url(
+            "CAFE24_API_BASE",
+            &cafe24_api_base.replace("{mall_id}", "mall"),
+        )?;
+
+        let allowed_hosts = get("NOTY_ALLOWED_HOSTS")
+            .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned())
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| HostPattern::parse(p).map_err(|e| bad("NOTY_ALLOWED_HOSTS", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let data_dir =
+            PathBuf::from(get("PAYBRIDGE_DATA_DIR").unwrap_or_else(|| "data".to_owned()));
+        let encryption_key = match get("ENCRYPTION_KEY") {
+            Some(list) => EncryptionKeySource::Configured(
+                KeyRing::parse_list(&list).map_err(|e| bad("ENCRYPTION_KEY", e))?,
+            ),
+            None if production => {
+                return Err(bad(
+                    "ENCRYPTION_KEY",
+                    "is required in production (base64 of 32 random bytes; a comma-separated list rotates keys)",
+                ))
+            }
+            None => EncryptionKeySource::DataDir(data_dir.clone()),
+        };
+
+        let notify_retry_delays = parse_delays(
+            &get("NOTIFY_RETRY_DELAYS").unwrap_or_else(|| DEFAULT_RETRY_DELAYS.to_owned()),
+        )
+        .map_err(|e| bad("NOTIFY_RETRY_DELAYS", e))?;
+
+        let sandbox = match get("SANDBOX") {
+            None => !production,
+            Some(v) => {
+                parse_bool(&v).ok_or_else(|| bad("SANDBOX", "use true/false, on/off or 1/0"))?
+            }
+        };
+
+        let sandbox_pg_url = get("SANDBOX_PG_URL")
+            .map(|raw| parse_base_url("SANDBOX_PG_URL", &raw))
+            .transpose()?;
+
+        let site_root =
+            PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+
+        Ok(Config {
+            production,
+            database_url,
+            listen_addr,
+            app_url,
+            cafe24,
+            cafe24_api_base,
+            allowed_hosts,
+            encryption_key,
+            notify_retry_delays,
+            sandbox,
+            sandbox_pg_url,
+            site_root,
+            data_dir,
+        })
+    }
+}
+
+fn cafe24_credentials(
+    get: &impl Fn(&str) -> Option<String>,
+    production: bool,
+) -> Result<Cafe24Credentials, ConfigError> {
+    let pick = |name: &'static str, default: &str| -> Result<(String, bool), ConfigError> {
+        match get(name) {
+            Some(v) => Ok((v, false)),
+            None if production => Err(bad(name, "is required in production")),
+            None => Ok((default.to_owned(), true)),
+        }
+    };
+    let (client_id, d1) = pick("CAFE24_CLIENT_ID", DEV_CLIENT_ID)?;
+    let (client_secret, d2) = pick("CAFE24_CLIENT_SECRET", DEV_CLIENT_SECRET)?;
+    let (service_key, d3) = pick("CAFE24_SERVICE_KEY", DEV_SERVICE_KEY)?;
+    Ok(Cafe24Credentials {
+        client_id,
+        client_secret,
+        service_key,
+        dev_defaults: d1 || d2 || d3,
+    })
+}
+
+fn parse_base_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| bad(variable, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad(variable, "must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(variable, "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// `30s,5m,30m` → three retry delays. Units: ms, s, m, h.
+pub fn parse_delays(raw: &str) -> Result<Vec<Duration>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let split = part
+                .find(|c: char| !c.is_ascii_digit())
+                .ok_or_else(|| format!("{part:?} has no unit (ms, s, m or h)"))?;
+            let (digits, unit) = part.split_at(split);
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| format!("{part:?} does not start with a number"))?;
+            match unit {
+                "ms" => Ok(Duration::from_millis(n)),
+                "s" => Ok(Duration::from_secs(n)),
+                "m" => Ok(Duration::from_secs(n * 60)),
+                "h" => Ok(Duration::from_secs(n * 3600)),
+                _ => Err(format!("{part:?} has an unknown unit (use ms, s, m or h)")),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_a_runnable_development_setup() {
+        let c = config(&[]).unwrap();
+        assert!(!c.production);
+        assert!(c.sandbox);
+        assert_eq!(c.database_url, "sqlite://data/paybridge.db");
+        assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
+        assert!(c.cafe24.dev_defaults);
+        assert_eq!(
+            c.notify_retry_delays,
+            vec![
+                Duration::from_secs(30),
+                Duration::from_secs(300),
+                Duration::from_secs(1800)
+            ]
+        );
+        assert_eq!(c.allowed_hosts.len(), 3);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("DATABASE_URL", "mysql://x"),
+            ("LEPTOS_SITE_ADDR", "localhost"),
+            ("APP_URL", "ftp://x"),
+            ("NOTY_ALLOWED_HOSTS", "exa mple.com"),
+            ("ENCRYPTION_KEY", "c2hvcnQ="),
+            ("NOTIFY_RETRY_DELAYS", "30x"),
+            ("SANDBOX", "maybe"),
+            ("APP_ENV", "staging"),
+            ("CAFE24_API_BASE", "not a url"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var, "{value}");
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn production_requires_real_secrets_and_turns_the_sandbox_off() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "APP_URL");
+        let full = [
+            ("APP_ENV", "production"),
+            ("APP_URL", "https://pay.example.com"),
+            ("CAFE24_CLIENT_ID", "id"),
+            ("CAFE24_CLIENT_SECRET", "secret"),
+            ("CAFE24_SERVICE_KEY", "service"),
+            (
+                "ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ];
+        let c = config(&full).unwrap();
+        assert!(c.production && !c.sandbox && !c.cafe24.dev_defaults);
+        let without_key: Vec<_> = full
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "ENCRYPTION_KEY")
+            .collect();
+        assert_eq!(config(&without_key).unwrap_err().variable, "ENCRYPTION_KEY");
+        let http: Vec<_> = full
+            .iter()
+            .map(|&(k, v)| {
+                if k == "APP_URL" {
+                    (k, "http://pay.example.com")
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        assert_eq!(config(&http).unwrap_err().variable, "APP_URL");
+    }
+}

@@ -1,0 +1,147 @@
+//! The boundary to payment companies. A connector translates between our types and one
+//! PG's API and keeps no state: the core persists everything. A PG's status is
+//! "open" (undecided) unless it explicitly says paid, declined or abandoned.
+
+pub mod sandbox;
+
+use std::{collections::HashMap, sync::Arc};
+
+use url::Url;
+
+use crate::domain::{Currency, MerchantCredentials, Money};
+
+#[derive(Clone, Debug)]
+pub struct MerchantProfile {
+    pub currencies: Vec<Currency>,
+}
+
+/// What the PG supports, as Cafe24's read-payment answer reports it (SPEC §4.3).
+#[derive(Clone, Copy, Debug)]
+pub struct Capabilities {
+    pub all_cancel: bool,
+    pub partial_cancel: bool,
+    pub escrow: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutMode {
+    /// The buyer goes to the PG's own payment page.
+    Redirect,
+    /// The buyer sees our review page first and we ask the PG to pay (external checkout).
+    Review,
+}
+
+#[derive(Clone, Debug)]
+pub struct CheckoutRequest {
+    /// Our id for the payment; the PG creates at most one checkout per reference.
+    pub reference: String,
+    pub amount: Money,
+    pub description: Option<String>,
+    pub callback_url: Url,
+    pub webhook_url: Option<Url>,
+    pub mode: CheckoutMode,
+    /// Offer bank transfer (the payment stays pending until the money arrives).
+    pub allow_deposit: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    pub tid: String,
+    pub payment_url: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    Open,
+    Paid,
+    AwaitingDeposit,
+    Declined,
+    Abandoned,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayOrder {
+    pub tid: String,
+    pub reference: String,
+    pub status: OrderStatus,
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug)]
+pub struct RefundRequest {
+    /// Our refund id; the PG refunds at most once per reference.
+    pub reference: String,
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundStatus {
+    Refunded,
+    Pending,
+    Refused(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayRefund {
+    pub id: String,
+    pub status: RefundStatus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The PG answered and said no (bad credentials, unsupported currency, …).
+    #[error("the payment company refused: {0}")]
+    Rejected(String),
+    /// No usable answer: timeout, connection failure, 5xx.
+    #[error("the payment company is unavailable: {0}")]
+    Unavailable(String),
+    /// An answer we cannot read.
+    #[error("the payment company answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+#[async_trait::async_trait]
+pub trait PaymentGateway: Send + Sync {
+    fn capabilities(&self) -> Capabilities;
+
+    async fn verify_credentials(
+        &self,
+        creds: &MerchantCredentials,
+    ) -> Result<MerchantProfile, GatewayError>;
+
+    async fn create_checkout(
+        &self,
+        creds: &MerchantCredentials,
+        request: &CheckoutRequest,
+    ) -> Result<Checkout, GatewayError>;
+
+    async fn get_order(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+    ) -> Result<GatewayOrder, GatewayError>;
+
+    async fn refund(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+        request: &RefundRequest,
+    ) -> Result<GatewayRefund, GatewayError>;
+}
+
+/// The connectors this instance can speak, by the id stored with each mall's credentials.
+#[derive(Clone, Default)]
+pub struct Gateways {
+    by_id: HashMap<&'static str, Arc<dyn PaymentGateway>>,
+}
+
+impl Gateways {
+    pub fn with(mut self, id: &'static str, gateway: Arc<dyn PaymentGateway>) -> Self {
+        self.by_id.insert(id, gateway);
+        self
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn PaymentGateway>> {
+        self.by_id.get(id)
+    }
+}

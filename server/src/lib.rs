@@ -1,0 +1,11 @@
+//! paybridge: a payment-gateway app between Cafe24 and a payment company.
+
+pub mod cafe24;
+pub mod config;
+pub mod domain;
+pub mod gateway;
+pub mod hosts;
+pub mod sandbox;
+pub mod secrets;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,91 @@
+use clap::{Parser, Subcommand};
+use paybridge::{
+    config::{self, Config},
+    startup::{self, Application},
+    store::Store,
+};
+use tracing_subscriber::EnvFilter;
+
+/// paybridge — the payment-gateway app between Cafe24 and a payment company.
+/// Configuration comes from the environment (see the README).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the app (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a new random ENCRYPTION_KEY.
+    GenerateKey,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if let Some(Command::GenerateKey) = cli.command {
+        println!("{}", paybridge::secrets::KeyRing::generate_encoded());
+        return std::process::ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paybridge: bad configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::GenerateKey => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("paybridge: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Config) -> Result<(), String> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    if config.cafe24.dev_defaults {
+        tracing::warn!(
+            client_id = config::DEV_CLIENT_ID,
+            service_key = config::DEV_SERVICE_KEY,
+            "CAFE24_* not set: using the development credentials"
+        );
+    }
+    let sandbox = config.sandbox;
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = app.state().public_url.clone();
+    tracing::info!(%url, sandbox, "paybridge is listening");
+    if sandbox {
+        tracing::info!("demo mall: {}", app.state().url("/demo-mall/"));
+    }
+    app.run_until(startup::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,327 @@
+//! The demo mall: a storefront that plays Cafe24's part. It signs payment requests with
+//! the service key, sends them to our API over HTTP exactly as Cafe24 would, receives
+//! the buyer back on its `return_url`, reads the payment details with the key, and can
+//! cancel the payment — so a newcomer can buy something end to end in a browser.
+
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Form, Router,
+};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{html_escape, page, provision};
+use crate::{cafe24::signature, domain::Money, startup::AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/demo-mall/", get(storefront))
+        .route("/demo-mall/checkout", post(checkout))
+        .route("/demo-mall/return", get(return_page))
+        .route("/demo-mall/cancel", post(cancel))
+}
+
+struct Product {
+    id: &'static str,
+    name: &'static str,
+    /// PHP minor units.
+    price: i64,
+}
+
+const PRODUCTS: [Product; 3] = [
+    Product {
+        id: "barako",
+        name: "Barako coffee beans, 250 g",
+        price: 45000,
+    },
+    Product {
+        id: "ube",
+        name: "Ube halaya jar",
+        price: 18050,
+    },
+    Product {
+        id: "banig",
+        name: "Handwoven banig mat",
+        price: 120000,
+    },
+];
+
+fn php(minor: i64) -> Money {
+    Money::new(minor, provision::DEMO_CURRENCY)
+}
+
+async fn storefront() -> Html<String> {
+    let items: String = PRODUCTS
+        .iter()
+        .map(|p| {
+            format!(
+                "<div class=\"box\"><h2>{name}</h2><p class=\"amount\">{price}</p>\
+                 <form method=\"post\" action=\"/demo-mall/checkout\">\
+                 <input type=\"hidden\" name=\"product\" value=\"{id}\">\
+                 <label>Quantity <input type=\"number\" name=\"quantity\" value=\"1\" min=\"1\" max=\"20\"></label>\
+                 <button class=\"primary\" type=\"submit\" data-testid=\"buy-{id}\">Buy now</button></form></div>",
+                name = html_escape(p.name),
+                price = php(p.price),
+                id = p.id,
+            )
+        })
+        .collect();
+    Html(page(
+        "Demo mall",
+        &format!(
+            "<p class=\"muted\">Demo mall <code>{mall}</code> — a simulated Cafe24 shop (shop 1, PHP).</p>\
+             <h1>Tindahan</h1>{items}",
+            mall = provision::DEMO_MALL_ID
+        ),
+    ))
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1><p class=\"bad\" data-testid=\"error\">{}</p><p><a href=\"/demo-mall/\">Back to the shop</a></p>",
+        html_escape(title),
+        html_escape(message)
+    );
+    (status, Html(page(title, &body))).into_response()
+}
+
+#[derive(Deserialize)]
+struct CheckoutForm {
+    product: String,
+    quantity: i64,
+}
+
+fn new_order_id() -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    let n: u32 = rand::rng().random_range(0..10_000_000);
+    format!(
+        "{:04}{:02}{:02}-{n:07}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    )
+}
+
+async fn post_json(app: &AppState, path: &str, body: &Value) -> Result<Value, String> {
+    let response = app
+        .http
+        .post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("could not reach paybridge: {}", e.without_url()))?;
+    response.json::<Value>().await.map_err(|e| {
+        format!(
+            "paybridge answered something unreadable: {}",
+            e.without_url()
+        )
+    })
+}
+
+/// Cafe24's payment request (the fields of the seed's Postman collection).
+async fn checkout(State(app): State<AppState>, Form(form): Form<CheckoutForm>) -> Response {
+    let Some(product) = PRODUCTS.iter().find(|p| p.id == form.product) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Unknown product",
+            "That product is not sold here.",
+        );
+    };
+    if !(1..=20).contains(&form.quantity) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Check the quantity",
+            "Choose between 1 and 20.",
+        );
+    }
+    let order_id = new_order_id();
+    let amount = php(product.price * form.quantity).to_major_string();
+    let currency = provision::DEMO_CURRENCY.code();
+    let partner_id = provision::DEMO_PARTNER_ID;
+    let hash = signature::sign(
+        &app.cafe24.service_key,
+        &[&amount, currency, &order_id, partner_id],
+    );
+    let request = json!({
+        "request_type": "request",
+        "partner_id": partner_id,
+        "shop_no": provision::DEMO_SHOP_NO.to_string(),
+        "shop_name": "Tindahan",
+        "order_id": order_id,
+        "paymethod": "etc",
+        "currency": currency,
+        "amount": amount,
+        "buyer_id": "demobuyer",
+        "buyer_name": "Demo Buyer",
+        "goods_name": format!("{} × {}", product.name, form.quantity),
+        "return_url": app.url("/demo-mall/return").to_string(),
+        "hash_data": hash,
+        "extra_data": json!({"pgName": "paybridge-demo", "orderId": order_id}).to_string(),
+    });
+    match post_json(&app, "/api/synchronous-checkout/checkout", &request).await {
+        Ok(answer) if answer["result_code"] == "0000" => match answer["payment_url"].as_str() {
+            Some(url) => Redirect::to(url).into_response(),
+            None => error_page(
+                StatusCode::BAD_GATEWAY,
+                "Payment failed",
+                "paybridge sent no payment page",
+            ),
+        },
+        Ok(answer) => error_page(
+            StatusCode::BAD_GATEWAY,
+            "Payment request refused",
+            answer["result_message"]
+                .as_str()
+                .unwrap_or("no reason given"),
+        ),
+        Err(message) => error_page(StatusCode::BAD_GATEWAY, "Payment failed", &message),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReturnParams {
+    result_code: Option<String>,
+    result_message: Option<String>,
+    key: Option<String>,
+}
+
+/// Cafe24's return page: the result in the URL is only a hint; the details come from
+/// paybridge's read-payment API with the key, and their hash is checked.
+async fn return_page(State(app): State<AppState>, Query(params): Query<ReturnParams>) -> Response {
+    let code = params.result_code.unwrap_or_default();
+    let message = params.result_message.unwrap_or_default();
+    let Some(key) = params.key.filter(|k| !k.is_empty()) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "No payment",
+            "The return carried no key.",
+        );
+    };
+    let details = match post_json(
+        &app,
+        "/api/synchronous-checkout/checkout/status",
+        &json!({"key": key}),
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(message) => {
+            return error_page(
+                StatusCode::BAD_GATEWAY,
+                "Could not read the payment",
+                &message,
+            )
+        }
+    };
+    let text = |name: &str| details[name].as_str().unwrap_or_default().to_owned();
+    let hash_ok = signature::verify(
+        &app.cafe24.service_key,
+        &[
+            &text("amount"),
+            &text("currency"),
+            &text("order_id"),
+            &text("partner_id"),
+            &text("tid"),
+        ],
+        &text("hash_data"),
+    );
+    let paid = text("payed_tf") == "T";
+    let heading = match (code.as_str(), paid) {
+        ("0000", true) => {
+            "<h1 class=\"ok\" data-testid=\"outcome\">Thank you — payment complete</h1>".to_owned()
+        }
+        (_, _) => format!(
+            "<h1 class=\"bad\" data-testid=\"outcome\">Payment not completed</h1><p>{}</p>",
+            html_escape(&message)
+        ),
+    };
+    let cancel_form = if paid {
+        format!(
+            "<h2>Cancel (as the merchant would in the Cafe24 admin)</h2>\
+             <form method=\"post\" action=\"/demo-mall/cancel\">\
+             <input type=\"hidden\" name=\"order_id\" value=\"{order}\"><input type=\"hidden\" name=\"tid\" value=\"{tid}\">\
+             <input type=\"hidden\" name=\"amount\" value=\"{amount}\">\
+             <label>Amount to cancel <input name=\"cancel_amount\" value=\"{amount}\"></label>\
+             <button type=\"submit\" data-testid=\"cancel\">Cancel payment</button></form>",
+            order = html_escape(&text("order_id")),
+            tid = html_escape(&text("tid")),
+            amount = html_escape(&text("amount")),
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "{heading}<div class=\"box\"><table>\
+         <tr><th>Result code</th><td data-testid=\"result-code\">{code}</td></tr>\
+         <tr><th>Order</th><td data-testid=\"order-id\">{order}</td></tr>\
+         <tr><th>Amount</th><td>{amount} {currency}</td></tr>\
+         <tr><th>Paid (payed_tf)</th><td data-testid=\"payed-tf\">{payed}</td></tr>\
+         <tr><th>Transaction (tid)</th><td>{tid}</td></tr>\
+         <tr><th>hash_data</th><td data-testid=\"hash-check\">{hash}</td></tr></table></div>\
+         {cancel_form}<p><a href=\"/demo-mall/\">Back to the shop</a></p>",
+        code = html_escape(&code),
+        order = html_escape(&text("order_id")),
+        amount = html_escape(&text("amount")),
+        currency = html_escape(&text("currency")),
+        payed = html_escape(&text("payed_tf")),
+        tid = html_escape(&text("tid")),
+        hash = if hash_ok { "verified" } else { "MISMATCH" },
+    );
+    Html(page("Demo mall — payment result", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct CancelForm {
+    order_id: String,
+    tid: String,
+    amount: String,
+    cancel_amount: String,
+}
+
+async fn cancel(State(app): State<AppState>, Form(form): Form<CancelForm>) -> Response {
+    let currency = provision::DEMO_CURRENCY.code();
+    let partner_id = provision::DEMO_PARTNER_ID;
+    let hash = signature::sign(
+        &app.cafe24.service_key,
+        &[
+            &form.cancel_amount,
+            currency,
+            &form.order_id,
+            partner_id,
+            &form.tid,
+        ],
+    );
+    let request = json!({
+        "request_type": "cancel",
+        "partner_id": partner_id,
+        "shop_no": provision::DEMO_SHOP_NO.to_string(),
+        "paymethod": "etc",
+        "tid": form.tid,
+        "order_id": form.order_id,
+        "currency": currency,
+        "amount": form.amount,
+        "cancel_amount": form.cancel_amount,
+        "cancel_type": "C",
+        "cancel_reason": "demo mall cancel",
+        "hash_data": hash,
+    });
+    match post_json(&app, "/api/synchronous-cancellation/cancel", &request).await {
+        Ok(answer) => {
+            let ok = answer["result_code"] == "0000";
+            let body = format!(
+                "<h1 class=\"{class}\" data-testid=\"cancel-outcome\">{title}</h1><p>{message}</p>\
+                 <p>Remaining: {remain}</p><p><a href=\"/demo-mall/\">Back to the shop</a></p>",
+                class = if ok { "ok" } else { "bad" },
+                title = if ok { "Cancelled" } else { "Cancel refused" },
+                message = html_escape(answer["result_message"].as_str().unwrap_or_default()),
+                remain = html_escape(answer["remain_amount"].as_str().unwrap_or("—")),
+            );
+            Html(page("Demo mall — cancel", &body)).into_response()
+        }
+        Err(message) => error_page(StatusCode::BAD_GATEWAY, "Cancel failed", &message),
+    }
+}

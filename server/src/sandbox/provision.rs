@@ -1,0 +1,37 @@
+//! Demo provisioning (SPEC §6): mall `demomall` with the sandbox credentials linked and
+//! shop 1 (PHP) enabled under the partner id of the seed's Postman collection.
+
+use crate::{
+    domain::{Currency, MerchantCredentials},
+    gateway::sandbox::GATEWAY_ID,
+    secrets::KeyRing,
+    store::{EnabledShop, Store, StoreError},
+};
+
+use super::pg::{DEMO_PUBLIC_KEY, DEMO_SECRET_KEY};
+
+pub const DEMO_MALL_ID: &str = "demomall";
+pub const DEMO_SHOP_NO: i64 = 1;
+pub const DEMO_PARTNER_ID: &str = "demomall:0:demo-app-public-key";
+pub const DEMO_CURRENCY: Currency = Currency::Php;
+
+pub async fn provision_demo_mall(store: &Store, keys: &KeyRing) -> Result<(), StoreError> {
+    let credentials = MerchantCredentials {
+        gateway: GATEWAY_ID.to_owned(),
+        public_key: DEMO_PUBLIC_KEY.to_owned(),
+        secret_key: DEMO_SECRET_KEY.to_owned(),
+    };
+    store
+        .ensure_mall_with_enabled_shop(
+            keys,
+            &EnabledShop {
+                mall_id: DEMO_MALL_ID,
+                credentials: &credentials,
+                shop_no: DEMO_SHOP_NO,
+                shop_name: "Tindahan",
+                currency: DEMO_CURRENCY,
+                partner_id: DEMO_PARTNER_ID,
+            },
+        )
+        .await
+}

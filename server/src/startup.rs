@@ -1,0 +1,265 @@
+//! Wiring: configuration → database → connectors → router → listener.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    extract::{FromRef, State},
+    http::{header, HeaderValue, StatusCode},
+    response::IntoResponse,
+    routing::get,
+    Json, Router,
+};
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use url::Url;
+
+use crate::{
+    cafe24,
+    config::{Cafe24Credentials, Config, EncryptionKeySource},
+    gateway::{sandbox::SandboxGateway, Gateways},
+    hosts::{HostPattern, HostPolicy},
+    sandbox,
+    secrets::KeyRing,
+    store::{Store, StoreError},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+    pub gateways: Gateways,
+    pub hosts: Arc<HostPolicy>,
+    pub cafe24: Arc<Cafe24Credentials>,
+    /// Where Cafe24, PGs and browsers reach us (`APP_URL`).
+    pub public_url: Url,
+    /// For outgoing calls: timeouts on every call, redirects never followed (SPEC §7).
+    pub http: reqwest::Client,
+    pub leptos_options: LeptosOptions,
+}
+
+impl AppState {
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.public_url.clone();
+        let base = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base}{path}"));
+        url
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("ENCRYPTION_KEY: {0}")]
+    Key(std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+pub fn load_keys(source: &EncryptionKeySource) -> Result<KeyRing, StartError> {
+    match source {
+        EncryptionKeySource::Configured(ring) => Ok(ring.clone()),
+        EncryptionKeySource::DataDir(dir) => {
+            let (ring, created) = KeyRing::load_or_create_in(dir).map_err(StartError::Key)?;
+            if created {
+                tracing::warn!(
+                    path = %dir.join("encryption.key").display(),
+                    "ENCRYPTION_KEY is not set: generated a development key; set ENCRYPTION_KEY in production"
+                );
+            }
+            Ok(ring)
+        }
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let keys = load_keys(&config.encryption_key)?;
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let public_url = config
+            .app_url
+            .clone()
+            .unwrap_or_else(|| Url::parse(&format!("http://{local_addr}")).expect("valid URL"));
+
+        let mut hosts = HostPolicy::new(config.allowed_hosts.clone(), config.production);
+        if config.sandbox {
+            // The demo mall lives on our own host, so its return pages must be reachable.
+            if let Some(host) = public_url.host_str() {
+                if let Ok(pattern) = HostPattern::parse(host) {
+                    hosts.allow(pattern);
+                }
+            }
+        }
+
+        let http = http_client()?;
+        let sandbox_pg_url = config.sandbox_pg_url.clone().unwrap_or_else(|| {
+            let mut url = public_url.clone();
+            let base = url.path().trim_end_matches('/').to_owned();
+            url.set_path(&format!("{base}/sandbox-pg"));
+            url
+        });
+        let gateways = Gateways::default().with(
+            crate::gateway::sandbox::GATEWAY_ID,
+            Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
+        );
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("paybridge")
+            .site_root(config.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .env(if config.production {
+                leptos::config::Env::PROD
+            } else {
+                leptos::config::Env::DEV
+            })
+            .build();
+
+        let state = AppState {
+            store: store.clone(),
+            keys: Arc::new(keys),
+            gateways,
+            hosts: Arc::new(hosts),
+            cafe24: Arc::new(config.cafe24.clone()),
+            public_url,
+            http,
+            leptos_options,
+        };
+
+        if config.sandbox {
+            sandbox::provision::provision_demo_mall(&store, &state.keys).await?;
+        }
+        let router = router(&state, config.sandbox.then_some(sandbox_pg_url));
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+fn router(state: &AppState, sandbox_pg_url: Option<Url>) -> Router {
+    let routes = generate_route_list(app::App);
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(cafe24::router())
+        .leptos_routes(state, routes, {
+            let options = state.leptos_options.clone();
+            move || app::shell(options.clone())
+        });
+    if let Some(base_url) = sandbox_pg_url {
+        router = router.merge(sandbox::demo_mall::router()).nest(
+            "/sandbox-pg",
+            sandbox::pg::router(sandbox::pg::SandboxPg {
+                store: state.store.clone(),
+                base_url,
+            }),
+        );
+    }
+    router
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(
+            // Paths only: query strings may carry keys and must not reach the logs.
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state.clone())
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "database unavailable"})),
+            )
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

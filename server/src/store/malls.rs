@@ -1,0 +1,176 @@
+//! Malls, their shops and the merchant's payment-company credentials.
+
+use sqlx::FromRow;
+
+use super::{now_ms, Store, StoreError};
+use crate::{
+    domain::{Currency, MerchantCredentials as Credentials},
+    secrets::KeyRing,
+};
+
+/// A mall with linked credentials and one enabled shop.
+#[derive(Clone, Copy, Debug)]
+pub struct EnabledShop<'a> {
+    pub mall_id: &'a str,
+    pub credentials: &'a Credentials,
+    pub shop_no: i64,
+    pub shop_name: &'a str,
+    pub currency: Currency,
+    pub partner_id: &'a str,
+}
+
+/// What a `partner_id` leads to.
+#[derive(Clone, Debug)]
+pub struct ShopRoute {
+    pub mall_id: String,
+    pub shop_no: i64,
+    pub currency: Currency,
+    pub enabled: bool,
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(FromRow)]
+struct ShopRouteRow {
+    mall_id: String,
+    shop_no: i64,
+    currency: String,
+    enabled: i64,
+    gateway: Option<String>,
+    public_key: Option<String>,
+    secret_key_enc: Option<String>,
+}
+
+fn credentials_context(mall_id: &str) -> String {
+    format!("pg_credentials:{mall_id}")
+}
+
+impl Store {
+    pub async fn shop_by_partner_id(
+        &self,
+        keys: &KeyRing,
+        partner_id: &str,
+    ) -> Result<Option<ShopRoute>, StoreError> {
+        let row: Option<ShopRouteRow> = sqlx::query_as(
+            "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, c.gateway, c.public_key, c.secret_key_enc \
+             FROM shops s LEFT JOIN pg_credentials c ON c.mall_id = s.mall_id \
+             WHERE s.partner_id = $1",
+        )
+        .bind(partner_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let currency = row.currency.parse().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "shop {}/{} has currency {:?}",
+                row.mall_id, row.shop_no, row.currency
+            ))
+        })?;
+        let credentials = match (row.gateway, row.public_key, row.secret_key_enc) {
+            (Some(gateway), Some(public_key), Some(sealed)) => Some(Credentials {
+                gateway,
+                public_key,
+                secret_key: keys
+                    .open(&credentials_context(&row.mall_id), &sealed)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("credentials of {}: {e}", row.mall_id))
+                    })?,
+            }),
+            _ => None,
+        };
+        Ok(Some(ShopRoute {
+            mall_id: row.mall_id,
+            shop_no: row.shop_no,
+            currency,
+            enabled: row.enabled != 0,
+            credentials,
+        }))
+    }
+
+    pub async fn credentials_of(
+        &self,
+        keys: &KeyRing,
+        mall_id: &str,
+    ) -> Result<Option<Credentials>, StoreError> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT gateway, public_key, secret_key_enc FROM pg_credentials WHERE mall_id = $1",
+        )
+        .bind(mall_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|(gateway, public_key, sealed)| {
+            let secret_key = keys
+                .open(&credentials_context(mall_id), &sealed)
+                .map_err(|e| StoreError::Corrupt(format!("credentials of {mall_id}: {e}")))?;
+            Ok(Credentials {
+                gateway,
+                public_key,
+                secret_key,
+            })
+        })
+        .transpose()
+    }
+
+    /// Creates the mall, its credentials and one enabled shop where they are missing;
+    /// existing rows are left as they are (used by the sandbox's demo provisioning).
+    pub async fn ensure_mall_with_enabled_shop(
+        &self,
+        keys: &KeyRing,
+        setup: &EnabledShop<'_>,
+    ) -> Result<(), StoreError> {
+        let EnabledShop {
+            mall_id,
+            credentials,
+            shop_no,
+            shop_name,
+            currency,
+            partner_id,
+        } = *setup;
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
+            .bind(mall_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, linked_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mall_id) DO NOTHING",
+        )
+        .bind(mall_id)
+        .bind(&credentials.gateway)
+        .bind(&credentials.public_key)
+        .bind(keys.seal(&credentials_context(mall_id), &credentials.secret_key))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO shops (mall_id, shop_no, shop_name, currency, enabled, partner_id) \
+             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (mall_id, shop_no) DO NOTHING",
+        )
+        .bind(mall_id)
+        .bind(shop_no)
+        .bind(shop_name)
+        .bind(currency.code())
+        .bind(partner_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enables or disables a shop (the admin's toggle arrives later; tests use this).
+    pub async fn set_shop_enabled(
+        &self,
+        mall_id: &str,
+        shop_no: i64,
+        enabled: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE shops SET enabled = $1 WHERE mall_id = $2 AND shop_no = $3")
+            .bind(i64::from(enabled))
+            .bind(mall_id)
+            .bind(shop_no)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,162 @@
+//! Persistence with sqlx on SQLite or PostgreSQL, chosen by `DATABASE_URL`. The SQL is
+//! shared; the one place the two differ — how a writer locks a payment — sits behind
+//! [`Store::begin_write`] and [`Store::lock_clause`].
+
+mod malls;
+mod payments;
+mod refunds;
+
+pub use malls::{EnabledShop, ShopRoute};
+pub use payments::{Applied, EventSource, Flow, Inserted, NewPayment, Payment, PaymentEventRow};
+pub use refunds::{NewRefund, Refund, RefundOutcome, RefundRefusal, RefundStatus, Reserved};
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    Any, AnyPool, Executor, Transaction,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A writer holding the lock longer than this is presumed dead (crashed mid-request).
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("could not prepare the database file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+impl Store {
+    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = if database_url.starts_with("sqlite:") {
+            (prepare_sqlite_url(database_url)?, Backend::Sqlite)
+        } else {
+            (database_url.to_owned(), Backend::Postgres)
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers work beside the one writer. It is a property of the file,
+            // so one connection sets it before the pool opens more.
+            let mut conn =
+                <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?;
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            sqlx::Connection::close(conn).await?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Writers queue behind each other instead of failing with SQLITE_BUSY.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so it waits for other writers instead of failing midway;
+    /// on PostgreSQL rows are locked with [`Store::lock_clause`].
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Appended to a `SELECT` of the row a writer is about to change.
+    pub fn lock_clause(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://data/paybridge.db` → the directory exists and the file is created on
+/// first use (`mode=rwc`), unless the URL says otherwise.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    if !path.is_empty() && path != ":memory:" {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+    }
+    Ok(if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}

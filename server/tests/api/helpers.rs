@@ -1,0 +1,369 @@
+//! A real server on a random port, its own database (SQLite file or PostgreSQL
+//! database), the sandbox PG, and a client that plays Cafe24: it signs requests with
+//! the service key like Cafe24 does.
+
+use std::{collections::HashMap, time::Duration};
+
+use paybridge::{
+    cafe24::signature,
+    config::Config,
+    startup::{AppState, Application},
+};
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+use url::Url;
+
+pub const SERVICE_KEY: &str = "test-service-key";
+pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
+pub const RETURN_URL: &str =
+    "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveRtnPage.php";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed scenario once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+enum DbGuard {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self {
+            DbGuard::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            DbGuard::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        use sqlx::Connection;
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .execute(&mut conn)
+                            .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: Url,
+    /// Follows no redirects: tests look at each hop.
+    pub client: reqwest::Client,
+    pub state: AppState,
+    _db: DbGuard,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn admin_postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn prepare_database(db: Db) -> (String, DbGuard) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    match db {
+        Db::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("paybridge-test-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("paybridge.db").display());
+            (url, DbGuard::Sqlite(dir))
+        }
+        Db::Postgres => {
+            use sqlx::Connection;
+            let admin_url = admin_postgres_url();
+            let name = format!("paybridge_test_{id}");
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin_url} is required for these tests: {e}")
+                });
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let mut url = Url::parse(&admin_url).unwrap();
+            url.set_path(&name);
+            (url.to_string(), DbGuard::Postgres { admin_url, name })
+        }
+    }
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, &[]).await
+}
+
+pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> TestApp {
+    let (database_url, guard) = prepare_database(db).await;
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database_url),
+        ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
+        ("CAFE24_SERVICE_KEY".into(), SERVICE_KEY.into()),
+        (
+            "ENCRYPTION_KEY".into(),
+            paybridge::secrets::KeyRing::generate_encoded(),
+        ),
+        ("SANDBOX".into(), "true".into()),
+    ]);
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
+    let app = Application::build(config).await.expect("server starts");
+    let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();
+    let state = app.state().clone();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        state,
+        _db: guard,
+        _shutdown: shutdown,
+    }
+}
+
+pub fn sign(parts: &[&str]) -> String {
+    signature::sign(SERVICE_KEY, parts)
+}
+
+/// A payment request as Cafe24 sends it (fields of the seed's Postman collection).
+pub fn payment_request(order_id: &str, amount: &str) -> Value {
+    json!({
+        "request_type": "request",
+        "partner_id": PARTNER_ID,
+        "end_user_ip": "14.128.146.89",
+        "shop_name": "Tindahan",
+        "shop_no": "1",
+        "order_id": order_id,
+        "paymethod": "etc",
+        "currency": "PHP",
+        "country_code": "EN",
+        "buyer_id": "mockbuyer",
+        "buyer_name": "mock buyer",
+        "goods_name": "Basic Product",
+        "amount": amount,
+        "return_url": RETURN_URL,
+        "return_noty_url": "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveNoty.php",
+        "hash_data": sign(&[amount, "PHP", order_id, PARTNER_ID]),
+        "extra_data": {"pgName": "pg-demo-app", "orderId": order_id},
+        "additional_payment_info": {"0": {"product_name": "Basic", "quantity": 3, "unit_amount": 1000}},
+        "ship_zip": null
+    })
+}
+
+pub fn cancel_request(
+    order_id: &str,
+    tid: &str,
+    cancel_amount: &str,
+    remain_amount: Option<&str>,
+) -> Value {
+    let mut body = json!({
+        "request_type": "cancel",
+        "partner_id": PARTNER_ID,
+        "shop_no": "1",
+        "paymethod": "etc",
+        "tid": tid,
+        "order_id": order_id,
+        "escrow_tf": "F",
+        "currency": "PHP",
+        "amount": "3065.00",
+        "cancel_amount": cancel_amount,
+        "cancel_type": "C",
+        "cancel_reason": "customer request",
+        "cancel_noty_url": "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveCancelNoty.php",
+        "hash_data": sign(&[cancel_amount, "PHP", order_id, PARTNER_ID, tid]),
+        "extra_data": "{\"pgName\":\"pg-demo-app\"}",
+        "tax_free_tf": "F"
+    });
+    if let Some(remain) = remain_amount {
+        body["remain_amount"] = json!(remain);
+    }
+    body
+}
+
+pub fn unique_order_id() -> String {
+    format!(
+        "20261123-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..7]
+    )
+}
+
+pub fn query_map(url: &Url) -> HashMap<String, String> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A paid payment and what Cafe24 learned about it.
+pub struct Paid {
+    pub order_id: String,
+    pub tid: String,
+    pub key: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"));
+        (status, body)
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn request_payment(&self, order_id: &str, amount: &str) -> String {
+        let (status, body) = self
+            .post_json(
+                "/api/synchronous-checkout/checkout",
+                &payment_request(order_id, amount),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["result_code"], "0000", "{body}");
+        body["payment_url"].as_str().unwrap().to_owned()
+    }
+
+    /// Presses a button on the sandbox PG's hosted page and follows the buyer to our
+    /// callback; returns where the callback sends the buyer (Cafe24's `return_url`).
+    pub async fn buyer_presses(&self, payment_url: &str, button: &str) -> Url {
+        let response = self
+            .client
+            .post(format!("{payment_url}/{button}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sandbox {button}");
+        let callback = location(&response);
+        let response = self.client.get(callback.clone()).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "callback {callback}"
+        );
+        location(&response)
+    }
+
+    pub async fn status(&self, key: &str) -> (StatusCode, Value) {
+        self.post_json(
+            "/api/synchronous-checkout/checkout/status",
+            &json!({ "key": key }),
+        )
+        .await
+    }
+
+    pub async fn paid_payment(&self, amount: &str) -> Paid {
+        let order_id = unique_order_id();
+        let payment_url = self.request_payment(&order_id, amount).await;
+        let back = self.buyer_presses(&payment_url, "approve").await;
+        let params = query_map(&back);
+        assert_eq!(params["result_code"], "0000");
+        let key = params["key"].clone();
+        let (_, details) = self.status(&key).await;
+        Paid {
+            order_id,
+            tid: details["tid"].as_str().unwrap().to_owned(),
+            key,
+        }
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(self.state.store.pool())
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Everything a bad request must leave untouched.
+    pub async fn snapshot(&self) -> [i64; 5] {
+        [
+            self.count("payments").await,
+            self.count("payment_events").await,
+            self.count("refunds").await,
+            self.count("sandbox_pg_orders").await,
+            self.count("sandbox_pg_refunds").await,
+        ]
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> Url {
+    let raw = response
+        .headers()
+        .get(header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location in {}", response.status()))
+        .to_str()
+        .unwrap();
+    Url::parse(raw).unwrap()
+}

@@ -1,0 +1,79 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+async fn health_is_reported(db: Db) {
+    let app = spawn_app(db).await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+}
+
+async fn the_admin_shell_is_rendered_for_hydration(db: Db) {
+    let app = spawn_app(db).await;
+    let response = app
+        .client
+        .get(app.url("/admin/display?mall_id=demomall"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("paybridge admin"));
+    assert!(html.contains("demomall"));
+    assert!(
+        html.contains("/pkg/paybridge.js"),
+        "the page loads the hydrate bundle"
+    );
+}
+
+async fn the_demo_mall_buys_through_our_own_api(db: Db) {
+    let app = spawn_app(db).await;
+    let response = app
+        .client
+        .post(app.url("/demo-mall/checkout"))
+        .form(&[("product", "ube"), ("quantity", "2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let payment_url = location(&response);
+    assert!(payment_url.path().starts_with("/sandbox-pg/checkout/"));
+    let back = app.buyer_presses(payment_url.as_str(), "approve").await;
+    assert_eq!(back.path(), "/demo-mall/return");
+    let page = app
+        .client
+        .get(back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("payment complete"), "{page}");
+    assert!(page.contains("361.00"), "2 × 180.50 PHP");
+    assert!(
+        page.contains(">verified<"),
+        "the demo mall checked hash_data"
+    );
+}
+
+crate::on_both_databases!(
+    health_is_reported,
+    the_admin_shell_is_rendered_for_hydration,
+    the_demo_mall_buys_through_our_own_api,
+);
+
+#[test]
+fn bad_configuration_stops_the_binary_with_the_variable_named() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_paybridge"))
+        .env("DATABASE_URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
