@@ -38,8 +38,8 @@ pub struct Cafe24Credentials {
     pub client_id: String,
     pub client_secret: String,
     pub service_key: String,
-    /// True when the development defaults are in use.
-    pub dev_defaults: bool,
+    /// The `CAFE24_*` variables left unset, with the (public) development value in use.
+    pub dev_defaults: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Clone, Debug)]
@@ -197,21 +197,25 @@ fn cafe24_credentials(
     get: &impl Fn(&str) -> Option<String>,
     production: bool,
 ) -> Result<Cafe24Credentials, ConfigError> {
-    let pick = |name: &'static str, default: &str| -> Result<(String, bool), ConfigError> {
+    let mut dev_defaults = Vec::new();
+    let mut pick = |name: &'static str, default: &'static str| -> Result<String, ConfigError> {
         match get(name) {
-            Some(v) => Ok((v, false)),
+            Some(v) => Ok(v),
             None if production => Err(bad(name, "is required in production")),
-            None => Ok((default.to_owned(), true)),
+            None => {
+                dev_defaults.push((name, default));
+                Ok(default.to_owned())
+            }
         }
     };
-    let (client_id, d1) = pick("CAFE24_CLIENT_ID", DEV_CLIENT_ID)?;
-    let (client_secret, d2) = pick("CAFE24_CLIENT_SECRET", DEV_CLIENT_SECRET)?;
-    let (service_key, d3) = pick("CAFE24_SERVICE_KEY", DEV_SERVICE_KEY)?;
+    let client_id = pick("CAFE24_CLIENT_ID", DEV_CLIENT_ID)?;
+    let client_secret = pick("CAFE24_CLIENT_SECRET", DEV_CLIENT_SECRET)?;
+    let service_key = pick("CAFE24_SERVICE_KEY", DEV_SERVICE_KEY)?;
     Ok(Cafe24Credentials {
         client_id,
         client_secret,
         service_key,
-        dev_defaults: d1 || d2 || d3,
+        dev_defaults,
     })
 }
 
@@ -279,7 +283,7 @@ mod tests {
         assert!(c.sandbox);
         assert_eq!(c.database_url, "sqlite://data/paybridge.db");
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
-        assert!(c.cafe24.dev_defaults);
+        assert_eq!(c.cafe24.dev_defaults.len(), 3);
         assert_eq!(
             c.notify_retry_delays,
             vec![
@@ -326,7 +330,7 @@ mod tests {
             ),
         ];
         let c = config(&full).unwrap();
-        assert!(c.production && !c.sandbox && !c.cafe24.dev_defaults);
+        assert!(c.production && !c.sandbox && c.cafe24.dev_defaults.is_empty());
         let without_key: Vec<_> = full
             .iter()
             .copied()

@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
 use paybridge::{
-    config::{self, Config},
+    config::Config,
     startup::{self, Application},
     store::Store,
 };
@@ -69,12 +69,9 @@ async fn migrate(config: Config) -> Result<(), String> {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    if config.cafe24.dev_defaults {
-        tracing::warn!(
-            client_id = config::DEV_CLIENT_ID,
-            service_key = config::DEV_SERVICE_KEY,
-            "CAFE24_* not set: using the development credentials"
-        );
+    // The development values are public; configured secrets are never printed.
+    for (variable, value) in &config.cafe24.dev_defaults {
+        tracing::warn!("{variable} is not set: using the development value {value:?}");
     }
     let sandbox = config.sandbox;
     let app = Application::build(config)

@@ -1,0 +1,82 @@
+# Shared set-up for .dev/run and .dev/test: installs what is missing, nothing else.
+# Sourced, not executed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+CARGO_LEPTOS_VERSION=0.3.10
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root for: $*" >&2; return 1
+  fi
+}
+
+# The version of a crate as locked in Cargo.lock.
+locked_version() {
+  awk -v want="name = \"$1\"" '$0 == want { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+need_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# cargo-leptos runs the wasm-bindgen CLI from PATH; it must match the crate exactly.
+need_wasm_bindgen() {
+  local want have
+  want="$(locked_version wasm-bindgen)"
+  have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+  if [ "$have" != "$want" ]; then
+    say "installing wasm-bindgen-cli $want (about 3 minutes, once)"
+    cargo install --locked "wasm-bindgen-cli@$want"
+  fi
+}
+
+need_cargo_leptos() {
+  local have
+  have="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
+  if [ "$have" != "$CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores, once)"
+    cargo install --locked --features no_downloads "cargo-leptos@$CARGO_LEPTOS_VERSION"
+  fi
+}
+
+need_chromium() {
+  if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+    say "installing Debian's chromium for the browser tests"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+need_node_modules() {
+  if [ ! -f end2end/node_modules/.package-lock.json ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    say "installing the browser-test packages (npm ci)"
+    (cd end2end && npm ci --no-audit --no-fund)
+  fi
+}
+
+postgres_url() {
+  echo "${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+}
+
+need_postgres() {
+  if ! pg_isready -q -d "$(postgres_url)" 2>/dev/null; then
+    say "PostgreSQL is not answering; trying to start the local cluster"
+    if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+      as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+      sleep 2
+    fi
+    pg_isready -q -d "$(postgres_url)" || {
+      echo "PostgreSQL is required for the tests: set TEST_POSTGRES_URL or start it on 127.0.0.1:5432" >&2
+      return 1
+    }
+  fi
+}

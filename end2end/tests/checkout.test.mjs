@@ -1,0 +1,93 @@
+// The synchronous checkout in a real browser: Cafe24's payment request, the sandbox
+// PG's hosted page, and the buyer landing back on the return_url.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, orderId, PARTNER_ID, screenshot, sign, startServer } from './support.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('approving on the sandbox page lands on the return_url with result_code=0000', async () => {
+  const order = orderId();
+  const amount = '3065.00';
+  const returnUrl = `${server.base}/demo-mall/return`;
+  const res = await fetch(`${server.base}/api/synchronous-checkout/checkout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      request_type: 'request',
+      partner_id: PARTNER_ID,
+      shop_no: '1',
+      order_id: order,
+      paymethod: 'etc',
+      currency: 'PHP',
+      amount,
+      goods_name: 'Browser test product',
+      return_url: returnUrl,
+      hash_data: sign(amount, 'PHP', order, PARTNER_ID),
+      extra_data: JSON.stringify({ from: 'e2e' }),
+    }),
+  });
+  const answer = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  assert.equal(answer.result_code, '0000');
+
+  const page = await browser.newPage();
+  await page.goto(answer.payment_url);
+  await page.getByTestId('amount').waitFor();
+  assert.match(await page.getByTestId('amount').innerText(), /3065\.00 PHP/);
+  await screenshot(page, 'sandbox-payment-page');
+
+  await Promise.all([page.waitForURL((url) => url.pathname === '/demo-mall/return'), page.getByTestId('approve').click()]);
+  const landed = new URL(page.url());
+  assert.equal(landed.origin + landed.pathname, returnUrl);
+  assert.equal(landed.searchParams.get('result_code'), '0000');
+  assert.ok(landed.searchParams.get('key')?.length >= 43, 'an unguessable key');
+  assert.equal(landed.searchParams.get('extra_data'), JSON.stringify({ from: 'e2e' }));
+  assert.equal(await page.getByTestId('payed-tf').innerText(), 'T');
+  assert.equal(await page.getByTestId('hash-check').innerText(), 'verified');
+  await screenshot(page, 'return-url-result-0000');
+  await page.close();
+});
+
+test('a newcomer buys in the demo mall and cancels the payment', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.base}/demo-mall/`);
+  await screenshot(page, 'demo-mall-storefront');
+  await page.getByTestId('buy-ube').click();
+  await page.getByTestId('approve').waitFor();
+  assert.match(await page.getByTestId('amount').innerText(), /180\.50 PHP/);
+  await page.getByTestId('approve').click();
+  await page.getByTestId('outcome').waitFor();
+  assert.match(await page.getByTestId('outcome').innerText(), /payment complete/);
+  await screenshot(page, 'demo-mall-paid');
+  await page.getByTestId('cancel').click();
+  await page.getByTestId('cancel-outcome').waitFor();
+  assert.equal(await page.getByTestId('cancel-outcome').innerText(), 'Cancelled');
+  await screenshot(page, 'demo-mall-cancelled');
+  await page.close();
+});
+
+test('the admin shell hydrates and reacts to clicks', async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${server.base}/admin/display?mall_id=demomall`);
+  await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByTestId('mall-id').innerText(), 'demomall');
+  await page.getByTestId('toggle-endpoints').click();
+  await page.getByTestId('endpoints').waitFor();
+  await screenshot(page, 'admin-shell-hydrated');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
