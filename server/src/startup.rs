@@ -110,10 +110,14 @@ impl Application {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen_addr, e))?;
-        let public_url = config
-            .app_url
-            .clone()
-            .unwrap_or_else(|| Url::parse(&format!("http://{local_addr}")).expect("valid URL"));
+        let public_url = config.app_url.clone().unwrap_or_else(|| {
+            // Listening on every interface still leaves the app reachable on loopback.
+            let mut reachable = local_addr;
+            if reachable.ip().is_unspecified() {
+                reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            Url::parse(&format!("http://{reachable}")).expect("valid URL")
+        });
 
         let mut hosts = HostPolicy::new(config.allowed_hosts.clone(), config.production);
         if config.sandbox {

@@ -182,10 +182,21 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
 
-        if let Some(lost) = refunds
+        let in_flight: i64 = refunds
             .iter()
-            .find(|r| r.is_resumable(now) && r.amount_minor == new.amount.minor)
-        {
+            .filter(|r| r.is_open())
+            .map(|r| r.amount_minor)
+            .sum();
+        // What remains once every open refund (a lost one included) goes through.
+        let remaining = payment.amount.minor - payment.cancelled_minor - in_flight;
+        let same_request = |r: &&RefundRow| {
+            r.is_resumable(now)
+                && r.amount_minor == new.amount.minor
+                && new
+                    .expected_remaining_after
+                    .is_none_or(|e| e.minor == remaining)
+        };
+        if let Some(lost) = refunds.iter().find(same_request) {
             sqlx::query("UPDATE refunds SET status = 'requested', updated_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(&lost.id)
@@ -206,12 +217,6 @@ impl Store {
             other => Some(RefundRefusal::NotPaid(other)),
         };
         let currency = payment.amount.currency;
-        let in_flight: i64 = refunds
-            .iter()
-            .filter(|r| r.is_open())
-            .map(|r| r.amount_minor)
-            .sum();
-        let remaining = payment.amount.minor - payment.cancelled_minor - in_flight;
         let refusal = refusal.or_else(|| {
             if new.amount.minor <= 0 {
                 Some(RefundRefusal::NotPositive)

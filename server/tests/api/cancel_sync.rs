@@ -251,7 +251,47 @@ async fn bad_cancels_are_refused_and_change_nothing(db: Db) {
     assert_eq!(payment_status_code(&app, &paid.order_id).await, (2, 0));
 }
 
+async fn a_cancel_whose_answer_was_lost_is_finished_by_sending_it_again(db: Db) {
+    let app = spawn_app(db).await;
+    let paid = app.paid_payment("3065.00").await;
+    // A second instance on the same database that cannot reach the PG.
+    let cut_off = app
+        .sibling(&[("SANDBOX_PG_URL", "http://127.0.0.1:9/sandbox-pg")])
+        .await;
+    let cancel = cancel_request(&paid.order_id, &paid.tid, "1000.00", Some("2065.00"));
+    let (status, body) = cut_off.post_json(CANCEL, &cancel).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["result_message"]
+        .as_str()
+        .unwrap()
+        .contains("send the same cancel again"));
+    assert_eq!(payment_status_code(&app, &paid.order_id).await, (2, 0));
+    assert_eq!(sandbox_refunded(&app, &paid.tid).await, 0);
+
+    // The reserved amount cannot be spent by another cancel meanwhile.
+    let (status, body) = app
+        .post_json(
+            CANCEL,
+            &cancel_request(&paid.order_id, &paid.tid, "3065.00", None),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["result_message"]
+        .as_str()
+        .unwrap()
+        .contains("being cancelled right now"));
+
+    // Cafe24 retries the same cancel: it is finished, once.
+    let (status, body) = app.post_json(CANCEL, &cancel).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["remain_amount"], "2065.00");
+    assert_eq!(payment_status_code(&app, &paid.order_id).await, (7, 100000));
+    assert_eq!(sandbox_refunded(&app, &paid.tid).await, 100000);
+    assert_eq!(app.count("refunds").await, 1);
+}
+
 crate::on_both_databases!(
+    a_cancel_whose_answer_was_lost_is_finished_by_sending_it_again,
     a_full_cancel_refunds_everything_once,
     partial_cancels_add_up_to_a_full_cancel,
     twenty_identical_cancels_at_once_refund_once,

@@ -48,13 +48,19 @@ macro_rules! on_both_databases {
 }
 
 enum DbGuard {
+    /// Owned by another instance.
+    Shared,
     Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl Drop for DbGuard {
     fn drop(&mut self) {
         match self {
+            DbGuard::Shared => {}
             DbGuard::Sqlite(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -85,6 +91,8 @@ impl Drop for DbGuard {
 
 pub struct TestApp {
     pub base: Url,
+    /// The environment it was started with, for a second instance on the same database.
+    vars: HashMap<String, String>,
     /// Follows no redirects: tests look at each hop.
     pub client: reqwest::Client,
     pub state: AppState,
@@ -145,6 +153,10 @@ pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> TestApp {
     for (k, v) in overrides {
         vars.insert((*k).into(), (*v).into());
     }
+    start(vars, guard).await
+}
+
+async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     let app = Application::build(config).await.expect("server starts");
     let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();
@@ -155,6 +167,7 @@ pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> TestApp {
     }));
     TestApp {
         base,
+        vars,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -246,6 +259,15 @@ pub struct Paid {
 }
 
 impl TestApp {
+    /// Another instance on the same database and keys, with some variables changed.
+    pub async fn sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let mut vars = self.vars.clone();
+        for (k, v) in overrides {
+            vars.insert((*k).into(), (*v).into());
+        }
+        start(vars, DbGuard::Shared).await
+    }
+
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap()
     }
