@@ -5,7 +5,7 @@
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
 
-use super::{checkout::gateway_for, signature, Cafe24Error, Fields};
+use super::{check_hash, checkout::gateway_for, shop_for, Cafe24Error, Fields};
 use crate::{
     domain::{Currency, Money},
     gateway::{GatewayError, RefundRequest, RefundStatus as GatewayRefundStatus},
@@ -22,26 +22,14 @@ pub async fn cancel_sync(
     let tid = f.required("tid")?;
     let currency_text = f.required("currency")?;
     let cancel_text = f.required("cancel_amount")?;
-    let hash = f.required("hash_data")?;
-    if !signature::verify(
-        &app.cafe24.service_key,
+    check_hash(
+        &app,
+        &f,
         &[cancel_text, currency_text, order_id, partner_id, tid],
-        hash,
-    ) {
-        return Err(Cafe24Error::unauthorized());
-    }
+    )?;
 
     // A disabled shop still refunds what it took.
-    let route = app
-        .store
-        .shop_by_partner_id(&app.keys, partner_id)
-        .await?
-        .ok_or_else(|| {
-            Cafe24Error::new(
-                StatusCode::NOT_FOUND,
-                format!("unknown partner_id {partner_id}"),
-            )
-        })?;
+    let route = shop_for(&app, partner_id).await?;
     let payment = app
         .store
         .payment_by_order(&route.mall_id, order_id)

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::{signature, Cafe24Error, Fields};
+use super::{check_hash, shop_for, signature, Cafe24Error, Fields};
 use crate::{
     domain::{Currency, FailureReason, Money, PaymentEvent, PaymentStatus},
     gateway::{CheckoutMode, CheckoutRequest, GatewayError, OrderStatus, PaymentGateway},
@@ -50,25 +50,9 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
     let order_id = f.required("order_id")?;
     let amount_text = f.required("amount")?;
     let currency_text = f.required("currency")?;
-    let hash = f.required("hash_data")?;
-    if !signature::verify(
-        &app.cafe24.service_key,
-        &[amount_text, currency_text, order_id, partner_id],
-        hash,
-    ) {
-        return Err(Cafe24Error::unauthorized());
-    }
+    check_hash(app, f, &[amount_text, currency_text, order_id, partner_id])?;
 
-    let route = app
-        .store
-        .shop_by_partner_id(&app.keys, partner_id)
-        .await?
-        .ok_or_else(|| {
-            Cafe24Error::new(
-                StatusCode::NOT_FOUND,
-                format!("unknown partner_id {partner_id}"),
-            )
-        })?;
+    let route = shop_for(app, partner_id).await?;
     if !route.enabled {
         return Err(Cafe24Error::new(
             StatusCode::FORBIDDEN,

@@ -15,7 +15,7 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::startup::AppState;
+use crate::{startup::AppState, store::ShopRoute};
 
 pub use request::Fields;
 
@@ -40,6 +40,29 @@ pub fn router() -> Router<AppState> {
         // The name used by the seed's Postman collection.
         .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
         .layer(DefaultBodyLimit::max(request::BODY_LIMIT))
+}
+
+/// Checks `hash_data` over `parts`, the fields each request lists (SPEC §4).
+pub(crate) fn check_hash(app: &AppState, f: &Fields, parts: &[&str]) -> Result<(), Cafe24Error> {
+    let hash = f.required("hash_data")?;
+    if signature::verify(&app.cafe24.service_key, parts, hash) {
+        Ok(())
+    } else {
+        Err(Cafe24Error::unauthorized())
+    }
+}
+
+/// The shop a `partner_id` was registered for; its parts are never trusted.
+pub(crate) async fn shop_for(app: &AppState, partner_id: &str) -> Result<ShopRoute, Cafe24Error> {
+    app.store
+        .shop_by_partner_id(&app.keys, partner_id)
+        .await?
+        .ok_or_else(|| {
+            Cafe24Error::new(
+                StatusCode::NOT_FOUND,
+                format!("unknown partner_id {partner_id}"),
+            )
+        })
 }
 
 /// Cafe24's error answer: `{"result_code":"9999","result_message":…}` with a 4xx (or

@@ -6,13 +6,7 @@ use crate::helpers::*;
 const CANCEL: &str = "/api/synchronous-cancellation/cancel";
 
 async fn payment_status_code(app: &TestApp, order_id: &str) -> (i64, i64) {
-    let p = app
-        .state
-        .store
-        .payment_by_order("demomall", order_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let p = app.payment(order_id).await;
     (p.status.code(), p.cancelled_minor)
 }
 
@@ -107,13 +101,7 @@ async fn partial_cancels_add_up_to_a_full_cancel(db: Db) {
     assert_eq!(payment_status_code(&app, &paid.order_id).await, (3, 306500));
     assert_eq!(sandbox_refunded(&app, &paid.tid).await, 306500);
 
-    let payment = app
-        .state
-        .store
-        .payment_by_order("demomall", &paid.order_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let payment = app.payment(&paid.order_id).await;
     let history: Vec<(String, Option<i64>)> = app
         .state
         .store
@@ -177,13 +165,7 @@ async fn bad_cancels_are_refused_and_change_nothing(db: Db) {
     let paid = app.paid_payment("3065.00").await;
     let unpaid_order = unique_order_id();
     app.request_payment(&unpaid_order, "100.00").await;
-    let unpaid = app
-        .state
-        .store
-        .payment_by_order("demomall", &unpaid_order)
-        .await
-        .unwrap()
-        .unwrap();
+    let unpaid = app.payment(&unpaid_order).await;
 
     let mut bad_hash = cancel_request(&paid.order_id, &paid.tid, "100.00", None);
     bad_hash["cancel_amount"] = json!("3065.00");

@@ -61,13 +61,7 @@ async fn sync_checkout_is_paid_end_to_end(db: Db) {
         sign(&["3065.00", "PHP", &order_id, PARTNER_ID, tid])
     );
 
-    let payment = app
-        .state
-        .store
-        .payment_by_order("demomall", &order_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let payment = app.payment(&order_id).await;
     let kinds: Vec<String> = app
         .state
         .store
@@ -118,13 +112,7 @@ async fn a_form_encoded_request_works_like_json(db: Db) {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["result_code"], "0000");
-    let payment = app
-        .state
-        .store
-        .payment_by_order("demomall", &order_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let payment = app.payment(&order_id).await;
     assert_eq!(payment.amount.minor, 15050);
     assert_eq!(payment.amount_text, "150.50");
 }
@@ -158,13 +146,7 @@ async fn a_declined_or_abandoned_payment_is_reported_as_such(db: Db) {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(details["payed_tf"], "F");
         assert_eq!(details["result_code"], "1400");
-        let payment = app
-            .state
-            .store
-            .payment_by_order("demomall", &order_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let payment = app.payment(&order_id).await;
         assert_eq!(payment.status.code(), 4, "Fail");
         // A failed payment stays failed: the same order cannot be paid again.
         let (status, body) = app
@@ -181,13 +163,7 @@ async fn a_callback_before_the_buyer_decides_changes_nothing(db: Db) {
     let app = spawn_app(db).await;
     let order_id = unique_order_id();
     let payment_url = app.request_payment(&order_id, "100.00").await;
-    let payment = app
-        .state
-        .store
-        .payment_by_order("demomall", &order_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let payment = app.payment(&order_id).await;
     // A forged callback claiming success: we ask the PG, which says it is still open.
     let forged = app.url(&format!(
         "/api/synchronous-checkout/checkout/callback?reference_no={}&status=paid&order_code={}",

@@ -360,6 +360,16 @@ impl TestApp {
         }
     }
 
+    /// The demo mall's payment for `order_id`.
+    pub async fn payment(&self, order_id: &str) -> paybridge::store::Payment {
+        self.state
+            .store
+            .payment_by_order("demomall", order_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no payment for {order_id}"))
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(self.state.store.pool())
