@@ -27,10 +27,7 @@ pub struct ConfigError {
 }
 
 fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
+    ConfigError { variable, message: message.into() }
 }
 
 #[derive(Clone, Debug)]
@@ -74,20 +71,13 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
         let production = match get("APP_ENV").as_deref() {
             None | Some("development") | Some("dev") | Some("test") => false,
             Some("production") | Some("prod") => true,
             Some(other) => {
-                return Err(bad(
-                    "APP_ENV",
-                    format!("unknown environment {other:?}; use development or production"),
-                ))
+                return Err(bad("APP_ENV", format!("unknown environment {other:?}; use development or production")))
             }
         };
 
@@ -96,25 +86,15 @@ impl Config {
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
-            return Err(bad(
-                "DATABASE_URL",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
+            return Err(bad("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
         }
 
         let listen_addr = get("LEPTOS_SITE_ADDR")
             .unwrap_or_else(|| DEFAULT_SITE_ADDR.to_owned())
             .parse::<SocketAddr>()
-            .map_err(|e| {
-                bad(
-                    "LEPTOS_SITE_ADDR",
-                    format!("not an address like 127.0.0.1:3000 ({e})"),
-                )
-            })?;
+            .map_err(|e| bad("LEPTOS_SITE_ADDR", format!("not an address like 127.0.0.1:3000 ({e})")))?;
 
-        let app_url = get("APP_URL")
-            .map(|raw| parse_base_url("APP_URL", &raw))
-            .transpose()?;
+        let app_url = get("APP_URL").map(|raw| parse_base_url("APP_URL", &raw)).transpose()?;
         if production {
             if let Some(url) = &app_url {
                 if url.scheme() != "https" {
@@ -128,10 +108,7 @@ impl Config {
         let cafe24 = cafe24_credentials(&get, production)?;
 
         let cafe24_api_base = get("CAFE24_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        parse_base_url(
-            "CAFE24_API_BASE",
-            &cafe24_api_base.replace("{mall_id}", "mall"),
-        )?;
+        parse_base_url("CAFE24_API_BASE", &cafe24_api_base.replace("{mall_id}", "mall"))?;
 
         let allowed_hosts = get("NOTY_ALLOWED_HOSTS")
             .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned())
@@ -141,12 +118,11 @@ impl Config {
             .map(|p| HostPattern::parse(p).map_err(|e| bad("NOTY_ALLOWED_HOSTS", e)))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let data_dir =
-            PathBuf::from(get("PAYBRIDGE_DATA_DIR").unwrap_or_else(|| "data".to_owned()));
+        let data_dir = PathBuf::from(get("PAYBRIDGE_DATA_DIR").unwrap_or_else(|| "data".to_owned()));
         let encryption_key = match get("ENCRYPTION_KEY") {
-            Some(list) => EncryptionKeySource::Configured(
-                KeyRing::parse_list(&list).map_err(|e| bad("ENCRYPTION_KEY", e))?,
-            ),
+            Some(list) => {
+                EncryptionKeySource::Configured(KeyRing::parse_list(&list).map_err(|e| bad("ENCRYPTION_KEY", e))?)
+            }
             None if production => {
                 return Err(bad(
                     "ENCRYPTION_KEY",
@@ -156,24 +132,18 @@ impl Config {
             None => EncryptionKeySource::DataDir(data_dir.clone()),
         };
 
-        let notify_retry_delays = parse_delays(
-            &get("NOTIFY_RETRY_DELAYS").unwrap_or_else(|| DEFAULT_RETRY_DELAYS.to_owned()),
-        )
-        .map_err(|e| bad("NOTIFY_RETRY_DELAYS", e))?;
+        let notify_retry_delays =
+            parse_delays(&get("NOTIFY_RETRY_DELAYS").unwrap_or_else(|| DEFAULT_RETRY_DELAYS.to_owned()))
+                .map_err(|e| bad("NOTIFY_RETRY_DELAYS", e))?;
 
         let sandbox = match get("SANDBOX") {
             None => !production,
-            Some(v) => {
-                parse_bool(&v).ok_or_else(|| bad("SANDBOX", "use true/false, on/off or 1/0"))?
-            }
+            Some(v) => parse_bool(&v).ok_or_else(|| bad("SANDBOX", "use true/false, on/off or 1/0"))?,
         };
 
-        let sandbox_pg_url = get("SANDBOX_PG_URL")
-            .map(|raw| parse_base_url("SANDBOX_PG_URL", &raw))
-            .transpose()?;
+        let sandbox_pg_url = get("SANDBOX_PG_URL").map(|raw| parse_base_url("SANDBOX_PG_URL", &raw)).transpose()?;
 
-        let site_root =
-            PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+        let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
 
         Ok(Config {
             production,
@@ -211,17 +181,11 @@ fn cafe24_credentials(
     let client_id = pick("CAFE24_CLIENT_ID", DEV_CLIENT_ID)?;
     let client_secret = pick("CAFE24_CLIENT_SECRET", DEV_CLIENT_SECRET)?;
     let service_key = pick("CAFE24_SERVICE_KEY", DEV_SERVICE_KEY)?;
-    Ok(Cafe24Credentials {
-        client_id,
-        client_secret,
-        service_key,
-        dev_defaults,
-    })
+    Ok(Cafe24Credentials { client_id, client_secret, service_key, dev_defaults })
 }
 
 fn parse_base_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw.trim_end_matches('/'))
-        .map_err(|e| bad(variable, format!("not a URL ({e})")))?;
+    let url = Url::parse(raw.trim_end_matches('/')).map_err(|e| bad(variable, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(bad(variable, "must be an http(s) URL with a host"));
     }
@@ -249,9 +213,7 @@ pub fn parse_delays(raw: &str) -> Result<Vec<Duration>, String> {
                 .find(|c: char| !c.is_ascii_digit())
                 .ok_or_else(|| format!("{part:?} has no unit (ms, s, m or h)"))?;
             let (digits, unit) = part.split_at(split);
-            let n: u64 = digits
-                .parse()
-                .map_err(|_| format!("{part:?} does not start with a number"))?;
+            let n: u64 = digits.parse().map_err(|_| format!("{part:?} does not start with a number"))?;
             match unit {
                 "ms" => Ok(Duration::from_millis(n)),
                 "s" => Ok(Duration::from_secs(n)),
@@ -269,10 +231,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -286,11 +245,7 @@ mod tests {
         assert_eq!(c.cafe24.dev_defaults.len(), 3);
         assert_eq!(
             c.notify_retry_delays,
-            vec![
-                Duration::from_secs(30),
-                Duration::from_secs(300),
-                Duration::from_secs(1800)
-            ]
+            vec![Duration::from_secs(30), Duration::from_secs(300), Duration::from_secs(1800)]
         );
         assert_eq!(c.allowed_hosts.len(), 3);
     }
@@ -324,29 +279,14 @@ mod tests {
             ("CAFE24_CLIENT_ID", "id"),
             ("CAFE24_CLIENT_SECRET", "secret"),
             ("CAFE24_SERVICE_KEY", "service"),
-            (
-                "ENCRYPTION_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
+            ("ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         ];
         let c = config(&full).unwrap();
         assert!(c.production && !c.sandbox && c.cafe24.dev_defaults.is_empty());
-        let without_key: Vec<_> = full
-            .iter()
-            .copied()
-            .filter(|(k, _)| *k != "ENCRYPTION_KEY")
-            .collect();
+        let without_key: Vec<_> = full.iter().copied().filter(|(k, _)| *k != "ENCRYPTION_KEY").collect();
         assert_eq!(config(&without_key).unwrap_err().variable, "ENCRYPTION_KEY");
-        let http: Vec<_> = full
-            .iter()
-            .map(|&(k, v)| {
-                if k == "APP_URL" {
-                    (k, "http://pay.example.com")
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
+        let http: Vec<_> =
+            full.iter().map(|&(k, v)| if k == "APP_URL" { (k, "http://pay.example.com") } else { (k, v) }).collect();
         assert_eq!(config(&http).unwrap_err().variable, "APP_URL");
     }
 }

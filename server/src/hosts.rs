@@ -36,18 +36,14 @@ impl HostPattern {
         if is_domain(&p) {
             Ok(HostPattern::Exact(p))
         } else {
-            Err(format!(
-                "{raw:?} is not a host name, an IP address or a pattern like *.example.com"
-            ))
+            Err(format!("{raw:?} is not a host name, an IP address or a pattern like *.example.com"))
         }
     }
 
     fn matches_domain(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(h) => h == host,
-            HostPattern::Subdomains(suffix) => {
-                host.ends_with(suffix.as_str()) && host.len() > suffix.len()
-            }
+            HostPattern::Subdomains(suffix) => host.ends_with(suffix.as_str()) && host.len() > suffix.len(),
             HostPattern::AnyPublic => !is_local_name(host),
         }
     }
@@ -67,9 +63,7 @@ fn is_domain(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -77,9 +71,7 @@ fn is_domain(s: &str) -> bool {
 
 fn is_local_name(host: &str) -> bool {
     host == "localhost"
-        || [".localhost", ".local", ".internal", ".localdomain"]
-            .iter()
-            .any(|suffix| host.ends_with(suffix))
+        || [".localhost", ".local", ".internal", ".localdomain"].iter().any(|suffix| host.ends_with(suffix))
         || !host.contains('.')
 }
 
@@ -129,16 +121,24 @@ pub enum HostRefusal {
 
 impl HostPolicy {
     pub fn new(patterns: Vec<HostPattern>, https_only: bool) -> Self {
-        Self {
-            patterns,
-            https_only,
-        }
+        Self { patterns, https_only }
     }
 
     pub fn allow(&mut self, pattern: HostPattern) {
         if !self.patterns.contains(&pattern) {
             self.patterns.push(pattern);
         }
+    }
+
+    /// Host names (not addresses) the allow-list names exactly.
+    pub fn exact_names(&self) -> Vec<String> {
+        self.patterns
+            .iter()
+            .filter_map(|p| match p {
+                HostPattern::Exact(h) if h.parse::<IpAddr>().is_err() => Some(h.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Parses `raw` and checks it against the allow-list; `field` names the input in errors.
@@ -175,21 +175,13 @@ mod tests {
     use super::*;
 
     fn policy(patterns: &[&str], https_only: bool) -> HostPolicy {
-        HostPolicy::new(
-            patterns
-                .iter()
-                .map(|p| HostPattern::parse(p).unwrap())
-                .collect(),
-            https_only,
-        )
+        HostPolicy::new(patterns.iter().map(|p| HostPattern::parse(p).unwrap()).collect(), https_only)
     }
 
     #[test]
     fn cafe24_subdomains_pass_and_lookalikes_do_not() {
         let p = policy(&["*.cafe24.com", "*.cafe24shop.com"], true);
-        assert!(p
-            .check("return_url", "https://demomall.cafe24shop.com/Pay/Recv")
-            .is_ok());
+        assert!(p.check("return_url", "https://demomall.cafe24shop.com/Pay/Recv").is_ok());
         assert!(p.check("return_url", "https://a.b.cafe24.com/x").is_ok());
         for bad in [
             "https://cafe24.com/x",
@@ -219,16 +211,10 @@ mod tests {
             "http://intranet/",
             "http://100.64.0.1/",
         ] {
-            assert_eq!(
-                p.check("u", bad),
-                Err(HostRefusal::NotAllowed("u".into())),
-                "{bad}"
-            );
+            assert_eq!(p.check("u", bad), Err(HostRefusal::NotAllowed("u".into())), "{bad}");
         }
         let listed = policy(&["127.0.0.1", "localhost"], false);
-        assert!(listed
-            .check("u", "http://127.0.0.1:3000/demo-mall/return")
-            .is_ok());
+        assert!(listed.check("u", "http://127.0.0.1:3000/demo-mall/return").is_ok());
         assert!(listed.check("u", "http://localhost:3000/").is_ok());
         assert!(listed.check("u", "http://127.0.0.2/").is_err());
     }

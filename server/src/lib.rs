@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod gateway;
 pub mod hosts;
+pub mod notify;
 pub mod sandbox;
 pub mod secrets;
 pub mod startup;

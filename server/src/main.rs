@@ -29,8 +29,7 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
         )
         .init();
     let cli = Cli::parse();
@@ -60,9 +59,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn migrate(config: Config) -> Result<(), String> {
-    let store = Store::connect(&config.database_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = Store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     println!("migrations applied");
     Ok(())
@@ -74,15 +71,11 @@ async fn serve(config: Config) -> Result<(), String> {
         tracing::warn!("{variable} is not set: using the development value {value:?}");
     }
     let sandbox = config.sandbox;
-    let app = Application::build(config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = Application::build(config).await.map_err(|e| e.to_string())?;
     let url = app.state().public_url.clone();
     tracing::info!(%url, sandbox, "paybridge is listening");
     if sandbox {
         tracing::info!("demo mall: {}", app.state().url("/demo-mall/"));
     }
-    app.run_until(startup::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    app.run_until(startup::shutdown_signal()).await.map_err(|e| e.to_string())
 }

@@ -61,11 +61,7 @@ impl KeyRing {
                     .find_map(|engine| engine.decode(encoded).ok())
                     .ok_or_else(|| format!("key #{} is not base64", i + 1))?;
                 if bytes.len() != 32 {
-                    return Err(format!(
-                        "key #{} is {} bytes; it must be 32",
-                        i + 1,
-                        bytes.len()
-                    ));
+                    return Err(format!("key #{} is {} bytes; it must be 32", i + 1, bytes.len()));
                 }
                 Ok(Key::new(&bytes))
             })
@@ -92,12 +88,8 @@ impl KeyRing {
             write_private(&path, &Self::generate_encoded())?;
         }
         let text = std::fs::read_to_string(&path)?;
-        let ring = Self::parse_list(&text).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        })?;
+        let ring = Self::parse_list(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
         Ok((ring, created))
     }
 
@@ -113,13 +105,7 @@ impl KeyRing {
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = key
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ciphertext);
@@ -128,31 +114,19 @@ impl KeyRing {
 
     pub fn open(&self, context: &str, sealed: &str) -> Result<String, SecretError> {
         let mut parts = sealed.splitn(3, '.');
-        let (Some(FORMAT), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(FORMAT), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SecretError::Malformed);
         };
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.id == key_id)
-            .ok_or_else(|| SecretError::UnknownKey(key_id.to_owned()))?;
-        let blob = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| SecretError::Malformed)?;
+        let key =
+            self.keys.iter().find(|k| k.id == key_id).ok_or_else(|| SecretError::UnknownKey(key_id.to_owned()))?;
+        let blob = URL_SAFE_NO_PAD.decode(body).map_err(|_| SecretError::Malformed)?;
         if blob.len() < NONCE_LEN {
             return Err(SecretError::Malformed);
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         let plain = key
             .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| SecretError::Tampered)?;
         String::from_utf8(plain).map_err(|_| SecretError::Malformed)
     }
@@ -196,14 +170,8 @@ mod tests {
         let ring = KeyRing::parse_list(&KeyRing::generate_encoded()).unwrap();
         let sealed = ring.seal("pg_credentials:demomall", "demo-app-secret-key");
         assert!(!sealed.contains("demo-app-secret-key"));
-        assert_eq!(
-            ring.open("pg_credentials:demomall", &sealed).unwrap(),
-            "demo-app-secret-key"
-        );
-        assert_eq!(
-            ring.open("pg_credentials:othermall", &sealed),
-            Err(SecretError::Tampered)
-        );
+        assert_eq!(ring.open("pg_credentials:demomall", &sealed).unwrap(), "demo-app-secret-key");
+        assert_eq!(ring.open("pg_credentials:othermall", &sealed), Err(SecretError::Tampered));
         let mut tampered = sealed.clone();
         tampered.pop();
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
@@ -221,10 +189,7 @@ mod tests {
         assert!(rotated.needs_rotation(&sealed));
         assert!(!rotated.needs_rotation(&rotated.seal("ctx", "s3cret")));
         let only_new = KeyRing::parse_list(&new).unwrap();
-        assert!(matches!(
-            only_new.open("ctx", &sealed),
-            Err(SecretError::UnknownKey(_))
-        ));
+        assert!(matches!(only_new.open("ctx", &sealed), Err(SecretError::UnknownKey(_))));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::{
     config::{Cafe24Credentials, Config, EncryptionKeySource},
     gateway::{sandbox::SandboxGateway, Gateways},
     hosts::{HostPattern, HostPolicy},
+    notify::{GuardedResolver, OutboxWorker},
     sandbox,
     secrets::KeyRing,
     store::{Store, StoreError},
@@ -41,6 +42,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What a committed change tells Cafe24 (the outbox delivers it).
+    pub fn notifications(&self) -> crate::cafe24::noty::Cafe24Notifications<'_> {
+        crate::cafe24::noty::Cafe24Notifications { service_key: &self.cafe24.service_key, gateways: &self.gateways }
+    }
+
     pub fn url(&self, path: &str) -> Url {
         let mut url = self.public_url.clone();
         let base = url.path().trim_end_matches('/').to_owned();
@@ -65,6 +71,21 @@ pub enum StartError {
     Key(std::io::Error),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+}
+
+/// How long shutdown waits for deliveries in flight (longer than their HTTP timeout).
+const WORKER_GRACE: Duration = Duration::from_secs(20);
+
+/// For notifications: like [`http_client`], and names resolving to private addresses
+/// are refused unless the allow-list names them exactly.
+fn notification_client(hosts: &HostPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(GuardedResolver::new(hosts.exact_names())))
+        .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
@@ -96,6 +117,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    worker: OutboxWorker,
 }
 
 impl Application {
@@ -104,12 +126,9 @@ impl Application {
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
 
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let listener =
+            TcpListener::bind(config.listen_addr).await.map_err(|e| StartError::Bind(config.listen_addr, e))?;
+        let local_addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen_addr, e))?;
         let public_url = config.app_url.clone().unwrap_or_else(|| {
             // Listening on every interface still leaves the app reachable on loopback.
             let mut reachable = local_addr;
@@ -146,11 +165,7 @@ impl Application {
             .site_root(config.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
-            .env(if config.production {
-                leptos::config::Env::PROD
-            } else {
-                leptos::config::Env::DEV
-            })
+            .env(if config.production { leptos::config::Env::PROD } else { leptos::config::Env::DEV })
             .build();
 
         let state = AppState {
@@ -168,18 +183,18 @@ impl Application {
             sandbox::provision::provision_demo_mall(&store, &state.keys).await?;
         }
         let router = router(&state, config.sandbox.then_some(sandbox_pg_url));
-        Ok(Application {
-            listener,
-            router,
-            state,
-        })
+        let worker = OutboxWorker {
+            store,
+            http: notification_client(&state.hosts)?,
+            hosts: state.hosts.clone(),
+            retry_delays: config.notify_retry_delays.clone(),
+            id: crate::store::new_id("worker"),
+        };
+        Ok(Application { listener, router, state, worker })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
     pub fn state(&self) -> &AppState {
@@ -187,24 +202,25 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopped));
+        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        // Requests are finished; the worker finishes the deliveries in hand and
+        // releases the rest for any instance to pick up.
+        let _ = stop_worker.send(true);
+        if tokio::time::timeout(WORKER_GRACE, worker).await.is_err() {
+            tracing::warn!("outbox worker did not stop in time; its leases expire on their own");
+        }
         self.state.store.close().await;
-        Ok(())
+        served
     }
 }
 
 fn router(state: &AppState, sandbox_pg_url: Option<Url>) -> Router {
     let routes = generate_route_list(app::App);
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .merge(cafe24::router())
-        .leptos_routes(state, routes, {
+    let mut router =
+        Router::new().route("/healthz", get(healthz)).merge(cafe24::router()).leptos_routes(state, routes, {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
         });
@@ -214,6 +230,7 @@ fn router(state: &AppState, sandbox_pg_url: Option<Url>) -> Router {
             sandbox::pg::router(sandbox::pg::SandboxPg {
                 store: state.store.clone(),
                 base_url,
+                http: state.http.clone(),
             }),
         );
     }
@@ -237,10 +254,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "database unavailable"})),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"})))
         }
     }
 }

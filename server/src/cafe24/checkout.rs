@@ -21,7 +21,15 @@ use crate::{
 };
 
 pub async fn payment_request_sync(State(app): State<AppState>, fields: Fields) -> Response {
-    match payment_request(&app, Flow::Sync, &fields).await {
+    answer_payment_request(payment_request(&app, Flow::Sync, &fields).await)
+}
+
+pub async fn payment_request_async(State(app): State<AppState>, fields: Fields) -> Response {
+    answer_payment_request(payment_request(&app, Flow::Async, &fields).await)
+}
+
+fn answer_payment_request(result: Result<String, Cafe24Error>) -> Response {
+    match result {
         Ok(url) => Json(json!({
             "result_code": "0000",
             "result_message": "checkout created",
@@ -54,22 +62,15 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
 
     let route = shop_for(app, partner_id).await?;
     if !route.enabled {
-        return Err(Cafe24Error::new(
-            StatusCode::FORBIDDEN,
-            "payments are not enabled for this shop",
-        ));
+        return Err(Cafe24Error::new(StatusCode::FORBIDDEN, "payments are not enabled for this shop"));
     }
-    let credentials = route.credentials.clone().ok_or_else(|| {
-        Cafe24Error::new(
-            StatusCode::FORBIDDEN,
-            "the mall has no payment-company credentials linked",
-        )
-    })?;
+    let credentials = route
+        .credentials
+        .clone()
+        .ok_or_else(|| Cafe24Error::new(StatusCode::FORBIDDEN, "the mall has no payment-company credentials linked"))?;
     if let Some(shop_no) = f.optional("shop_no") {
         if shop_no.trim().parse::<i64>().ok() != Some(route.shop_no) {
-            return Err(Cafe24Error::invalid(format!(
-                "shop_no {shop_no} is not the shop of this partner_id"
-            )));
+            return Err(Cafe24Error::invalid(format!("shop_no {shop_no} is not the shop of this partner_id")));
         }
     }
     let currency: Currency = currency_text
@@ -81,21 +82,15 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
             route.currency
         )));
     }
-    let amount = Money::parse(amount_text, currency)
-        .map_err(|e| Cafe24Error::invalid(format!("amount: {e}")))?;
+    let amount = Money::parse(amount_text, currency).map_err(|e| Cafe24Error::invalid(format!("amount: {e}")))?;
     if amount.minor == 0 {
         return Err(Cafe24Error::invalid("amount must be greater than zero"));
     }
     if !valid_order_id(order_id) {
-        return Err(Cafe24Error::invalid(
-            "order_id must be 1 to 64 visible ASCII characters",
-        ));
+        return Err(Cafe24Error::invalid("order_id must be 1 to 64 visible ASCII characters"));
     }
-    let check_host = |field: &str, raw: &str| {
-        app.hosts
-            .check(field, raw)
-            .map_err(|e| Cafe24Error::invalid(e.to_string()))
-    };
+    let check_host =
+        |field: &str, raw: &str| app.hosts.check(field, raw).map_err(|e| Cafe24Error::invalid(e.to_string()));
     let return_url = check_host("return_url", f.required("return_url")?)?;
     let return_noty_url = match (flow, f.optional("return_noty_url")) {
         (_, Some(raw)) => Some(check_host("return_noty_url", raw)?),
@@ -148,7 +143,7 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
         amount,
         description: payment.goods_name.clone(),
         callback_url: app.url(callback_path(flow)),
-        webhook_url: None,
+        webhook_url: (flow != Flow::Sync).then(|| app.url("/api/asynchronous-checkout/checkout/webhook")),
         mode: CheckoutMode::Redirect,
         allow_deposit: flow == Flow::Async,
     };
@@ -159,31 +154,19 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
             Cafe24Error::new(StatusCode::BAD_GATEWAY, other.to_string())
         }
     })?;
-    match app
-        .store
-        .attach_checkout(&payment.id, &checkout.tid, &checkout.payment_url)
-        .await?
-    {
+    match app.store.attach_checkout(&payment.id, &checkout.tid, &checkout.payment_url).await? {
         Ok(p) => Ok(p.payment_url.unwrap_or(checkout.payment_url)),
         Err(conflict) => {
             tracing::error!(payment_id = %payment.id, %conflict, "PG returned a second checkout");
-            Err(Cafe24Error::conflict(
-                "the payment company returned a different checkout; nothing was changed",
-            ))
+            Err(Cafe24Error::conflict("the payment company returned a different checkout; nothing was changed"))
         }
     }
 }
 
-pub(crate) fn gateway_for<'a>(
-    app: &'a AppState,
-    id: &str,
-) -> Result<&'a dyn PaymentGateway, Cafe24Error> {
+pub(crate) fn gateway_for<'a>(app: &'a AppState, id: &str) -> Result<&'a dyn PaymentGateway, Cafe24Error> {
     app.gateways.get(id).map(|g| g.as_ref()).ok_or_else(|| {
         tracing::error!(gateway = id, "no connector for this payment company");
-        Cafe24Error::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("payment company {id} is not available"),
-        )
+        Cafe24Error::new(StatusCode::SERVICE_UNAVAILABLE, format!("payment company {id} is not available"))
     })
 }
 
@@ -194,11 +177,12 @@ pub struct CallbackParams {
     reference_no: Option<String>,
 }
 
-pub async fn callback_sync(
-    State(app): State<AppState>,
-    Query(params): Query<CallbackParams>,
-) -> Response {
+pub async fn callback_sync(State(app): State<AppState>, Query(params): Query<CallbackParams>) -> Response {
     callback(&app, Flow::Sync, params).await
+}
+
+pub async fn callback_async(State(app): State<AppState>, Query(params): Query<CallbackParams>) -> Response {
+    callback(&app, Flow::Async, params).await
 }
 
 /// A page for the buyer when we cannot send them back to Cafe24 with an answer.
@@ -212,20 +196,14 @@ fn buyer_error(status: StatusCode, message: &str) -> Response {
 
 async fn callback(app: &AppState, flow: Flow, params: CallbackParams) -> Response {
     let Some(reference) = params.reference_no.filter(|r| !r.is_empty()) else {
-        return buyer_error(
-            StatusCode::BAD_REQUEST,
-            "The payment company did not say which payment this is.",
-        );
+        return buyer_error(StatusCode::BAD_REQUEST, "The payment company did not say which payment this is.");
     };
     let payment = match app.store.payment_by_id(&reference).await {
         Ok(Some(p)) if p.flow == flow => p,
         Ok(_) => return buyer_error(StatusCode::NOT_FOUND, "There is no such payment."),
         Err(e) => {
             tracing::error!(error = %e, "callback lookup failed");
-            return buyer_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
+            return buyer_error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
         }
     };
     match verify_with_gateway(app, &payment).await {
@@ -236,8 +214,7 @@ async fn callback(app: &AppState, flow: Flow, params: CallbackParams) -> Respons
 
 /// Asks the PG for the truth about `payment` and applies it.
 async fn verify_with_gateway(app: &AppState, payment: &Payment) -> Result<Payment, String> {
-    let unreachable =
-        "We could not confirm the payment with the payment company. Please try again.";
+    let unreachable = "We could not confirm the payment with the payment company. Please try again.";
     let credentials = match app.store.credentials_of(&app.keys, &payment.mall_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err("The shop is no longer linked to the payment company.".into()),
@@ -246,10 +223,7 @@ async fn verify_with_gateway(app: &AppState, payment: &Payment) -> Result<Paymen
             return Err(unreachable.into());
         }
     };
-    let tid = payment
-        .tid
-        .as_deref()
-        .ok_or("This payment was never opened at the payment company.")?;
+    let tid = payment.tid.as_deref().ok_or("This payment was never opened at the payment company.")?;
     let gateway = gateway_for(app, &credentials.gateway).map_err(|e| e.message)?;
     let order = gateway.get_order(&credentials, tid).await.map_err(|e| {
         tracing::warn!(payment_id = %payment.id, error = %e, "PG order lookup failed");
@@ -267,7 +241,7 @@ async fn verify_with_gateway(app: &AppState, payment: &Payment) -> Result<Paymen
         OrderStatus::Open => return Ok(payment.clone()),
     };
     app.store
-        .apply_event(&payment.id, event, &EventSource::new("gateway"), None)
+        .apply_event(&payment.id, event, &EventSource::new("gateway"), None, &app.notifications())
         .await
         .map(|applied| applied.payment)
         .map_err(|e| {
@@ -281,18 +255,14 @@ fn result_url(flow: Flow, payment: &Payment) -> Url {
     let (code, message) = match (payment.status, payment.failure_reason) {
         (s, _) if s.was_paid() => ("0000", "payment completed"),
         (PaymentStatus::Pending, _) if flow == Flow::Async => ("0000", "payment pending"),
-        (PaymentStatus::Fail, Some(FailureReason::AbandonedByBuyer)) => {
-            ("9999", "payment cancelled by the buyer")
-        }
+        (PaymentStatus::Fail, Some(FailureReason::AbandonedByBuyer)) => ("9999", "payment cancelled by the buyer"),
         (PaymentStatus::Fail, _) => ("0001", "payment declined by the payment company"),
         _ => ("0001", "payment not completed"),
     };
     let mut url = Url::parse(&payment.return_url).expect("return_url was validated when stored");
     {
         let mut query = url.query_pairs_mut();
-        query
-            .append_pair("result_code", code)
-            .append_pair("result_message", message);
+        query.append_pair("result_code", code).append_pair("result_message", message);
         if flow == Flow::Sync {
             query.append_pair("key", &payment.status_key);
         }
@@ -304,10 +274,7 @@ fn result_url(flow: Flow, payment: &Payment) -> Url {
 }
 
 /// SPEC §4.3: the payment details Cafe24 reads with the key from the redirect.
-pub async fn payment_status(
-    State(app): State<AppState>,
-    fields: Fields,
-) -> Result<Json<Value>, Cafe24Error> {
+pub async fn payment_status(State(app): State<AppState>, fields: Fields) -> Result<Json<Value>, Cafe24Error> {
     let key = fields.required("key")?;
     let payment = app
         .store
@@ -320,13 +287,7 @@ pub async fn payment_status(
     let paid = payment.status.was_paid();
     let hash = signature::sign(
         &app.cafe24.service_key,
-        &[
-            &payment.amount_text,
-            payment.amount.currency.code(),
-            &payment.order_id,
-            &payment.partner_id,
-            &tid,
-        ],
+        &[&payment.amount_text, payment.amount.currency.code(), &payment.order_id, &payment.partner_id, &tid],
     );
     Ok(Json(json!({
         "partner_id": payment.partner_id,

@@ -3,8 +3,10 @@
 
 pub mod cancel;
 pub mod checkout;
+pub mod noty;
 pub mod request;
 pub mod signature;
+pub mod webhook;
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -21,24 +23,25 @@ pub use request::Fields;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/synchronous-checkout/checkout",
-            post(checkout::payment_request_sync),
-        )
+        .route("/api/synchronous-checkout/checkout", post(checkout::payment_request_sync))
         .route(
             "/api/synchronous-checkout/checkout/callback",
             get(checkout::callback_sync).post(checkout::callback_sync),
         )
+        .route("/api/synchronous-checkout/checkout/status", post(checkout::payment_status))
+        .route("/api/asynchronous-checkout/checkout", post(checkout::payment_request_async))
         .route(
-            "/api/synchronous-checkout/checkout/status",
-            post(checkout::payment_status),
+            "/api/asynchronous-checkout/checkout/callback",
+            get(checkout::callback_async).post(checkout::callback_async),
         )
-        .route(
-            "/api/synchronous-cancellation/cancel",
-            post(cancel::cancel_sync),
-        )
-        // The name used by the seed's Postman collection.
+        .route("/api/asynchronous-checkout/checkout/webhook", post(webhook::checkout_webhook))
+        .route("/api/synchronous-cancellation/cancel", post(cancel::cancel_sync))
+        .route("/api/asynchronous-cancellation/cancel", post(cancel::cancel_async))
+        .route("/api/asynchronous-cancellation/cancel/webhook", post(webhook::refund_webhook))
+        // The names used by the seed's Postman collection.
         .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
+        .route("/api/asynchronous-refund/cancel", post(cancel::cancel_async))
+        .route("/api/asynchronous-refund/cancel/webhook", post(webhook::refund_webhook))
         .layer(DefaultBodyLimit::max(request::BODY_LIMIT))
 }
 
@@ -57,12 +60,7 @@ pub(crate) async fn shop_for(app: &AppState, partner_id: &str) -> Result<ShopRou
     app.store
         .shop_by_partner_id(&app.keys, partner_id)
         .await?
-        .ok_or_else(|| {
-            Cafe24Error::new(
-                StatusCode::NOT_FOUND,
-                format!("unknown partner_id {partner_id}"),
-            )
-        })
+        .ok_or_else(|| Cafe24Error::new(StatusCode::NOT_FOUND, format!("unknown partner_id {partner_id}")))
 }
 
 /// Cafe24's error answer: `{"result_code":"9999","result_message":…}` with a 4xx (or
@@ -76,11 +74,7 @@ pub struct Cafe24Error {
 
 impl Cafe24Error {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Cafe24Error {
-            status,
-            message: message.into(),
-            extra: Map::new(),
-        }
+        Cafe24Error { status, message: message.into(), extra: Map::new() }
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -92,10 +86,7 @@ impl Cafe24Error {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "hash_data does not match the request",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "hash_data does not match the request")
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -103,10 +94,7 @@ impl Cafe24Error {
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; nothing was changed",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; nothing was changed")
     }
 
     /// Adds a field to the error body (e.g. `payment_url: ""` for payment requests).

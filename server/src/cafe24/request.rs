@@ -38,9 +38,8 @@ impl Fields {
     }
 
     pub fn parse_json(body: &[u8]) -> Result<Self, Cafe24Error> {
-        let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
-            Cafe24Error::malformed(format!("the JSON body is not an object of fields ({e})"))
-        })?;
+        let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body)
+            .map_err(|e| Cafe24Error::malformed(format!("the JSON body is not an object of fields ({e})")))?;
         let mut fields = BTreeMap::new();
         for (name, raw) in map {
             let text = raw.get();
@@ -48,8 +47,7 @@ impl Fields {
                 continue;
             }
             let value = if text.starts_with('"') {
-                serde_json::from_str::<String>(text)
-                    .map_err(|e| Cafe24Error::malformed(format!("{name}: {e}")))?
+                serde_json::from_str::<String>(text).map_err(|e| Cafe24Error::malformed(format!("{name}: {e}")))?
             } else {
                 text.to_owned()
             };
@@ -64,9 +62,7 @@ impl Fields {
         let mut fields = BTreeMap::new();
         for (name, value) in pairs {
             if fields.insert(name.clone(), value).is_some() {
-                return Err(Cafe24Error::malformed(format!(
-                    "{name} is given more than once"
-                )));
+                return Err(Cafe24Error::malformed(format!("{name} is given more than once")));
             }
         }
         Ok(Fields(fields))
@@ -129,8 +125,7 @@ mod tests {
         assert!(Fields::parse_json(b"[1,2]").is_err());
         assert!(Fields::parse_json(b"{\"a\":").is_err());
         assert!(Fields::parse_form(b"a=1&a=2").is_err());
-        let f = Fields::parse_form(b"amount=3065.00&partner_id=demomall%3A0%3Ademo-app-public-key")
-            .unwrap();
+        let f = Fields::parse_form(b"amount=3065.00&partner_id=demomall%3A0%3Ademo-app-public-key").unwrap();
         assert_eq!(f.get("partner_id"), Some("demomall:0:demo-app-public-key"));
         assert!(f.required("order_id").is_err());
     }

@@ -38,46 +38,22 @@ mod tests {
         //   | openssl dgst -sha256 -hmac paybridge-dev-service-key -binary | base64
         let hash = sign(
             "paybridge-dev-service-key",
-            &[
-                "3065.00",
-                "PHP",
-                "20220519-0000029",
-                "demomall:0:demo-app-public-key",
-            ],
+            &["3065.00", "PHP", "20220519-0000029", "demomall:0:demo-app-public-key"],
         );
         assert_eq!(hash, "CMJPkhLiARcPFXiwLr/TQKaddtGXXgCBdFpcdZqfoOI=");
         assert!(verify(
             "paybridge-dev-service-key",
-            &[
-                "3065.00",
-                "PHP",
-                "20220519-0000029",
-                "demomall:0:demo-app-public-key"
-            ],
+            &["3065.00", "PHP", "20220519-0000029", "demomall:0:demo-app-public-key"],
             &hash
         ));
     }
 
     #[test]
     fn any_change_breaks_the_signature() {
-        let parts = [
-            "3065.00",
-            "PHP",
-            "20220519-0000029",
-            "demomall:0:demo-app-public-key",
-        ];
+        let parts = ["3065.00", "PHP", "20220519-0000029", "demomall:0:demo-app-public-key"];
         let hash = sign("k", &parts);
         assert!(!verify("other", &parts, &hash));
-        assert!(!verify(
-            "k",
-            &[
-                "3065.01",
-                "PHP",
-                "20220519-0000029",
-                "demomall:0:demo-app-public-key"
-            ],
-            &hash
-        ));
+        assert!(!verify("k", &["3065.01", "PHP", "20220519-0000029", "demomall:0:demo-app-public-key"], &hash));
         assert!(!verify("k", &parts, "not base64!"));
         assert!(!verify("k", &parts, ""));
     }

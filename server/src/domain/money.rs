@@ -76,10 +76,7 @@ impl Currency {
 impl FromStr for Currency {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Currency::ALL
-            .into_iter()
-            .find(|c| c.code() == s)
-            .ok_or_else(|| MoneyError::UnknownCurrency(s.to_owned()))
+        Currency::ALL.into_iter().find(|c| c.code() == s).ok_or_else(|| MoneyError::UnknownCurrency(s.to_owned()))
     }
 }
 
@@ -131,10 +128,7 @@ impl Money {
         let exp = currency.exponent() as usize;
         let (kept, dropped) = frac_part.split_at(frac_part.len().min(exp));
         if dropped.bytes().any(|b| b != b'0') {
-            return Err(MoneyError::TooPrecise {
-                amount: text.to_owned(),
-                currency,
-            });
+            return Err(MoneyError::TooPrecise { amount: text.to_owned(), currency });
         }
         let too_large = || MoneyError::TooLarge(text.to_owned());
         let int: i64 = int_part.trim_start_matches('0').parse().or_else(|_| {
@@ -149,10 +143,7 @@ impl Money {
             let digit = kept.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
             frac = frac * 10 + digit;
         }
-        let minor = int
-            .checked_mul(10_i64.pow(exp as u32))
-            .and_then(|m| m.checked_add(frac))
-            .ok_or_else(too_large)?;
+        let minor = int.checked_mul(10_i64.pow(exp as u32)).and_then(|m| m.checked_add(frac)).ok_or_else(too_large)?;
         Ok(Money { minor, currency })
     }
 
@@ -163,12 +154,7 @@ impl Money {
             return self.minor.to_string();
         }
         let unit = 10_i64.pow(exp);
-        format!(
-            "{}.{:0width$}",
-            self.minor / unit,
-            self.minor % unit,
-            width = exp as usize
-        )
+        format!("{}.{:0width$}", self.minor / unit, self.minor % unit, width = exp as usize)
     }
 }
 
@@ -197,23 +183,12 @@ mod tests {
 
     #[test]
     fn anything_that_is_not_a_plain_amount_is_refused() {
-        for bad in [
-            "", "-1", "+1", "1e3", "1,000", " 1", "1.", ".5", "1.2.3", "NaN", "１",
-        ] {
+        for bad in ["", "-1", "+1", "1e3", "1,000", " 1", "1.", ".5", "1.2.3", "NaN", "１"] {
             assert!(Money::parse(bad, Currency::Php).is_err(), "{bad:?}");
         }
-        assert!(matches!(
-            Money::parse("10.5", Currency::Jpy),
-            Err(MoneyError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            Money::parse("1.001", Currency::Usd),
-            Err(MoneyError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            Money::parse("99999999999999999999", Currency::Usd),
-            Err(MoneyError::TooLarge(_))
-        ));
+        assert!(matches!(Money::parse("10.5", Currency::Jpy), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(Money::parse("1.001", Currency::Usd), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(Money::parse("99999999999999999999", Currency::Usd), Err(MoneyError::TooLarge(_))));
         assert!("XXX".parse::<Currency>().is_err());
     }
 

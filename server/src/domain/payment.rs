@@ -85,10 +85,7 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("a payment in status {from} cannot become {to}")]
-    NotAllowed {
-        from: PaymentStatus,
-        to: PaymentStatus,
-    },
+    NotAllowed { from: PaymentStatus, to: PaymentStatus },
     #[error("the payment company reports {reported}, but the payment is for {expected}")]
     AmountMismatch { expected: Money, reported: Money },
     #[error("a cancellation of {requested} exceeds the {remaining} that remains")]
@@ -99,18 +96,11 @@ pub enum Refusal {
 
 impl PaymentState {
     pub fn new(amount: Money) -> Self {
-        PaymentState {
-            status: PaymentStatus::Request,
-            amount,
-            cancelled_minor: 0,
-        }
+        PaymentState { status: PaymentStatus::Request, amount, cancelled_minor: 0 }
     }
 
     pub fn remaining(&self) -> Money {
-        Money::new(
-            self.amount.minor - self.cancelled_minor,
-            self.amount.currency,
-        )
+        Money::new(self.amount.minor - self.cancelled_minor, self.amount.currency)
     }
 
     pub fn apply(&self, event: PaymentEvent) -> Result<Outcome, Refusal> {
@@ -122,35 +112,24 @@ impl PaymentState {
                     return Ok(Outcome::AlreadyApplied);
                 }
                 if paid != self.amount {
-                    return Err(Refusal::AmountMismatch {
-                        expected: self.amount,
-                        reported: paid,
-                    });
+                    return Err(Refusal::AmountMismatch { expected: self.amount, reported: paid });
                 }
                 Complete
             }
-            PaymentEvent::Pending if from == Pending || from.was_paid() => {
-                return Ok(Outcome::AlreadyApplied)
-            }
+            PaymentEvent::Pending if from == Pending || from.was_paid() => return Ok(Outcome::AlreadyApplied),
             PaymentEvent::Pending => Pending,
             PaymentEvent::Failed(_) if from == Fail => return Ok(Outcome::AlreadyApplied),
             PaymentEvent::Failed(_) => Fail,
             PaymentEvent::Registered if from == Register => return Ok(Outcome::AlreadyApplied),
             PaymentEvent::Registered => Register,
-            PaymentEvent::PendingCancelled if from == PendingCancel => {
-                return Ok(Outcome::AlreadyApplied)
-            }
+            PaymentEvent::PendingCancelled if from == PendingCancel => return Ok(Outcome::AlreadyApplied),
             PaymentEvent::PendingCancelled => PendingCancel,
             PaymentEvent::Refunded { amount } => return self.refund(amount),
         };
         if !from.may_go_to(to) {
             return Err(Refusal::NotAllowed { from, to });
         }
-        Ok(Outcome::Changed(Transition {
-            from,
-            to,
-            cancelled_minor: self.cancelled_minor,
-        }))
+        Ok(Outcome::Changed(Transition { from, to, cancelled_minor: self.cancelled_minor }))
     }
 
     fn refund(&self, amount: Money) -> Result<Outcome, Refusal> {
@@ -159,40 +138,23 @@ impl PaymentState {
             return Err(Refusal::NotPositive);
         }
         if amount.currency != self.amount.currency {
-            return Err(Refusal::AmountMismatch {
-                expected: self.amount,
-                reported: amount,
-            });
+            return Err(Refusal::AmountMismatch { expected: self.amount, reported: amount });
         }
         let remaining = self.remaining();
         if amount.minor > remaining.minor {
-            return Err(Refusal::ExceedsRemaining {
-                requested: amount,
-                remaining,
-            });
+            return Err(Refusal::ExceedsRemaining { requested: amount, remaining });
         }
         let cancelled_minor = self.cancelled_minor + amount.minor;
-        let to = if cancelled_minor == self.amount.minor {
-            PaymentStatus::Cancel
-        } else {
-            PaymentStatus::PartialCancel
-        };
+        let to =
+            if cancelled_minor == self.amount.minor { PaymentStatus::Cancel } else { PaymentStatus::PartialCancel };
         if !from.may_go_to(to) {
             return Err(Refusal::NotAllowed { from, to });
         }
-        Ok(Outcome::Changed(Transition {
-            from,
-            to,
-            cancelled_minor,
-        }))
+        Ok(Outcome::Changed(Transition { from, to, cancelled_minor }))
     }
 
     pub fn after(&self, transition: &Transition) -> PaymentState {
-        PaymentState {
-            status: transition.to,
-            cancelled_minor: transition.cancelled_minor,
-            ..*self
-        }
+        PaymentState { status: transition.to, cancelled_minor: transition.cancelled_minor, ..*self }
     }
 }
 
@@ -207,76 +169,43 @@ mod tests {
     }
 
     fn run(events: &[PaymentEvent]) -> PaymentState {
-        events
-            .iter()
-            .fold(PaymentState::new(php(306500)), |state, event| {
-                match state.apply(*event) {
-                    Ok(Outcome::Changed(t)) => state.after(&t),
-                    _ => state,
-                }
-            })
+        events.iter().fold(PaymentState::new(php(306500)), |state, event| match state.apply(*event) {
+            Ok(Outcome::Changed(t)) => state.after(&t),
+            _ => state,
+        })
     }
 
     #[test]
     fn a_paid_payment_is_cancelled_in_parts_then_in_full() {
-        let s = run(&[
-            PaymentEvent::Completed { paid: php(306500) },
-            PaymentEvent::Refunded {
-                amount: php(100000),
-            },
-        ]);
-        assert_eq!(
-            (s.status, s.cancelled_minor),
-            (PaymentStatus::PartialCancel, 100000)
-        );
-        let s = s.after(&match s
-            .apply(PaymentEvent::Refunded {
-                amount: php(206500),
-            })
-            .unwrap()
-        {
+        let s = run(&[PaymentEvent::Completed { paid: php(306500) }, PaymentEvent::Refunded { amount: php(100000) }]);
+        assert_eq!((s.status, s.cancelled_minor), (PaymentStatus::PartialCancel, 100000));
+        let s = s.after(&match s.apply(PaymentEvent::Refunded { amount: php(206500) }).unwrap() {
             Outcome::Changed(t) => t,
             other => panic!("{other:?}"),
         });
-        assert_eq!(
-            (s.status, s.cancelled_minor),
-            (PaymentStatus::Cancel, 306500)
-        );
+        assert_eq!((s.status, s.cancelled_minor), (PaymentStatus::Cancel, 306500));
         assert!(s.status.is_terminal());
     }
 
     #[test]
     fn duplicates_are_recognised_and_contradictions_refused() {
         let paid = run(&[PaymentEvent::Completed { paid: php(306500) }]);
-        assert_eq!(
-            paid.apply(PaymentEvent::Completed { paid: php(306500) }),
-            Ok(Outcome::AlreadyApplied)
-        );
+        assert_eq!(paid.apply(PaymentEvent::Completed { paid: php(306500) }), Ok(Outcome::AlreadyApplied));
         assert_eq!(
             paid.apply(PaymentEvent::Failed(FailureReason::Declined)),
-            Err(Refusal::NotAllowed {
-                from: PaymentStatus::Complete,
-                to: PaymentStatus::Fail
-            })
+            Err(Refusal::NotAllowed { from: PaymentStatus::Complete, to: PaymentStatus::Fail })
         );
         assert!(matches!(
             PaymentState::new(php(306500)).apply(PaymentEvent::Completed { paid: php(1) }),
             Err(Refusal::AmountMismatch { .. })
         ));
         assert!(matches!(
-            paid.apply(PaymentEvent::Refunded {
-                amount: php(306501)
-            }),
+            paid.apply(PaymentEvent::Refunded { amount: php(306501) }),
             Err(Refusal::ExceedsRemaining { .. })
         ));
-        assert_eq!(
-            paid.apply(PaymentEvent::Refunded { amount: php(0) }),
-            Err(Refusal::NotPositive)
-        );
+        assert_eq!(paid.apply(PaymentEvent::Refunded { amount: php(0) }), Err(Refusal::NotPositive));
         let unpaid = PaymentState::new(php(306500));
-        assert!(unpaid
-            .apply(PaymentEvent::Refunded { amount: php(1) })
-            .is_err());
+        assert!(unpaid.apply(PaymentEvent::Refunded { amount: php(1) }).is_err());
     }
 
     #[test]
@@ -310,9 +239,7 @@ mod tests {
             Just(PaymentEvent::PendingCancelled),
             (-10i64..400000).prop_map(|m| PaymentEvent::Refunded { amount: php(m) }),
             (1i64..120000).prop_map(|m| PaymentEvent::Refunded { amount: php(m) }),
-            (1i64..100).prop_map(|m| PaymentEvent::Refunded {
-                amount: Money::new(m, Currency::Usd)
-            }),
+            (1i64..100).prop_map(|m| PaymentEvent::Refunded { amount: Money::new(m, Currency::Usd) }),
         ]
     }
 

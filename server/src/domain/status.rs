@@ -57,10 +57,7 @@ impl PaymentStatus {
 
     /// Money was taken at some point (Cafe24's `payed_tf`).
     pub fn was_paid(self) -> bool {
-        matches!(
-            self,
-            PaymentStatus::Complete | PaymentStatus::PartialCancel | PaymentStatus::Cancel
-        )
+        matches!(self, PaymentStatus::Complete | PaymentStatus::PartialCancel | PaymentStatus::Cancel)
     }
 
     pub fn name(self) -> &'static str {

@@ -72,6 +72,8 @@ pub struct RefundRequest {
     /// Our refund id; the PG refunds at most once per reference.
     pub reference: String,
     pub amount: Money,
+    /// Where the PG reports a refund it decides later; without it the PG answers now.
+    pub webhook_url: Option<Url>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +87,29 @@ pub enum RefundStatus {
 pub struct GatewayRefund {
     pub id: String,
     pub status: RefundStatus,
+}
+
+/// What a PG's webhook reports, once its signature is verified.
+#[derive(Clone, Debug)]
+pub struct WebhookEvent {
+    /// The PG's id for this event: a redelivery carries the same id.
+    pub event_id: String,
+    pub tid: String,
+    pub kind: WebhookKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum WebhookKind {
+    Order { reference: String, status: OrderStatus, amount: Money },
+    Refund { reference: String, gateway_refund_id: String, status: RefundStatus, amount: Money },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the webhook signature is missing or wrong")]
+    BadSignature,
+    #[error("the webhook cannot be read: {0}")]
+    Malformed(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +129,7 @@ pub enum GatewayError {
 pub trait PaymentGateway: Send + Sync {
     fn capabilities(&self) -> Capabilities;
 
-    async fn verify_credentials(
-        &self,
-        creds: &MerchantCredentials,
-    ) -> Result<MerchantProfile, GatewayError>;
+    async fn verify_credentials(&self, creds: &MerchantCredentials) -> Result<MerchantProfile, GatewayError>;
 
     async fn create_checkout(
         &self,
@@ -115,11 +137,7 @@ pub trait PaymentGateway: Send + Sync {
         request: &CheckoutRequest,
     ) -> Result<Checkout, GatewayError>;
 
-    async fn get_order(
-        &self,
-        creds: &MerchantCredentials,
-        tid: &str,
-    ) -> Result<GatewayOrder, GatewayError>;
+    async fn get_order(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError>;
 
     async fn refund(
         &self,
@@ -127,6 +145,19 @@ pub trait PaymentGateway: Send + Sync {
         tid: &str,
         request: &RefundRequest,
     ) -> Result<GatewayRefund, GatewayError>;
+
+    /// Our reference (payment or refund id) named in a webhook body, before anything
+    /// is verified: it only says whose credentials verify the webhook.
+    fn webhook_reference(&self, body: &[u8]) -> Option<String>;
+
+    /// Verifies a webhook with the merchant's credentials and reads it. A PG without
+    /// signatures returns `Ok(None)`: the caller must ask the PG for the truth instead.
+    fn verify_webhook(
+        &self,
+        creds: &MerchantCredentials,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Option<WebhookEvent>, WebhookError>;
 }
 
 /// The connectors this instance can speak, by the id stored with each mall's credentials.
@@ -143,5 +174,10 @@ impl Gateways {
 
     pub fn get(&self, id: &str) -> Option<&Arc<dyn PaymentGateway>> {
         self.by_id.get(id)
+    }
+
+    /// The reference a webhook names, asking each connector to read it.
+    pub fn webhook_reference(&self, body: &[u8]) -> Option<String> {
+        self.by_id.values().find_map(|g| g.webhook_reference(body))
     }
 }

@@ -5,12 +5,97 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use url::Url;
 
 use super::{
-    Capabilities, Checkout, CheckoutMode, CheckoutRequest, GatewayError, GatewayOrder,
-    GatewayRefund, MerchantProfile, OrderStatus, PaymentGateway, RefundRequest, RefundStatus,
+    Capabilities, Checkout, CheckoutMode, CheckoutRequest, GatewayError, GatewayOrder, GatewayRefund, MerchantProfile,
+    OrderStatus, PaymentGateway, RefundRequest, RefundStatus, WebhookError, WebhookEvent, WebhookKind,
 };
 use crate::domain::{Currency, MerchantCredentials, Money};
 
 pub const GATEWAY_ID: &str = "sandbox";
+
+/// The sandbox PG signs each webhook: `X-Sandbox-Signature: t=<unix seconds>,v1=<hex>`,
+/// where v1 = HMAC-SHA256(merchant secret key, "<t>.<body>").
+pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
+/// Webhooks signed longer ago than this are refused (replayed).
+const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+
+fn signature_mac(secret: &str, timestamp: i64, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// The signature header value for `body` (used by the sandbox PG when it sends).
+pub fn sign_webhook(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::Mac;
+    let digest = signature_mac(secret, timestamp, body).finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+fn verify_signature(secret: &str, header: &str, body: &[u8], now: i64) -> bool {
+    use hmac::Mac;
+    let mut timestamp = None;
+    let mut signature = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signature = decode_hex(v),
+            _ => {}
+        }
+    }
+    let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+        return false;
+    };
+    (now - timestamp).abs() <= SIGNATURE_TOLERANCE_SECS
+        && signature_mac(secret, timestamp, body).verify_slice(&signature).is_ok()
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The body of a sandbox webhook (`type` `order` or `refund`).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct WebhookBody {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Our reference: the payment id (order events) or the refund id (refund events).
+    pub reference: String,
+    pub order_code: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn order_status(status: &str) -> OrderStatus {
+    match status {
+        "paid" => OrderStatus::Paid,
+        "awaiting_deposit" => OrderStatus::AwaitingDeposit,
+        "declined" => OrderStatus::Declined,
+        "cancelled" => OrderStatus::Abandoned,
+        _ => OrderStatus::Open,
+    }
+}
+
+fn refund_status(status: &str, message: Option<String>) -> Option<RefundStatus> {
+    match status {
+        "refunded" => Some(RefundStatus::Refunded),
+        "pending" => Some(RefundStatus::Pending),
+        "refused" => Some(RefundStatus::Refused(message.unwrap_or_else(|| "refund refused".into()))),
+        _ => None,
+    }
+}
 
 pub struct SandboxGateway {
     base: Url,
@@ -38,13 +123,9 @@ impl SandboxGateway {
             .await
             .map_err(|e| GatewayError::Unavailable(without_url(e)))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| GatewayError::Unavailable(without_url(e)))?;
+        let body = response.bytes().await.map_err(|e| GatewayError::Unavailable(without_url(e)))?;
         if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|e| GatewayError::Protocol(e.to_string()));
+            return serde_json::from_slice(&body).map_err(|e| GatewayError::Protocol(e.to_string()));
         }
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .map(|b| b.error.message)
@@ -116,6 +197,7 @@ struct RefundBody<'a> {
     reference: &'a str,
     amount: i64,
     currency: &'a str,
+    webhook_url: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -128,27 +210,12 @@ struct RefundAnswer {
 #[async_trait::async_trait]
 impl PaymentGateway for SandboxGateway {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            all_cancel: true,
-            partial_cancel: true,
-            escrow: false,
-        }
+        Capabilities { all_cancel: true, partial_cancel: true, escrow: false }
     }
 
-    async fn verify_credentials(
-        &self,
-        creds: &MerchantCredentials,
-    ) -> Result<MerchantProfile, GatewayError> {
-        let body: MerchantBody = self
-            .send(creds, self.http.get(self.url("/v1/merchant")))
-            .await?;
-        Ok(MerchantProfile {
-            currencies: body
-                .currencies
-                .iter()
-                .filter_map(|c| c.parse::<Currency>().ok())
-                .collect(),
-        })
+    async fn verify_credentials(&self, creds: &MerchantCredentials) -> Result<MerchantProfile, GatewayError> {
+        let body: MerchantBody = self.send(creds, self.http.get(self.url("/v1/merchant"))).await?;
+        Ok(MerchantProfile { currencies: body.currencies.iter().filter_map(|c| c.parse::<Currency>().ok()).collect() })
     }
 
     async fn create_checkout(
@@ -169,33 +236,16 @@ impl PaymentGateway for SandboxGateway {
             },
             allow_deposit: request.allow_deposit,
         };
-        let answer: CheckoutAnswer = self
-            .send(creds, self.http.post(self.url("/v1/checkouts")).json(&body))
-            .await?;
-        Ok(Checkout {
-            tid: answer.order_code,
-            payment_url: answer.checkout_url,
-        })
+        let answer: CheckoutAnswer = self.send(creds, self.http.post(self.url("/v1/checkouts")).json(&body)).await?;
+        Ok(Checkout { tid: answer.order_code, payment_url: answer.checkout_url })
     }
 
-    async fn get_order(
-        &self,
-        creds: &MerchantCredentials,
-        tid: &str,
-    ) -> Result<GatewayOrder, GatewayError> {
+    async fn get_order(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError> {
         let path = format!("/v1/orders/{}", urlencode(tid));
         let body: OrderBody = self.send(creds, self.http.get(self.url(&path))).await?;
-        let currency: Currency = body
-            .currency
-            .parse()
-            .map_err(|_| GatewayError::Protocol(format!("currency {:?}", body.currency)))?;
-        let status = match body.status.as_str() {
-            "paid" => OrderStatus::Paid,
-            "awaiting_deposit" => OrderStatus::AwaitingDeposit,
-            "declined" => OrderStatus::Declined,
-            "cancelled" => OrderStatus::Abandoned,
-            _ => OrderStatus::Open,
-        };
+        let currency: Currency =
+            body.currency.parse().map_err(|_| GatewayError::Protocol(format!("currency {:?}", body.currency)))?;
+        let status = order_status(&body.status);
         Ok(GatewayOrder {
             tid: body.order_code,
             reference: body.reference,
@@ -215,25 +265,65 @@ impl PaymentGateway for SandboxGateway {
             reference: &request.reference,
             amount: request.amount.minor,
             currency: request.amount.currency.code(),
+            webhook_url: request.webhook_url.as_ref().map(Url::as_str),
         };
-        let answer: RefundAnswer = self
-            .send(creds, self.http.post(self.url(&path)).json(&body))
-            .await?;
-        let status = match answer.status.as_str() {
-            "refunded" => RefundStatus::Refunded,
-            "pending" => RefundStatus::Pending,
-            "refused" => {
-                RefundStatus::Refused(answer.message.unwrap_or_else(|| "refund refused".into()))
-            }
-            other => return Err(GatewayError::Protocol(format!("refund status {other:?}"))),
+        let answer: RefundAnswer = self.send(creds, self.http.post(self.url(&path)).json(&body)).await?;
+        let status = refund_status(&answer.status, answer.message)
+            .ok_or_else(|| GatewayError::Protocol(format!("refund status {:?}", answer.status)))?;
+        Ok(GatewayRefund { id: answer.refund_code, status })
+    }
+
+    fn webhook_reference(&self, body: &[u8]) -> Option<String> {
+        serde_json::from_slice::<WebhookBody>(body).ok().map(|b| b.reference)
+    }
+
+    fn verify_webhook(
+        &self,
+        creds: &MerchantCredentials,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Option<WebhookEvent>, WebhookError> {
+        let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).ok_or(WebhookError::BadSignature)?;
+        let now = crate::store::now_ms() / 1000;
+        if !verify_signature(&creds.secret_key, header, body, now) {
+            return Err(WebhookError::BadSignature);
+        }
+        let b: WebhookBody = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let currency: Currency =
+            b.currency.parse().map_err(|_| WebhookError::Malformed(format!("currency {:?}", b.currency)))?;
+        let amount = Money::new(b.amount, currency);
+        let kind = match b.kind.as_str() {
+            "order" => WebhookKind::Order { reference: b.reference, status: order_status(&b.status), amount },
+            "refund" => WebhookKind::Refund {
+                reference: b.reference,
+                gateway_refund_id: b.refund_code.ok_or_else(|| WebhookError::Malformed("no refund_code".into()))?,
+                status: refund_status(&b.status, b.message)
+                    .ok_or_else(|| WebhookError::Malformed(format!("refund status {:?}", b.status)))?,
+                amount,
+            },
+            other => return Err(WebhookError::Malformed(format!("unknown type {other:?}"))),
         };
-        Ok(GatewayRefund {
-            id: answer.refund_code,
-            status,
-        })
+        Ok(Some(WebhookEvent { event_id: b.event_id, tid: b.order_code, kind }))
     }
 }
 
 fn urlencode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_signatures_cover_the_body_and_expire() {
+        let body = br#"{"event_id":"e1"}"#;
+        let header = sign_webhook("secret", 1_000_000, body);
+        assert!(verify_signature("secret", &header, body, 1_000_010));
+        assert!(!verify_signature("other", &header, body, 1_000_010));
+        assert!(!verify_signature("secret", &header, br#"{"event_id":"e2"}"#, 1_000_010));
+        assert!(!verify_signature("secret", &header, body, 1_000_000 + SIGNATURE_TOLERANCE_SECS + 1));
+        assert!(!verify_signature("secret", "t=1000000", body, 1_000_000));
+        assert!(!verify_signature("secret", "v1=zz,t=1000000", body, 1_000_000));
+    }
 }

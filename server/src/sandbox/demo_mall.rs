@@ -1,28 +1,38 @@
 //! The demo mall: a storefront that plays Cafe24's part. It signs payment requests with
 //! the service key, sends them to our API over HTTP exactly as Cafe24 would, receives
-//! the buyer back on its `return_url`, reads the payment details with the key, and can
-//! cancel the payment — so a newcomer can buy something end to end in a browser.
+//! the buyer back on its `return_url`, reads the payment details with the key (sync) or
+//! receives paybridge's notifications (async), and can cancel — so a newcomer can buy
+//! something end to end in a browser.
 
 use axum::{
-    extract::{Query, State},
+    body::Bytes,
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
-    Form, Router,
+    Form, Json, Router,
 };
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{html_escape, page, provision};
-use crate::{cafe24::signature, domain::Money, startup::AppState};
+use crate::{
+    cafe24::signature,
+    domain::Money,
+    startup::AppState,
+    store::{new_id, now_ms},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/demo-mall/", get(storefront))
         .route("/demo-mall/checkout", post(checkout))
         .route("/demo-mall/return", get(return_page))
+        .route("/demo-mall/orders/{order_id}", get(order_page))
         .route("/demo-mall/cancel", post(cancel))
+        .route("/demo-mall/noty", post(receive_noty))
+        .route("/demo-mall/cancel-noty", post(receive_noty))
 }
 
 struct Product {
@@ -33,25 +43,43 @@ struct Product {
 }
 
 const PRODUCTS: [Product; 3] = [
-    Product {
-        id: "barako",
-        name: "Barako coffee beans, 250 g",
-        price: 45000,
-    },
-    Product {
-        id: "ube",
-        name: "Ube halaya jar",
-        price: 18050,
-    },
-    Product {
-        id: "banig",
-        name: "Handwoven banig mat",
-        price: 120000,
-    },
+    Product { id: "barako", name: "Barako coffee beans, 250 g", price: 45000 },
+    Product { id: "ube", name: "Ube halaya jar", price: 18050 },
+    Product { id: "banig", name: "Handwoven banig mat", price: 120000 },
 ];
 
 fn php(minor: i64) -> Money {
     Money::new(minor, provision::DEMO_CURRENCY)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Flow {
+    Sync,
+    Async,
+}
+
+impl Flow {
+    fn checkout_path(self) -> &'static str {
+        match self {
+            Flow::Sync => "/api/synchronous-checkout/checkout",
+            Flow::Async => "/api/asynchronous-checkout/checkout",
+        }
+    }
+
+    fn cancel_path(self) -> &'static str {
+        match self {
+            Flow::Sync => "/api/synchronous-cancellation/cancel",
+            Flow::Async => "/api/asynchronous-cancellation/cancel",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Flow::Sync => "sync",
+            Flow::Async => "async",
+        }
+    }
 }
 
 async fn storefront() -> Html<String> {
@@ -63,6 +91,9 @@ async fn storefront() -> Html<String> {
                  <form method=\"post\" action=\"/demo-mall/checkout\">\
                  <input type=\"hidden\" name=\"product\" value=\"{id}\">\
                  <label>Quantity <input type=\"number\" name=\"quantity\" value=\"1\" min=\"1\" max=\"20\"></label>\
+                 <label>Payment flow <select name=\"flow\" data-testid=\"flow-{id}\">\
+                 <option value=\"sync\">synchronous (read back with a key)</option>\
+                 <option value=\"async\">asynchronous (webhook, then a notification)</option></select></label>\
                  <button class=\"primary\" type=\"submit\" data-testid=\"buy-{id}\">Buy now</button></form></div>",
                 name = html_escape(p.name),
                 price = php(p.price),
@@ -93,17 +124,13 @@ fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 struct CheckoutForm {
     product: String,
     quantity: i64,
+    flow: Option<Flow>,
 }
 
 fn new_order_id() -> String {
     let today = time::OffsetDateTime::now_utc().date();
     let n: u32 = rand::rng().random_range(0..10_000_000);
-    format!(
-        "{:04}{:02}{:02}-{n:07}",
-        today.year(),
-        u8::from(today.month()),
-        today.day()
-    )
+    format!("{:04}{:02}{:02}-{n:07}", today.year(), u8::from(today.month()), today.day())
 }
 
 async fn post_json(app: &AppState, path: &str, body: &Value) -> Result<Value, String> {
@@ -114,38 +141,23 @@ async fn post_json(app: &AppState, path: &str, body: &Value) -> Result<Value, St
         .send()
         .await
         .map_err(|e| format!("could not reach paybridge: {}", e.without_url()))?;
-    response.json::<Value>().await.map_err(|e| {
-        format!(
-            "paybridge answered something unreadable: {}",
-            e.without_url()
-        )
-    })
+    response.json::<Value>().await.map_err(|e| format!("paybridge answered something unreadable: {}", e.without_url()))
 }
 
 /// Cafe24's payment request (the fields of the seed's Postman collection).
 async fn checkout(State(app): State<AppState>, Form(form): Form<CheckoutForm>) -> Response {
     let Some(product) = PRODUCTS.iter().find(|p| p.id == form.product) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Unknown product",
-            "That product is not sold here.",
-        );
+        return error_page(StatusCode::BAD_REQUEST, "Unknown product", "That product is not sold here.");
     };
     if !(1..=20).contains(&form.quantity) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Check the quantity",
-            "Choose between 1 and 20.",
-        );
+        return error_page(StatusCode::BAD_REQUEST, "Check the quantity", "Choose between 1 and 20.");
     }
+    let flow = form.flow.unwrap_or(Flow::Sync);
     let order_id = new_order_id();
     let amount = php(product.price * form.quantity).to_major_string();
     let currency = provision::DEMO_CURRENCY.code();
     let partner_id = provision::DEMO_PARTNER_ID;
-    let hash = signature::sign(
-        &app.cafe24.service_key,
-        &[&amount, currency, &order_id, partner_id],
-    );
+    let hash = signature::sign(&app.cafe24.service_key, &[&amount, currency, &order_id, partner_id]);
     let request = json!({
         "request_type": "request",
         "partner_id": partner_id,
@@ -159,24 +171,19 @@ async fn checkout(State(app): State<AppState>, Form(form): Form<CheckoutForm>) -
         "buyer_name": "Demo Buyer",
         "goods_name": format!("{} × {}", product.name, form.quantity),
         "return_url": app.url("/demo-mall/return").to_string(),
+        "return_noty_url": app.url("/demo-mall/noty").to_string(),
         "hash_data": hash,
         "extra_data": json!({"pgName": "paybridge-demo", "orderId": order_id}).to_string(),
     });
-    match post_json(&app, "/api/synchronous-checkout/checkout", &request).await {
+    match post_json(&app, flow.checkout_path(), &request).await {
         Ok(answer) if answer["result_code"] == "0000" => match answer["payment_url"].as_str() {
             Some(url) => Redirect::to(url).into_response(),
-            None => error_page(
-                StatusCode::BAD_GATEWAY,
-                "Payment failed",
-                "paybridge sent no payment page",
-            ),
+            None => error_page(StatusCode::BAD_GATEWAY, "Payment failed", "paybridge sent no payment page"),
         },
         Ok(answer) => error_page(
             StatusCode::BAD_GATEWAY,
             "Payment request refused",
-            answer["result_message"]
-                .as_str()
-                .unwrap_or("no reason given"),
+            answer["result_message"].as_str().unwrap_or("no reason given"),
         ),
         Err(message) => error_page(StatusCode::BAD_GATEWAY, "Payment failed", &message),
     }
@@ -187,73 +194,37 @@ struct ReturnParams {
     result_code: Option<String>,
     result_message: Option<String>,
     key: Option<String>,
+    extra_data: Option<String>,
 }
 
-/// Cafe24's return page: the result in the URL is only a hint; the details come from
-/// paybridge's read-payment API with the key, and their hash is checked.
+/// Cafe24's return page. Synchronous: the result in the URL is only a hint; the details
+/// come from paybridge's read-payment API with the key, and their hash is checked.
+/// Asynchronous: the outcome arrives as a notification; the page shows what came.
 async fn return_page(State(app): State<AppState>, Query(params): Query<ReturnParams>) -> Response {
     let code = params.result_code.unwrap_or_default();
     let message = params.result_message.unwrap_or_default();
     let Some(key) = params.key.filter(|k| !k.is_empty()) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "No payment",
-            "The return carried no key.",
-        );
+        let order_id = params
+            .extra_data
+            .and_then(|e| serde_json::from_str::<Value>(&e).ok())
+            .and_then(|e| e["orderId"].as_str().map(str::to_owned));
+        return match order_id {
+            Some(order_id) => render_order(&app, &order_id, Some((&code, &message))).await,
+            None => error_page(StatusCode::BAD_REQUEST, "No payment", "The return named no order."),
+        };
     };
-    let details = match post_json(
-        &app,
-        "/api/synchronous-checkout/checkout/status",
-        &json!({"key": key}),
-    )
-    .await
-    {
+    let details = match post_json(&app, "/api/synchronous-checkout/checkout/status", &json!({"key": key})).await {
         Ok(d) => d,
-        Err(message) => {
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                "Could not read the payment",
-                &message,
-            )
-        }
+        Err(message) => return error_page(StatusCode::BAD_GATEWAY, "Could not read the payment", &message),
     };
     let text = |name: &str| details[name].as_str().unwrap_or_default().to_owned();
     let hash_ok = signature::verify(
         &app.cafe24.service_key,
-        &[
-            &text("amount"),
-            &text("currency"),
-            &text("order_id"),
-            &text("partner_id"),
-            &text("tid"),
-        ],
+        &[&text("amount"), &text("currency"), &text("order_id"), &text("partner_id"), &text("tid")],
         &text("hash_data"),
     );
     let paid = text("payed_tf") == "T";
-    let heading = match (code.as_str(), paid) {
-        ("0000", true) => {
-            "<h1 class=\"ok\" data-testid=\"outcome\">Thank you — payment complete</h1>".to_owned()
-        }
-        (_, _) => format!(
-            "<h1 class=\"bad\" data-testid=\"outcome\">Payment not completed</h1><p>{}</p>",
-            html_escape(&message)
-        ),
-    };
-    let cancel_form = if paid {
-        format!(
-            "<h2>Cancel (as the merchant would in the Cafe24 admin)</h2>\
-             <form method=\"post\" action=\"/demo-mall/cancel\">\
-             <input type=\"hidden\" name=\"order_id\" value=\"{order}\"><input type=\"hidden\" name=\"tid\" value=\"{tid}\">\
-             <input type=\"hidden\" name=\"amount\" value=\"{amount}\">\
-             <label>Amount to cancel <input name=\"cancel_amount\" value=\"{amount}\"></label>\
-             <button type=\"submit\" data-testid=\"cancel\">Cancel payment</button></form>",
-            order = html_escape(&text("order_id")),
-            tid = html_escape(&text("tid")),
-            amount = html_escape(&text("amount")),
-        )
-    } else {
-        String::new()
-    };
+    let heading = outcome_heading(code == "0000" && paid, &message, "Thank you — payment complete");
     let body = format!(
         "{heading}<div class=\"box\"><table>\
          <tr><th>Result code</th><td data-testid=\"result-code\">{code}</td></tr>\
@@ -262,7 +233,7 @@ async fn return_page(State(app): State<AppState>, Query(params): Query<ReturnPar
          <tr><th>Paid (payed_tf)</th><td data-testid=\"payed-tf\">{payed}</td></tr>\
          <tr><th>Transaction (tid)</th><td>{tid}</td></tr>\
          <tr><th>hash_data</th><td data-testid=\"hash-check\">{hash}</td></tr></table></div>\
-         {cancel_form}<p><a href=\"/demo-mall/\">Back to the shop</a></p>",
+         {cancel}<p><a href=\"/demo-mall/\">Back to the shop</a></p>",
         code = html_escape(&code),
         order = html_escape(&text("order_id")),
         amount = html_escape(&text("amount")),
@@ -270,12 +241,101 @@ async fn return_page(State(app): State<AppState>, Query(params): Query<ReturnPar
         payed = html_escape(&text("payed_tf")),
         tid = html_escape(&text("tid")),
         hash = if hash_ok { "verified" } else { "MISMATCH" },
+        cancel = if paid {
+            cancel_form(Flow::Sync, &text("order_id"), &text("tid"), &text("amount"))
+        } else {
+            String::new()
+        },
     );
     Html(page("Demo mall — payment result", &body)).into_response()
 }
 
+fn outcome_heading(ok: bool, message: &str, ok_text: &str) -> String {
+    if ok {
+        format!("<h1 class=\"ok\" data-testid=\"outcome\">{}</h1>", html_escape(ok_text))
+    } else {
+        format!("<h1 class=\"bad\" data-testid=\"outcome\">Payment not completed</h1><p>{}</p>", html_escape(message))
+    }
+}
+
+fn cancel_form(flow: Flow, order_id: &str, tid: &str, amount: &str) -> String {
+    format!(
+        "<h2>Cancel (as the merchant would in the Cafe24 admin)</h2>\
+         <form method=\"post\" action=\"/demo-mall/cancel\">\
+         <input type=\"hidden\" name=\"flow\" value=\"{flow}\">\
+         <input type=\"hidden\" name=\"order_id\" value=\"{order}\"><input type=\"hidden\" name=\"tid\" value=\"{tid}\">\
+         <input type=\"hidden\" name=\"amount\" value=\"{amount}\">\
+         <label>Amount to cancel <input name=\"cancel_amount\" value=\"{amount}\"></label>\
+         <button type=\"submit\" data-testid=\"cancel\">Cancel payment</button></form>",
+        flow = flow.as_str(),
+        order = html_escape(order_id),
+        tid = html_escape(tid),
+        amount = html_escape(amount),
+    )
+}
+
+async fn order_page(State(app): State<AppState>, Path(order_id): Path<String>) -> Response {
+    render_order(&app, &order_id, None).await
+}
+
+/// An asynchronous order as the mall knows it: the notifications paybridge sent.
+async fn render_order(app: &AppState, order_id: &str, returned: Option<(&str, &str)>) -> Response {
+    let received: Vec<(String, String, i64)> = match sqlx::query_as(
+        "SELECT endpoint, body, received_at FROM demo_mall_notifications WHERE order_id = $1 ORDER BY received_at, id",
+    )
+    .bind(order_id)
+    .fetch_all(app.store.pool())
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Demo mall", &e.to_string()),
+    };
+    let notys: Vec<Vec<(String, String)>> =
+        received.iter().map(|(_, body, _)| serde_urlencoded::from_str(body).unwrap_or_default()).collect();
+    let get = |noty: &[(String, String)], name: &str| {
+        noty.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    let paid = notys.iter().rfind(|n| get(n, "request_type") != "cancelnoty");
+    let heading = match (returned, paid) {
+        (Some((code, message)), _) if code != "0000" => outcome_heading(false, message, ""),
+        (_, Some(n)) if get(n, "payed_tf") == "T" => outcome_heading(true, "", "Thank you — payment complete"),
+        (_, Some(_)) => "<h1 data-testid=\"outcome\">Waiting for your bank transfer</h1>".to_owned(),
+        (_, None) => {
+            "<h1 data-testid=\"outcome\">Payment received — waiting for paybridge's notification</h1>".to_owned()
+        }
+    };
+    let rows: String = received
+        .iter()
+        .zip(&notys)
+        .map(|((endpoint, _, _), n)| {
+            format!(
+                "<tr data-testid=\"noty\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html_escape(endpoint),
+                html_escape(&get(n, "request_type")),
+                html_escape(&get(n, "payed_tf")),
+                html_escape(&get(n, "status")),
+                html_escape(&get(n, "result_message")),
+            )
+        })
+        .collect();
+    let cancel = match paid {
+        Some(n) if get(n, "payed_tf") == "T" => cancel_form(Flow::Async, order_id, &get(n, "tid"), &get(n, "amount")),
+        _ => String::new(),
+    };
+    let body = format!(
+        "{heading}<p>Order <strong data-testid=\"order-id\">{order}</strong> — \
+         <a href=\"/demo-mall/orders/{order}\" data-testid=\"refresh\">refresh</a></p>\
+         <div class=\"box\"><h2>Notifications received from paybridge</h2><table>\
+         <tr><th>endpoint</th><th>request_type</th><th>payed_tf</th><th>status</th><th>message</th></tr>{rows}</table></div>\
+         {cancel}<p><a href=\"/demo-mall/\">Back to the shop</a></p>",
+        order = html_escape(order_id),
+    );
+    Html(page("Demo mall — order", &body)).into_response()
+}
+
 #[derive(Deserialize)]
 struct CancelForm {
+    flow: Option<Flow>,
     order_id: String,
     tid: String,
     amount: String,
@@ -283,17 +343,12 @@ struct CancelForm {
 }
 
 async fn cancel(State(app): State<AppState>, Form(form): Form<CancelForm>) -> Response {
+    let flow = form.flow.unwrap_or(Flow::Sync);
     let currency = provision::DEMO_CURRENCY.code();
     let partner_id = provision::DEMO_PARTNER_ID;
     let hash = signature::sign(
         &app.cafe24.service_key,
-        &[
-            &form.cancel_amount,
-            currency,
-            &form.order_id,
-            partner_id,
-            &form.tid,
-        ],
+        &[&form.cancel_amount, currency, &form.order_id, partner_id, &form.tid],
     );
     let request = json!({
         "request_type": "cancel",
@@ -307,21 +362,58 @@ async fn cancel(State(app): State<AppState>, Form(form): Form<CancelForm>) -> Re
         "cancel_amount": form.cancel_amount,
         "cancel_type": "C",
         "cancel_reason": "demo mall cancel",
+        "cancel_noty_url": app.url("/demo-mall/cancel-noty").to_string(),
         "hash_data": hash,
     });
-    match post_json(&app, "/api/synchronous-cancellation/cancel", &request).await {
+    match post_json(&app, flow.cancel_path(), &request).await {
         Ok(answer) => {
             let ok = answer["result_code"] == "0000";
+            let title = match (ok, flow) {
+                (true, Flow::Sync) => "Cancelled",
+                (true, Flow::Async) => "Cancellation requested",
+                (false, _) => "Cancel refused",
+            };
             let body = format!(
                 "<h1 class=\"{class}\" data-testid=\"cancel-outcome\">{title}</h1><p>{message}</p>\
-                 <p>Remaining: {remain}</p><p><a href=\"/demo-mall/\">Back to the shop</a></p>",
+                 <p>Remaining: {remain}</p><p><a href=\"/demo-mall/orders/{order}\">The order</a> · \
+                 <a href=\"/demo-mall/\">Back to the shop</a></p>",
                 class = if ok { "ok" } else { "bad" },
-                title = if ok { "Cancelled" } else { "Cancel refused" },
                 message = html_escape(answer["result_message"].as_str().unwrap_or_default()),
                 remain = html_escape(answer["remain_amount"].as_str().unwrap_or("—")),
+                order = html_escape(&form.order_id),
             );
             Html(page("Demo mall — cancel", &body)).into_response()
         }
         Err(message) => error_page(StatusCode::BAD_GATEWAY, "Cancel failed", &message),
+    }
+}
+
+/// The mall's noty receivers, as Cafe24 has them: check `hash_data`, keep the
+/// notification, answer `{"result":"OK"}`.
+async fn receive_noty(State(app): State<AppState>, uri: axum::http::Uri, body: Bytes) -> Response {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let amount = if get("request_type") == "cancelnoty" { get("cancel_amount") } else { get("amount") };
+    let signed = [amount, get("currency"), get("order_id"), get("partner_id"), get("tid")];
+    if !signature::verify(&app.cafe24.service_key, &signed, get("hash_data")) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"result": "FAIL", "message": "hash_data mismatch"})))
+            .into_response();
+    }
+    let stored = sqlx::query(
+        "INSERT INTO demo_mall_notifications (id, order_id, endpoint, body, received_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new_id("dmn"))
+    .bind(get("order_id"))
+    .bind(uri.path())
+    .bind(String::from_utf8_lossy(&body).into_owned())
+    .bind(now_ms())
+    .execute(app.store.pool())
+    .await;
+    match stored {
+        Ok(_) => Json(json!({"result": "OK"})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "demo mall could not keep a notification");
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"result": "FAIL"}))).into_response()
+        }
     }
 }

@@ -45,11 +45,7 @@ fn credentials_context(mall_id: &str) -> String {
 }
 
 impl Store {
-    pub async fn shop_by_partner_id(
-        &self,
-        keys: &KeyRing,
-        partner_id: &str,
-    ) -> Result<Option<ShopRoute>, StoreError> {
+    pub async fn shop_by_partner_id(&self, keys: &KeyRing, partner_id: &str) -> Result<Option<ShopRoute>, StoreError> {
         let row: Option<ShopRouteRow> = sqlx::query_as(
             "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, c.gateway, c.public_key, c.secret_key_enc \
              FROM shops s LEFT JOIN pg_credentials c ON c.mall_id = s.mall_id \
@@ -60,10 +56,7 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let currency = row.currency.parse().map_err(|_| {
-            StoreError::Corrupt(format!(
-                "shop {}/{} has currency {:?}",
-                row.mall_id, row.shop_no, row.currency
-            ))
+            StoreError::Corrupt(format!("shop {}/{} has currency {:?}", row.mall_id, row.shop_no, row.currency))
         })?;
         let credentials = match (row.gateway, row.public_key, row.secret_key_enc) {
             (Some(gateway), Some(public_key), Some(sealed)) => Some(Credentials {
@@ -71,9 +64,7 @@ impl Store {
                 public_key,
                 secret_key: keys
                     .open(&credentials_context(&row.mall_id), &sealed)
-                    .map_err(|e| {
-                        StoreError::Corrupt(format!("credentials of {}: {e}", row.mall_id))
-                    })?,
+                    .map_err(|e| StoreError::Corrupt(format!("credentials of {}: {e}", row.mall_id)))?,
             }),
             _ => None,
         };
@@ -86,26 +77,17 @@ impl Store {
         }))
     }
 
-    pub async fn credentials_of(
-        &self,
-        keys: &KeyRing,
-        mall_id: &str,
-    ) -> Result<Option<Credentials>, StoreError> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT gateway, public_key, secret_key_enc FROM pg_credentials WHERE mall_id = $1",
-        )
-        .bind(mall_id)
-        .fetch_optional(self.pool())
-        .await?;
+    pub async fn credentials_of(&self, keys: &KeyRing, mall_id: &str) -> Result<Option<Credentials>, StoreError> {
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT gateway, public_key, secret_key_enc FROM pg_credentials WHERE mall_id = $1")
+                .bind(mall_id)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|(gateway, public_key, sealed)| {
             let secret_key = keys
                 .open(&credentials_context(mall_id), &sealed)
                 .map_err(|e| StoreError::Corrupt(format!("credentials of {mall_id}: {e}")))?;
-            Ok(Credentials {
-                gateway,
-                public_key,
-                secret_key,
-            })
+            Ok(Credentials { gateway, public_key, secret_key })
         })
         .transpose()
     }
@@ -117,14 +99,7 @@ impl Store {
         keys: &KeyRing,
         setup: &EnabledShop<'_>,
     ) -> Result<(), StoreError> {
-        let EnabledShop {
-            mall_id,
-            credentials,
-            shop_no,
-            shop_name,
-            currency,
-            partner_id,
-        } = *setup;
+        let EnabledShop { mall_id, credentials, shop_no, shop_name, currency, partner_id } = *setup;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
@@ -159,12 +134,7 @@ impl Store {
     }
 
     /// Enables or disables a shop (the admin's toggle arrives later; tests use this).
-    pub async fn set_shop_enabled(
-        &self,
-        mall_id: &str,
-        shop_no: i64,
-        enabled: bool,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_shop_enabled(&self, mall_id: &str, shop_no: i64, enabled: bool) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE shops SET enabled = $1 WHERE mall_id = $2 AND shop_no = $3")
             .bind(i64::from(enabled))
             .bind(mall_id)

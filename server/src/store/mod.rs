@@ -3,12 +3,14 @@
 //! [`Store::begin_write`] and [`Store::lock_clause`].
 
 mod malls;
+mod outbox;
 mod payments;
 mod refunds;
 
 pub use malls::{EnabledShop, ShopRoute};
+pub use outbox::{AfterAttempt, AttemptRow, Delivery, NewMessage, Notifications, OutboxMessage, OutboxRow, Silent};
 pub use payments::{Applied, EventSource, Flow, Inserted, NewPayment, Payment, PaymentEventRow};
-pub use refunds::{NewRefund, Refund, RefundOutcome, RefundRefusal, RefundStatus, Reserved};
+pub use refunds::{NewRefund, Refund, RefundMode, RefundOutcome, RefundRefusal, RefundStatus, Reserved};
 
 use std::{str::FromStr, time::Duration};
 
@@ -32,6 +34,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Rung after a commit that enqueued notifications, so this process's worker
+    /// delivers them at once instead of at its next poll.
+    outbox_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,15 +52,11 @@ pub enum StoreError {
 }
 
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
+    err.as_database_error().is_some_and(|e| e.is_unique_violation())
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 pub fn new_id(prefix: &str) -> String {
@@ -74,8 +75,7 @@ impl Store {
         if backend == Backend::Sqlite {
             // WAL lets readers work beside the one writer. It is a property of the file,
             // so one connection sets it before the pool opens more.
-            let mut conn =
-                <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?;
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?;
             conn.execute("PRAGMA journal_mode = WAL").await?;
             sqlx::Connection::close(conn).await?;
         }
@@ -94,7 +94,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, outbox_wake: Default::default() })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -141,9 +141,7 @@ impl Store {
 /// `sqlite://data/paybridge.db` → the directory exists and the file is created on
 /// first use (`mode=rwc`), unless the URL says otherwise.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = rest.split('?').next().unwrap_or_default();
     if !path.is_empty() && path != ":memory:" {
         if let Some(dir) = std::path::Path::new(path).parent() {

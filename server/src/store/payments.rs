@@ -4,10 +4,9 @@
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::{is_unique_violation, new_id, now_ms, Store, StoreError};
+use super::{is_unique_violation, new_id, now_ms, Notifications, Store, StoreError};
 use crate::domain::{
-    payment::Outcome, Currency, FailureReason, Money, PaymentEvent, PaymentState, PaymentStatus,
-    Refusal,
+    payment::Outcome, Currency, FailureReason, Money, PaymentEvent, PaymentState, PaymentStatus, Refusal,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +63,7 @@ pub struct Payment {
 
 impl Payment {
     pub fn state(&self) -> PaymentState {
-        PaymentState {
-            status: self.status,
-            amount: self.amount,
-            cancelled_minor: self.cancelled_minor,
-        }
+        PaymentState { status: self.status, amount: self.amount, cancelled_minor: self.cancelled_minor }
     }
 }
 
@@ -168,10 +163,7 @@ pub struct EventSource {
 
 impl EventSource {
     pub fn new(source: &'static str) -> Self {
-        EventSource {
-            source,
-            source_event_id: None,
-        }
+        EventSource { source, source_event_id: None }
     }
 }
 
@@ -223,33 +215,19 @@ impl Store {
         if let Some(arg2) = arg2 {
             query = query.bind(arg2.to_owned());
         }
-        query
-            .fetch_optional(self.pool())
-            .await?
-            .map(Payment::try_from)
-            .transpose()
+        query.fetch_optional(self.pool()).await?.map(Payment::try_from).transpose()
     }
 
     pub async fn payment_by_id(&self, id: &str) -> Result<Option<Payment>, StoreError> {
         self.fetch_payment_where("id = $1", id, None).await
     }
 
-    pub async fn payment_by_order(
-        &self,
-        mall_id: &str,
-        order_id: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        self.fetch_payment_where("mall_id = $1 AND order_id = $2", mall_id, Some(order_id))
-            .await
+    pub async fn payment_by_order(&self, mall_id: &str, order_id: &str) -> Result<Option<Payment>, StoreError> {
+        self.fetch_payment_where("mall_id = $1 AND order_id = $2", mall_id, Some(order_id)).await
     }
 
-    pub async fn payment_by_tid(
-        &self,
-        gateway: &str,
-        tid: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        self.fetch_payment_where("gateway = $1 AND tid = $2", gateway, Some(tid))
-            .await
+    pub async fn payment_by_tid(&self, gateway: &str, tid: &str) -> Result<Option<Payment>, StoreError> {
+        self.fetch_payment_where("gateway = $1 AND tid = $2", gateway, Some(tid)).await
     }
 
     pub async fn payment_by_status_key(&self, key: &str) -> Result<Option<Payment>, StoreError> {
@@ -261,10 +239,7 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         id: &str,
     ) -> Result<Payment, StoreError> {
-        let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}",
-            self.lock_clause()
-        );
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}", self.lock_clause());
         let row: PaymentRow = sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&mut **tx)
@@ -279,12 +254,11 @@ impl Store {
         payment_id: &str,
         event: EventRecord<'_>,
     ) -> Result<(), StoreError> {
-        let (seq,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_events WHERE payment_id = $1",
-        )
-        .bind(payment_id)
-        .fetch_one(&mut **tx)
-        .await?;
+        let (seq,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_events WHERE payment_id = $1")
+                .bind(payment_id)
+                .fetch_one(&mut **tx)
+                .await?;
         sqlx::query(
             "INSERT INTO payment_events (id, payment_id, seq, kind, from_status, to_status, amount_minor, \
              source, source_event_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -387,21 +361,17 @@ impl Store {
         match payment.tid.as_deref() {
             Some(existing) if existing == tid => return Ok(Ok(payment)),
             Some(existing) => {
-                return Ok(Err(format!(
-                    "payment {payment_id} already has checkout {existing}"
-                )));
+                return Ok(Err(format!("payment {payment_id} already has checkout {existing}")));
             }
             None => {}
         }
-        sqlx::query(
-            "UPDATE payments SET tid = $1, payment_url = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(tid)
-        .bind(payment_url)
-        .bind(now_ms())
-        .bind(payment_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE payments SET tid = $1, payment_url = $2, updated_at = $3 WHERE id = $4")
+            .bind(tid)
+            .bind(payment_url)
+            .bind(now_ms())
+            .bind(payment_id)
+            .execute(&mut *tx)
+            .await?;
         self.record_event(
             &mut tx,
             payment_id,
@@ -416,28 +386,43 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Ok(self
-            .payment_by_id(payment_id)
-            .await?
-            .expect("payment exists")))
+        Ok(Ok(self.payment_by_id(payment_id).await?.expect("payment exists")))
     }
 
-    /// Applies `event` under the payment's lock. A refused event changes nothing but is
-    /// kept in the history (and logged) so that an operator sees it.
+    /// Applies `event` under the payment's lock, with the notifications the change causes,
+    /// in one transaction. An event the PG already delivered (same event id) is
+    /// recognised and ignored. A refused event changes nothing but is kept in the history
+    /// (and logged) so that an operator sees it.
     pub async fn apply_event(
         &self,
         payment_id: &str,
         event: PaymentEvent,
         source: &EventSource,
         detail: Option<&str>,
+        notify: &dyn Notifications,
     ) -> Result<Applied, StoreError> {
         let mut tx = self.begin_write().await?;
         let payment = self.lock_payment(&mut tx, payment_id).await?;
+        if let Some(event_id) = &source.source_event_id {
+            let seen: Option<(i64,)> = sqlx::query_as(
+                "SELECT seq FROM payment_events WHERE payment_id = $1 AND source = $2 AND source_event_id = $3",
+            )
+            .bind(payment_id)
+            .bind(source.source)
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if seen.is_some() {
+                tx.commit().await?;
+                return Ok(Applied { payment, outcome: Ok(Outcome::AlreadyApplied) });
+            }
+        }
         let outcome = payment.state().apply(event);
+        let mut enqueued = false;
         match &outcome {
             Ok(Outcome::Changed(t)) => {
                 let failure_reason = match event {
-                    PaymentEvent::Failed(reason) => Some(reason.as_str()),
+                    PaymentEvent::Failed(reason) => Some(reason),
                     _ => None,
                 };
                 sqlx::query(
@@ -446,7 +431,7 @@ impl Store {
                 )
                 .bind(t.to.code())
                 .bind(t.cancelled_minor)
-                .bind(failure_reason)
+                .bind(failure_reason.map(FailureReason::as_str))
                 .bind(now_ms())
                 .bind(payment_id)
                 .execute(&mut *tx)
@@ -456,7 +441,6 @@ impl Store {
                     PaymentEvent::Refunded { amount } => Some(amount.minor),
                     _ => None,
                 };
-                let detail = detail.or(failure_reason);
                 self.record_event(
                     &mut tx,
                     payment_id,
@@ -466,10 +450,20 @@ impl Store {
                         to_status: Some(t.to),
                         amount_minor,
                         source,
-                        detail,
+                        detail: detail.or(failure_reason.map(FailureReason::as_str)),
                     },
                 )
                 .await?;
+                let after = Payment {
+                    status: t.to,
+                    cancelled_minor: t.cancelled_minor,
+                    failure_reason: failure_reason.or(payment.failure_reason),
+                    ..payment.clone()
+                };
+                for message in notify.on_transition(&after, t, &event) {
+                    self.enqueue(&mut tx, Some(payment_id), &message).await?;
+                    enqueued = true;
+                }
             }
             Ok(Outcome::AlreadyApplied) => {}
             Err(refusal) => {
@@ -483,7 +477,7 @@ impl Store {
                         from_status: Some(payment.status),
                         to_status: None,
                         amount_minor: None,
-                        source,
+                        source: &EventSource::new(source.source),
                         detail: Some(&detail),
                     },
                 )
@@ -491,17 +485,14 @@ impl Store {
             }
         }
         tx.commit().await?;
-        let payment = self
-            .payment_by_id(payment_id)
-            .await?
-            .expect("payment exists");
+        if enqueued {
+            self.wake_outbox();
+        }
+        let payment = self.payment_by_id(payment_id).await?.expect("payment exists");
         Ok(Applied { payment, outcome })
     }
 
-    pub async fn payment_events(
-        &self,
-        payment_id: &str,
-    ) -> Result<Vec<PaymentEventRow>, StoreError> {
+    pub async fn payment_events(&self, payment_id: &str) -> Result<Vec<PaymentEventRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT seq, kind, from_status, to_status, amount_minor, source, detail, created_at \
              FROM payment_events WHERE payment_id = $1 ORDER BY seq",

@@ -8,23 +8,9 @@ async fn sync_checkout_is_paid_end_to_end(db: Db) {
     let order_id = unique_order_id();
 
     let payment_url = app.request_payment(&order_id, "3065.00").await;
-    assert!(
-        payment_url.starts_with(app.url("/sandbox-pg/checkout/").as_str()),
-        "{payment_url}"
-    );
-    let page = app
-        .client
-        .get(&payment_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("3065.00 PHP"),
-        "the hosted page shows the amount"
-    );
+    assert!(payment_url.starts_with(app.url("/sandbox-pg/checkout/").as_str()), "{payment_url}");
+    let page = app.client.get(&payment_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("3065.00 PHP"), "the hosted page shows the amount");
 
     let back = app.buyer_presses(&payment_url, "approve").await;
     assert_eq!(back.host_str(), Some("demomall.cafe24shop.com"));
@@ -32,16 +18,9 @@ async fn sync_checkout_is_paid_end_to_end(db: Db) {
     let params = query_map(&back);
     assert_eq!(params["result_code"], "0000");
     let extra: serde_json::Value = serde_json::from_str(&params["extra_data"]).unwrap();
-    assert_eq!(
-        extra,
-        json!({"pgName": "pg-demo-app", "orderId": order_id}),
-        "extra_data echoed"
-    );
+    assert_eq!(extra, json!({"pgName": "pg-demo-app", "orderId": order_id}), "extra_data echoed");
     let key = &params["key"];
-    assert!(
-        key.len() >= 43,
-        "key carries at least 128 random bits: {key}"
-    );
+    assert!(key.len() >= 43, "key carries at least 128 random bits: {key}");
     assert!(!key.contains(&order_id));
 
     let (status, details) = app.status(key).await;
@@ -56,38 +35,17 @@ async fn sync_checkout_is_paid_end_to_end(db: Db) {
     assert_eq!(details["part_cancel_tf"], "T");
     let tid = details["tid"].as_str().unwrap();
     assert!(tid.starts_with("sbx_ord_"));
-    assert_eq!(
-        details["hash_data"],
-        sign(&["3065.00", "PHP", &order_id, PARTNER_ID, tid])
-    );
+    assert_eq!(details["hash_data"], sign(&["3065.00", "PHP", &order_id, PARTNER_ID, tid]));
 
     let payment = app.payment(&order_id).await;
-    let kinds: Vec<String> = app
-        .state
-        .store
-        .payment_events(&payment.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(
-        kinds,
-        ["payment.requested", "checkout.created", "payment.completed"]
-    );
+    let kinds: Vec<String> =
+        app.state.store.payment_events(&payment.id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["payment.requested", "checkout.created", "payment.completed"]);
 
     // The buyer reloads the callback: same answer, nothing recorded twice.
     let again = app.buyer_presses(&payment_url, "return").await;
     assert_eq!(query_map(&again)["result_code"], "0000");
-    assert_eq!(
-        app.state
-            .store
-            .payment_events(&payment.id)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(app.state.store.payment_events(&payment.id).await.unwrap().len(), 3);
 }
 
 async fn a_form_encoded_request_works_like_json(db: Db) {
@@ -104,11 +62,7 @@ async fn a_form_encoded_request_works_like_json(db: Db) {
     }
     let body = serde_urlencoded::to_string(&form).unwrap();
     let (status, answer) = app
-        .post_raw(
-            "/api/synchronous-checkout/checkout",
-            "application/x-www-form-urlencoded",
-            body.into_bytes(),
-        )
+        .post_raw("/api/synchronous-checkout/checkout", "application/x-www-form-urlencoded", body.into_bytes())
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["result_code"], "0000");
@@ -122,10 +76,8 @@ async fn the_same_request_again_returns_the_same_payment_page(db: Db) {
     let order_id = unique_order_id();
     let first = app.request_payment(&order_id, "3065.00").await;
     let body = payment_request(&order_id, "3065.00");
-    let concurrent = futures::future::join_all(
-        (0..10).map(|_| app.post_json("/api/synchronous-checkout/checkout", &body)),
-    )
-    .await;
+    let concurrent =
+        futures::future::join_all((0..10).map(|_| app.post_json("/api/synchronous-checkout/checkout", &body))).await;
     for (status, body) in concurrent {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["payment_url"], first.as_str());
@@ -149,12 +101,8 @@ async fn a_declined_or_abandoned_payment_is_reported_as_such(db: Db) {
         let payment = app.payment(&order_id).await;
         assert_eq!(payment.status.code(), 4, "Fail");
         // A failed payment stays failed: the same order cannot be paid again.
-        let (status, body) = app
-            .post_json(
-                "/api/synchronous-checkout/checkout",
-                &payment_request(&order_id, "100.00"),
-            )
-            .await;
+        let (status, body) =
+            app.post_json("/api/synchronous-checkout/checkout", &payment_request(&order_id, "100.00")).await;
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
     }
 }
@@ -173,13 +121,7 @@ async fn a_callback_before_the_buyer_decides_changes_nothing(db: Db) {
     let response = app.client.get(forged).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(query_map(&location(&response))["result_code"], "0001");
-    let after = app
-        .state
-        .store
-        .payment_by_id(&payment.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = app.state.store.payment_by_id(&payment.id).await.unwrap().unwrap();
     assert_eq!(after.status.code(), 1);
     // The buyer can still pay.
     let back = app.buyer_presses(&payment_url, "approve").await;

@@ -15,8 +15,7 @@ use url::Url;
 
 pub const SERVICE_KEY: &str = "test-service-key";
 pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
-pub const RETURN_URL: &str =
-    "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveRtnPage.php";
+pub const RETURN_URL: &str = "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveRtnPage.php";
 
 #[derive(Clone, Copy, Debug)]
 pub enum Db {
@@ -68,18 +67,13 @@ impl Drop for DbGuard {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime; use a thread with its own.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     rt.block_on(async {
                         use sqlx::Connection;
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .execute(&mut conn)
-                            .await;
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
                         }
                     });
                 })
@@ -101,8 +95,7 @@ pub struct TestApp {
 }
 
 fn admin_postgres_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 async fn prepare_database(db: Db) -> (String, DbGuard) {
@@ -120,13 +113,8 @@ async fn prepare_database(db: Db) -> (String, DbGuard) {
             let name = format!("paybridge_test_{id}");
             let mut conn = sqlx::PgConnection::connect(&admin_url)
                 .await
-                .unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin_url} is required for these tests: {e}")
-                });
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .await
-                .unwrap();
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for these tests: {e}"));
+            sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.unwrap();
             let mut url = Url::parse(&admin_url).unwrap();
             url.set_path(&name);
             (url.to_string(), DbGuard::Postgres { admin_url, name })
@@ -144,10 +132,7 @@ pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> TestApp {
         ("DATABASE_URL".into(), database_url),
         ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
         ("CAFE24_SERVICE_KEY".into(), SERVICE_KEY.into()),
-        (
-            "ENCRYPTION_KEY".into(),
-            paybridge::secrets::KeyRing::generate_encoded(),
-        ),
+        ("ENCRYPTION_KEY".into(), paybridge::secrets::KeyRing::generate_encoded()),
         ("SANDBOX".into(), "true".into()),
     ]);
     for (k, v) in overrides {
@@ -208,12 +193,7 @@ pub fn payment_request(order_id: &str, amount: &str) -> Value {
     })
 }
 
-pub fn cancel_request(
-    order_id: &str,
-    tid: &str,
-    cancel_amount: &str,
-    remain_amount: Option<&str>,
-) -> Value {
+pub fn cancel_request(order_id: &str, tid: &str, cancel_amount: &str, remain_amount: Option<&str>) -> Value {
     let mut body = json!({
         "request_type": "cancel",
         "partner_id": PARTNER_ID,
@@ -239,16 +219,11 @@ pub fn cancel_request(
 }
 
 pub fn unique_order_id() -> String {
-    format!(
-        "20261123-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..7]
-    )
+    format!("20261123-{}", &uuid::Uuid::new_v4().simple().to_string()[..7])
 }
 
 pub fn query_map(url: &Url) -> HashMap<String, String> {
-    url.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// A paid payment and what Cafe24 learned about it.
@@ -273,26 +248,14 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.post(self.url(path)).json(body).send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"));
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"));
         (status, body)
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let response = self
             .client
             .post(self.url(path))
@@ -306,12 +269,8 @@ impl TestApp {
     }
 
     pub async fn request_payment(&self, order_id: &str, amount: &str) -> String {
-        let (status, body) = self
-            .post_json(
-                "/api/synchronous-checkout/checkout",
-                &payment_request(order_id, amount),
-            )
-            .await;
+        let (status, body) =
+            self.post_json("/api/synchronous-checkout/checkout", &payment_request(order_id, amount)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["result_code"], "0000", "{body}");
         body["payment_url"].as_str().unwrap().to_owned()
@@ -320,29 +279,16 @@ impl TestApp {
     /// Presses a button on the sandbox PG's hosted page and follows the buyer to our
     /// callback; returns where the callback sends the buyer (Cafe24's `return_url`).
     pub async fn buyer_presses(&self, payment_url: &str, button: &str) -> Url {
-        let response = self
-            .client
-            .post(format!("{payment_url}/{button}"))
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.post(format!("{payment_url}/{button}")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "sandbox {button}");
         let callback = location(&response);
         let response = self.client.get(callback.clone()).send().await.unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "callback {callback}"
-        );
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback {callback}");
         location(&response)
     }
 
     pub async fn status(&self, key: &str) -> (StatusCode, Value) {
-        self.post_json(
-            "/api/synchronous-checkout/checkout/status",
-            &json!({ "key": key }),
-        )
-        .await
+        self.post_json("/api/synchronous-checkout/checkout/status", &json!({ "key": key })).await
     }
 
     pub async fn paid_payment(&self, amount: &str) -> Paid {
@@ -353,11 +299,7 @@ impl TestApp {
         assert_eq!(params["result_code"], "0000");
         let key = params["key"].clone();
         let (_, details) = self.status(&key).await;
-        Paid {
-            order_id,
-            tid: details["tid"].as_str().unwrap().to_owned(),
-            key,
-        }
+        Paid { order_id, tid: details["tid"].as_str().unwrap().to_owned(), key }
     }
 
     /// The demo mall's payment for `order_id`.
@@ -371,10 +313,8 @@ impl TestApp {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(self.state.store.pool())
-            .await
-            .unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(self.state.store.pool()).await.unwrap();
         n
     }
 

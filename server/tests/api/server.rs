@@ -6,28 +6,17 @@ async fn health_is_reported(db: Db) {
     let app = spawn_app(db).await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap()["status"],
-        "ok"
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["status"], "ok");
 }
 
 async fn the_admin_shell_is_rendered_for_hydration(db: Db) {
     let app = spawn_app(db).await;
-    let response = app
-        .client
-        .get(app.url("/admin/display?mall_id=demomall"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/admin/display?mall_id=demomall")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
     assert!(html.contains("paybridge admin"));
     assert!(html.contains("demomall"));
-    assert!(
-        html.contains("/pkg/paybridge.js"),
-        "the page loads the hydrate bundle"
-    );
+    assert!(html.contains("/pkg/paybridge.js"), "the page loads the hydrate bundle");
 }
 
 async fn the_demo_mall_buys_through_our_own_api(db: Db) {
@@ -44,21 +33,10 @@ async fn the_demo_mall_buys_through_our_own_api(db: Db) {
     assert!(payment_url.path().starts_with("/sandbox-pg/checkout/"));
     let back = app.buyer_presses(payment_url.as_str(), "approve").await;
     assert_eq!(back.path(), "/demo-mall/return");
-    let page = app
-        .client
-        .get(back)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.client.get(back).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("payment complete"), "{page}");
     assert!(page.contains("361.00"), "2 × 180.50 PHP");
-    assert!(
-        page.contains(">verified<"),
-        "the demo mall checked hash_data"
-    );
+    assert!(page.contains(">verified<"), "the demo mall checked hash_data");
 }
 
 crate::on_both_databases!(

@@ -1,0 +1,142 @@
+//! The webhooks the sandbox PG sends: signed with the merchant's secret, retried while
+//! the merchant does not answer 2xx. The last one of each order is kept so a test can
+//! send it again (`POST /sandbox-pg/orders/{code}/webhooks/resend?times=N`).
+
+use std::time::Duration;
+
+use axum::{
+    body::Bytes,
+    extract::{Path, RawQuery, State},
+    http::StatusCode,
+    Json,
+};
+use serde_json::json;
+
+use super::{field, form_fields, webhook_secret, ApiError, OrderRow, SandboxPg};
+use crate::{
+    gateway::sandbox::{sign_webhook, WebhookBody, SIGNATURE_HEADER},
+    store::{new_id, now_ms},
+};
+
+/// Waits before each retry of a webhook the merchant did not take.
+const RETRY_DELAYS: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
+
+pub(super) fn order_event(order: &OrderRow) -> WebhookBody {
+    WebhookBody {
+        event_id: new_id("sbx_evt"),
+        kind: "order".into(),
+        reference: order.reference.clone(),
+        order_code: order.code.clone(),
+        status: order.status.clone(),
+        amount: order.amount_minor,
+        currency: order.currency.clone(),
+        refund_code: None,
+        message: None,
+    }
+}
+
+pub(super) struct RefundEvent<'a> {
+    pub refund_code: &'a str,
+    pub reference: &'a str,
+    pub amount_minor: i64,
+    pub status: &'a str,
+    pub message: Option<String>,
+}
+
+pub(super) fn refund_event(order: &OrderRow, refund: RefundEvent<'_>) -> WebhookBody {
+    WebhookBody {
+        event_id: new_id("sbx_evt"),
+        kind: "refund".into(),
+        reference: refund.reference.to_owned(),
+        order_code: order.code.clone(),
+        status: refund.status.to_owned(),
+        amount: refund.amount_minor,
+        currency: order.currency.clone(),
+        refund_code: Some(refund.refund_code.to_owned()),
+        message: refund.message,
+    }
+}
+
+async fn deliver_once(http: &reqwest::Client, url: &str, secret: &str, body: &str) -> Result<u16, String> {
+    let signature = sign_webhook(secret, now_ms() / 1000, body.as_bytes());
+    let response = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    Ok(response.status().as_u16())
+}
+
+impl SandboxPg {
+    /// Keeps `body` as the order's last webhook and sends it until the merchant takes it.
+    pub(super) async fn send_webhook(&self, order: &OrderRow, url: &str, body: WebhookBody) -> Result<(), ApiError> {
+        let body = serde_json::to_string(&body).expect("webhook bodies serialise");
+        let last = json!({"url": url, "body": body}).to_string();
+        sqlx::query("UPDATE sandbox_pg_orders SET last_webhook = $1 WHERE code = $2")
+            .bind(last)
+            .bind(&order.code)
+            .execute(self.store.pool())
+            .await?;
+        let (http, url, secret) = (self.http.clone(), url.to_owned(), webhook_secret(&order.merchant));
+        tokio::spawn(async move {
+            for delay in std::iter::once(Duration::ZERO).chain(RETRY_DELAYS) {
+                tokio::time::sleep(delay).await;
+                match deliver_once(&http, &url, secret, &body).await {
+                    Ok(status) if (200..300).contains(&status) => return,
+                    Ok(status) => tracing::info!(status, "sandbox PG webhook not taken; will retry"),
+                    Err(error) => tracing::info!(%error, "sandbox PG webhook not delivered; will retry"),
+                }
+            }
+            tracing::warn!("sandbox PG gave up on a webhook");
+        });
+        Ok(())
+    }
+}
+
+/// Sends the order's last webhook again, `times` copies at once (duplicate deliveries).
+pub(super) async fn resend(
+    State(pg): State<SandboxPg>,
+    Path(code): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let fields = form_fields(query, &body);
+    let times: usize = match field(&fields, "times") {
+        None => 1,
+        Some(t) => t
+            .parse()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::invalid("times must be 1 to 500"))?,
+    };
+    let order = pg.existing_order(&code).await?;
+    let (last,): (Option<String>,) = sqlx::query_as("SELECT last_webhook FROM sandbox_pg_orders WHERE code = $1")
+        .bind(&code)
+        .fetch_one(pg.store.pool())
+        .await?;
+    let last: serde_json::Value = last
+        .and_then(|l| serde_json::from_str(&l).ok())
+        .ok_or_else(|| ApiError(StatusCode::CONFLICT, "no_webhook", format!("order {code} has sent no webhook")))?;
+    let (url, body) = (last["url"].as_str().unwrap_or_default(), last["body"].as_str().unwrap_or_default());
+    let secret = webhook_secret(&order.merchant);
+    let sends = (0..times).map(|_| deliver_once(&pg.http, url, secret, body));
+    let statuses: Vec<serde_json::Value> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| match r {
+            Ok(status) => json!(status),
+            Err(error) => json!(error),
+        })
+        .collect();
+    Ok(Json(json!({"sent": times, "statuses": statuses})))
+}

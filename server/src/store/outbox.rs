@@ -1,0 +1,298 @@
+//! The transactional outbox (SPEC §5). Messages are inserted in the transaction of the
+//! change that causes them; workers claim due messages under a lease (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, the single writer lock on SQLite), deliver them, and record
+//! every attempt. A lease that expires means its worker died: the message is due again.
+
+use std::time::Duration;
+
+use sqlx::{Any, FromRow, Transaction};
+
+use super::{
+    new_id, now_ms, payments::EventRecord, Backend, EventSource, Payment, Refund, RefundStatus, Store, StoreError,
+};
+use crate::domain::{PaymentEvent, Transition};
+
+/// A notification to send, decided inside the transaction that causes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMessage {
+    pub kind: &'static str,
+    pub target_url: String,
+    pub body: String,
+}
+
+/// Which notifications a committed change causes. The store asks inside the
+/// transaction, so the change and its notifications commit together or not at all.
+pub trait Notifications: Send + Sync {
+    /// `payment` is the state after `transition`.
+    fn on_transition(&self, payment: &Payment, transition: &Transition, event: &PaymentEvent) -> Vec<NewMessage>;
+
+    /// `refund` has just reached its final status; it was `previous` before.
+    fn on_refund_settled(&self, payment: &Payment, refund: &Refund, previous: RefundStatus) -> Vec<NewMessage>;
+}
+
+/// For changes that notify nobody (the synchronous flows answer Cafe24 directly).
+pub struct Silent;
+
+impl Notifications for Silent {
+    fn on_transition(&self, _: &Payment, _: &Transition, _: &PaymentEvent) -> Vec<NewMessage> {
+        Vec::new()
+    }
+
+    fn on_refund_settled(&self, _: &Payment, _: &Refund, _: RefundStatus) -> Vec<NewMessage> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub payment_id: Option<String>,
+    pub kind: String,
+    pub target_url: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct OutboxRow {
+    pub id: String,
+    pub payment_id: Option<String>,
+    pub kind: String,
+    pub target_url: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub lease_owner: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct AttemptRow {
+    pub outbox_id: String,
+    pub attempt: i64,
+    pub worker: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub http_status: Option<i64>,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Delivered { http_status: u16 },
+    Failed { http_status: Option<u16>, error: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Delivered,
+    /// Due again at this time (unix ms).
+    Retry(i64),
+    /// No retries left: marked failed and reported.
+    GaveUp,
+    /// The lease had expired and another worker owns the message now.
+    LeaseLost,
+}
+
+impl Store {
+    pub(crate) async fn enqueue(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        payment_id: Option<&str>,
+        message: &NewMessage,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO outbox (id, payment_id, kind, target_url, body, status, attempts, next_attempt_at, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+        )
+        .bind(new_id("msg"))
+        .bind(payment_id)
+        .bind(message.kind)
+        .bind(&message.target_url)
+        .bind(&message.body)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Wakes this process's delivery worker (after a commit that enqueued something).
+    pub fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox_wake.clone()
+    }
+
+    /// Leases up to `limit` due messages to `worker` for `lease`.
+    pub async fn claim_due(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<OutboxMessage>, StoreError> {
+        let now = now_ms();
+        let skip_locked = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN (\
+               SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+               AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4{skip_locked}\
+             ) RETURNING id, payment_id, kind, target_url, body, attempts"
+        );
+        let mut tx = self.begin_write().await?;
+        let claimed: Vec<OutboxMessage> = sqlx::query_as(&sql)
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records one attempt and decides what happens next: delivered, retried after
+    /// `retry_delays[attempt - 1]`, or — with no retries left — failed and reported as a
+    /// `notification.failed` event of the payment.
+    pub async fn record_attempt(
+        &self,
+        worker: &str,
+        message: &OutboxMessage,
+        started_at: i64,
+        delivery: &Delivery,
+        retry_delays: &[Duration],
+    ) -> Result<AfterAttempt, StoreError> {
+        let now = now_ms();
+        let attempt = message.attempts + 1;
+        let mut tx = self.begin_write().await?;
+        let owner: Option<(Option<String>,)> =
+            sqlx::query_as(&format!("SELECT lease_owner FROM outbox WHERE id = $1{}", self.lock_clause()))
+                .bind(&message.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (http_status, outcome, error) = match delivery {
+            Delivery::Delivered { http_status } => (Some(i64::from(*http_status)), "delivered", None),
+            Delivery::Failed { http_status, error } => (http_status.map(i64::from), "failed", Some(error.as_str())),
+        };
+        sqlx::query(
+            "INSERT INTO outbox_attempts (id, outbox_id, attempt, worker, started_at, finished_at, http_status, \
+             outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new_id("att"))
+        .bind(&message.id)
+        .bind(attempt)
+        .bind(worker)
+        .bind(started_at)
+        .bind(now)
+        .bind(http_status)
+        .bind(outcome)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        if owner.and_then(|(o,)| o).as_deref() != Some(worker) {
+            tx.commit().await?;
+            return Ok(AfterAttempt::LeaseLost);
+        }
+        let after = match delivery {
+            Delivery::Delivered { .. } => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'delivered', attempts = $1, delivered_at = $2, updated_at = $2, \
+                     lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $3",
+                )
+                .bind(attempt)
+                .bind(now)
+                .bind(&message.id)
+                .execute(&mut *tx)
+                .await?;
+                AfterAttempt::Delivered
+            }
+            Delivery::Failed { error, .. } => match retry_delays.get((attempt - 1) as usize) {
+                Some(delay) => {
+                    let due = now + delay.as_millis() as i64;
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = $1, next_attempt_at = $2, updated_at = $3, last_error = $4, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = $5",
+                    )
+                    .bind(attempt)
+                    .bind(due)
+                    .bind(now)
+                    .bind(error)
+                    .bind(&message.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    AfterAttempt::Retry(due)
+                }
+                None => {
+                    sqlx::query(
+                        "UPDATE outbox SET status = 'failed', attempts = $1, updated_at = $2, last_error = $3, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = $4",
+                    )
+                    .bind(attempt)
+                    .bind(now)
+                    .bind(error)
+                    .bind(&message.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(payment_id) = &message.payment_id {
+                        self.lock_payment(&mut tx, payment_id).await?;
+                        let detail = format!(
+                            "{} to {} failed after {attempt} attempts: {error}",
+                            message.kind, message.target_url
+                        );
+                        self.record_event(
+                            &mut tx,
+                            payment_id,
+                            EventRecord {
+                                kind: "notification.failed",
+                                from_status: None,
+                                to_status: None,
+                                amount_minor: None,
+                                source: &EventSource::new("outbox"),
+                                detail: Some(&detail),
+                            },
+                        )
+                        .await?;
+                    }
+                    AfterAttempt::GaveUp
+                }
+            },
+        };
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Gives back the leases `worker` still holds (graceful shutdown): the messages are
+    /// due again at once for any instance.
+    pub async fn release_leases(&self, worker: &str) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE lease_owner = $2 AND status = 'pending'",
+        )
+        .bind(now_ms())
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn outbox_messages(&self, payment_id: &str) -> Result<Vec<OutboxRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, payment_id, kind, target_url, body, status, attempts, lease_owner, last_error \
+             FROM outbox WHERE payment_id = $1 ORDER BY created_at, id",
+        )
+        .bind(payment_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn outbox_attempts(&self) -> Result<Vec<AttemptRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT outbox_id, attempt, worker, started_at, finished_at, http_status, outcome \
+             FROM outbox_attempts ORDER BY outbox_id, attempt",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
