@@ -58,6 +58,9 @@ pub struct Config {
     pub allowed_hosts: Vec<HostPattern>,
     pub encryption_key: EncryptionKeySource,
     pub notify_retry_delays: Vec<Duration>,
+    /// `NOTIFY_LEASE`: how long a worker holds a message it is delivering. Deliveries
+    /// time out at half of it, so no two attempts of one message ever overlap.
+    pub notify_lease: Duration,
     pub sandbox: bool,
     /// `SANDBOX_PG_URL`; defaults to `{APP_URL}/sandbox-pg`.
     pub sandbox_pg_url: Option<Url>,
@@ -136,6 +139,12 @@ impl Config {
             parse_delays(&get("NOTIFY_RETRY_DELAYS").unwrap_or_else(|| DEFAULT_RETRY_DELAYS.to_owned()))
                 .map_err(|e| bad("NOTIFY_RETRY_DELAYS", e))?;
 
+        let notify_lease = match parse_delays(&get("NOTIFY_LEASE").unwrap_or_else(|| "60s".to_owned())) {
+            Ok(one) if one.len() == 1 && one[0] >= Duration::from_secs(1) => one[0],
+            Ok(_) => return Err(bad("NOTIFY_LEASE", "must be one duration of at least 1s, like 60s")),
+            Err(e) => return Err(bad("NOTIFY_LEASE", e)),
+        };
+
         let sandbox = match get("SANDBOX") {
             None => !production,
             Some(v) => parse_bool(&v).ok_or_else(|| bad("SANDBOX", "use true/false, on/off or 1/0"))?,
@@ -155,6 +164,7 @@ impl Config {
             allowed_hosts,
             encryption_key,
             notify_retry_delays,
+            notify_lease,
             sandbox,
             sandbox_pg_url,
             site_root,
@@ -259,6 +269,7 @@ mod tests {
             ("NOTY_ALLOWED_HOSTS", "exa mple.com"),
             ("ENCRYPTION_KEY", "c2hvcnQ="),
             ("NOTIFY_RETRY_DELAYS", "30x"),
+            ("NOTIFY_LEASE", "500ms"),
             ("SANDBOX", "maybe"),
             ("APP_ENV", "staging"),
             ("CAFE24_API_BASE", "not a url"),

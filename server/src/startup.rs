@@ -21,7 +21,7 @@ use crate::{
     config::{Cafe24Credentials, Config, EncryptionKeySource},
     gateway::{sandbox::SandboxGateway, Gateways},
     hosts::{HostPattern, HostPolicy},
-    notify::{GuardedResolver, OutboxWorker},
+    notify::{delivery_timeout, GuardedResolver, OutboxWorker},
     sandbox,
     secrets::KeyRing,
     store::{Store, StoreError},
@@ -78,10 +78,10 @@ const WORKER_GRACE: Duration = Duration::from_secs(20);
 
 /// For notifications: like [`http_client`], and names resolving to private addresses
 /// are refused unless the allow-list names them exactly.
-fn notification_client(hosts: &HostPolicy) -> Result<reqwest::Client, reqwest::Error> {
+fn notification_client(hosts: &HostPolicy, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(GuardedResolver::new(hosts.exact_names())))
         .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
@@ -185,9 +185,10 @@ impl Application {
         let router = router(&state, config.sandbox.then_some(sandbox_pg_url));
         let worker = OutboxWorker {
             store,
-            http: notification_client(&state.hosts)?,
+            http: notification_client(&state.hosts, delivery_timeout(config.notify_lease))?,
             hosts: state.hosts.clone(),
             retry_delays: config.notify_retry_delays.clone(),
+            lease: config.notify_lease,
             id: crate::store::new_id("worker"),
         };
         Ok(Application { listener, router, state, worker })

@@ -6,4 +6,4 @@ mod resolver;
 mod worker;
 
 pub use resolver::GuardedResolver;
-pub use worker::{OutboxWorker, LEASE};
+pub use worker::{delivery_timeout, OutboxWorker};

@@ -11,9 +11,6 @@ use crate::{
     store::{now_ms, AfterAttempt, Delivery, OutboxMessage, Store},
 };
 
-/// Longer than any delivery can take (the HTTP timeout), so a live worker never loses
-/// its lease mid-attempt and no two attempts of one message overlap.
-pub const LEASE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(250);
 const BATCH: i64 = 32;
 /// Enough of an answer to read `{"result":"OK"}`.
@@ -25,7 +22,15 @@ pub struct OutboxWorker {
     pub http: reqwest::Client,
     pub hosts: Arc<HostPolicy>,
     pub retry_delays: Vec<Duration>,
+    /// Longer than any delivery can take (see [`delivery_timeout`]), so a live worker
+    /// never loses its lease mid-attempt and no two attempts of one message overlap.
+    pub lease: Duration,
     pub id: String,
+}
+
+/// Deliveries time out well inside the lease.
+pub fn delivery_timeout(lease: Duration) -> Duration {
+    (lease / 2).min(Duration::from_secs(15))
 }
 
 impl OutboxWorker {
@@ -33,7 +38,7 @@ impl OutboxWorker {
         let wake = self.store.outbox_signal();
         tracing::info!(worker = %self.id, "outbox worker started");
         while !*shutdown.borrow() {
-            let batch = match self.store.claim_due(&self.id, BATCH, LEASE).await {
+            let batch = match self.store.claim_due(&self.id, BATCH, self.lease).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox: cannot claim messages");

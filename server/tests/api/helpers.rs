@@ -7,7 +7,9 @@ use std::{collections::HashMap, time::Duration};
 use paybridge::{
     cafe24::signature,
     config::Config,
+    gateway::sandbox,
     startup::{AppState, Application},
+    store::now_ms,
 };
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
@@ -15,6 +17,7 @@ use url::Url;
 
 pub const SERVICE_KEY: &str = "test-service-key";
 pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
+pub const PG_SECRET: &str = "demo-app-secret-key";
 pub const RETURN_URL: &str = "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveRtnPage.php";
 
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +49,7 @@ macro_rules! on_both_databases {
     };
 }
 
-enum DbGuard {
+pub enum DbGuard {
     /// Owned by another instance.
     Shared,
     Sqlite(std::path::PathBuf),
@@ -90,8 +93,10 @@ pub struct TestApp {
     /// Follows no redirects: tests look at each hop.
     pub client: reqwest::Client,
     pub state: AppState,
+    /// Dropped after the server, so a PostgreSQL database is dropped last.
     _db: DbGuard,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 fn admin_postgres_url() -> String {
@@ -127,6 +132,12 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> TestApp {
+    let (vars, guard) = environment(db, overrides).await;
+    start(vars, guard).await
+}
+
+/// A fresh database and the environment of a test server using it, without a server.
+pub async fn environment(db: Db, overrides: &[(&str, &str)]) -> (HashMap<String, String>, DbGuard) {
     let (database_url, guard) = prepare_database(db).await;
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database_url),
@@ -138,7 +149,7 @@ pub async fn spawn_app_with(db: Db, overrides: &[(&str, &str)]) -> TestApp {
     for (k, v) in overrides {
         vars.insert((*k).into(), (*v).into());
     }
-    start(vars, guard).await
+    (vars, guard)
 }
 
 async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
@@ -147,7 +158,7 @@ async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
     let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();
     let state = app.state().clone();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -160,7 +171,8 @@ async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
             .unwrap(),
         state,
         _db: guard,
-        _shutdown: shutdown,
+        shutdown: Some(shutdown),
+        server: Some(server),
     }
 }
 
@@ -234,6 +246,21 @@ pub struct Paid {
 }
 
 impl TestApp {
+    /// Shuts the server down gracefully and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    /// A second connection to its database (usable after [`TestApp::stop`]).
+    pub async fn connect_store(&self) -> paybridge::store::Store {
+        paybridge::store::Store::connect(&self.vars["DATABASE_URL"]).await.unwrap()
+    }
+
     /// Another instance on the same database and keys, with some variables changed.
     pub async fn sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
         let mut vars = self.vars.clone();
@@ -310,6 +337,61 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("no payment for {order_id}"))
+    }
+
+    /// An asynchronous payment request whose notifications go to `noty_url`.
+    pub async fn request_async_payment(&self, order_id: &str, amount: &str, noty_url: &str) -> String {
+        let mut body = payment_request(order_id, amount);
+        body["return_noty_url"] = json!(noty_url);
+        let (status, answer) = self.post_json("/api/asynchronous-checkout/checkout", &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["payment_url"].as_str().unwrap().to_owned()
+    }
+
+    /// Presses a button on the sandbox PG's page; returns our callback URL it sends the
+    /// buyer to (not followed).
+    pub async fn press(&self, payment_url: &str, button: &str) -> Url {
+        let response = self.client.post(format!("{payment_url}/{button}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sandbox {button}");
+        location(&response)
+    }
+
+    /// Posts a webhook as the sandbox PG would, signed with `secret`.
+    pub async fn post_webhook(&self, path: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
+        let body = body.to_string();
+        let signature = sandbox::sign_webhook(secret, now_ms() / 1000, body.as_bytes());
+        let response = self
+            .client
+            .post(self.url(path))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(sandbox::SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE {condition}"))
+            .fetch_one(self.state.store.pool())
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Waits until `condition` holds for `n` rows of `table`.
+    pub async fn wait_rows(&self, table: &str, condition: &str, n: i64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let got = self.count_where(table, condition).await;
+            if got >= n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{table} where {condition}: {got} of {n} after {within:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     pub async fn count(&self, table: &str) -> i64 {

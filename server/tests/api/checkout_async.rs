@@ -1,0 +1,282 @@
+//! Asynchronous checkout (SPEC §4.2, §4.4): callback, PG webhook, and the payment noty
+//! delivered through the outbox — once in effect, whatever arrives twice or at once.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{helpers::*, receiver::Receiver};
+
+const WEBHOOK: &str = "/api/asynchronous-checkout/checkout/webhook";
+const SECONDS: Duration = Duration::from_secs(10);
+
+/// The webhook the sandbox PG would send for this payment.
+fn order_webhook(payment: &paybridge::store::Payment, status: &str, amount: i64, event_id: &str) -> Value {
+    json!({
+        "event_id": event_id,
+        "type": "order",
+        "reference": payment.id,
+        "order_code": payment.tid,
+        "status": status,
+        "amount": amount,
+        "currency": "PHP",
+    })
+}
+
+fn completed_events(events: &[paybridge::store::PaymentEventRow]) -> usize {
+    events.iter().filter(|e| e.kind == "payment.completed").count()
+}
+
+async fn an_async_checkout_sends_one_payment_noty(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+
+    let callback = app.press(&payment_url, "approve").await;
+    let response = app.client.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let back = query_map(&location(&response));
+    assert_eq!(back["result_code"], "0000");
+    assert!(!back.contains_key("key"), "the asynchronous return carries no key");
+
+    let notys = cafe24.wait_for("/noty", 1, SECONDS).await;
+    let noty = &notys[0].fields;
+    let payment = app.payment(&order_id).await;
+    let tid = payment.tid.clone().unwrap();
+    assert_eq!(noty["request_type"], "payment");
+    assert_eq!(noty["payed_tf"], "T");
+    assert_eq!(noty["result_code"], "0000");
+    assert_eq!(noty["amount"], "3065.00");
+    assert_eq!(noty["order_id"], order_id);
+    assert_eq!(noty["tid"], tid);
+    assert_eq!(noty["partner_id"], PARTNER_ID);
+    assert_eq!(noty["hash_data"], sign(&["3065.00", "PHP", &order_id, PARTNER_ID, &tid]));
+    assert_eq!(serde_json::from_str::<Value>(&noty["extra_data"]).unwrap()["orderId"], order_id.as_str());
+
+    // The sandbox's webhook and our callback both reported it: still one of each.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(cafe24.received("/noty").len(), 1);
+    let events = app.state.store.payment_events(&payment.id).await.unwrap();
+    assert_eq!(completed_events(&events), 1);
+    let outbox = app.state.store.outbox_messages(&payment.id).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!((outbox[0].status.as_str(), outbox[0].attempts), ("delivered", 1));
+}
+
+async fn a_deposit_sends_a_pending_noty_then_a_paid_one(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "500.00", &cafe24.url("/noty")).await;
+    let callback = app.press(&payment_url, "deposit").await;
+    let response = app.client.get(callback).send().await.unwrap();
+    assert_eq!(query_map(&location(&response))["result_code"], "0000", "pending is 0000 in the async flow");
+
+    let first = cafe24.wait_for("/noty", 1, SECONDS).await;
+    assert_eq!(first[0].fields["request_type"], "payment");
+    assert_eq!(first[0].fields["payed_tf"], "F");
+    assert_eq!(app.payment(&order_id).await.status.code(), 5);
+
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    let response = app.client.post(app.url(&format!("/sandbox-pg/orders/{tid}/deposit"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let both = cafe24.wait_for("/noty", 2, SECONDS).await;
+    assert_eq!(both[1].fields["request_type"], "notification");
+    assert_eq!(both[1].fields["payed_tf"], "T");
+    assert_eq!(both[1].fields["result_code"], "0000");
+    assert_eq!(app.payment(&order_id).await.status.code(), 2);
+
+    // A second deposit is refused by the sandbox and changes nothing here.
+    let response = app.client.post(app.url(&format!("/sandbox-pg/orders/{tid}/deposit"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cafe24.received("/noty").len(), 2);
+}
+
+async fn declined_and_abandoned_payments_are_notified_as_such(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    for (button, code) in [("decline", "0001"), ("cancel", "9999")] {
+        let order_id = unique_order_id();
+        let path = format!("/noty-{button}");
+        let payment_url = app.request_async_payment(&order_id, "100.00", &cafe24.url(&path)).await;
+        let callback = app.press(&payment_url, button).await;
+        let response = app.client.get(callback).send().await.unwrap();
+        assert_eq!(query_map(&location(&response))["result_code"], code, "{button}");
+        let notys = cafe24.wait_for(&path, 1, SECONDS).await;
+        assert_eq!((notys[0].fields["payed_tf"].as_str(), notys[0].fields["result_code"].as_str()), ("F", code));
+        assert_eq!(app.payment(&order_id).await.status.code(), 4);
+    }
+}
+
+async fn fifty_duplicate_webhooks_at_once_make_one_transition_and_one_noty(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    let payment = app.payment(&order_id).await;
+    let webhook = order_webhook(&payment, "paid", 306500, "evt-duplicated");
+    let answers = futures::future::join_all((0..50).map(|_| app.post_webhook(WEBHOOK, &webhook, PG_SECRET))).await;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    cafe24.wait_for("/noty", 1, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cafe24.received("/noty").len(), 1);
+    let events = app.state.store.payment_events(&payment.id).await.unwrap();
+    assert_eq!(completed_events(&events), 1);
+    assert_eq!(app.state.store.outbox_messages(&payment.id).await.unwrap().len(), 1);
+
+    // The sandbox PG's own redelivery switch, after a real approval, changes nothing either.
+    let other = unique_order_id();
+    let payment_url = app.request_async_payment(&other, "10.00", &cafe24.url("/other")).await;
+    app.press(&payment_url, "approve").await;
+    cafe24.wait_for("/other", 1, SECONDS).await;
+    let tid = app.payment(&other).await.tid.unwrap();
+    let response =
+        app.client.post(app.url(&format!("/sandbox-pg/orders/{tid}/webhooks/resend?times=50"))).send().await.unwrap();
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["statuses"].as_array().unwrap().len(), 50);
+    assert!(report["statuses"].as_array().unwrap().iter().all(|s| s == 200), "{report}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cafe24.received("/other").len(), 1);
+}
+
+async fn callback_and_webhook_at_the_same_moment_for_200_payments(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let noty_url = cafe24.url("/noty");
+    let mut orders = Vec::new();
+    for _ in 0..200 {
+        let order_id = unique_order_id();
+        let payment_url = app.request_async_payment(&order_id, "12.34", &noty_url).await;
+        orders.push((order_id, payment_url));
+    }
+    // Approving makes the sandbox send its webhook at once; the buyer's callback races it.
+    let races = orders.iter().map(|(_, payment_url)| async {
+        let callback = app.press(payment_url, "approve").await;
+        let response = app.client.get(callback).send().await.unwrap();
+        assert_eq!(query_map(&location(&response))["result_code"], "0000");
+    });
+    futures::future::join_all(races).await;
+
+    let notys = cafe24.wait_for("/noty", 200, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(cafe24.received("/noty").len(), 200, "no duplicate noty");
+    let mut seen: Vec<&str> = notys.iter().map(|n| n.fields["order_id"].as_str()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 200);
+    assert_eq!(app.count_where("payment_events", "kind = 'payment.completed'").await, 200);
+    assert_eq!(app.count("outbox").await, 200);
+    assert_eq!(cafe24.overlaps(), 0);
+}
+
+async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    let payment = app.payment(&order_id).await;
+    let good = order_webhook(&payment, "paid", 306500, "evt-1");
+    let before = app.snapshot().await;
+
+    let (status, _) = app.post_webhook(WEBHOOK, &good, "not-the-merchant-secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "bad signature");
+
+    let response = app.client.post(app.url(WEBHOOK)).json(&good).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no signature");
+
+    // Signed, then the amount changed on the way.
+    let signed_body = good.to_string();
+    let signature =
+        paybridge::gateway::sandbox::sign_webhook(PG_SECRET, paybridge::store::now_ms() / 1000, signed_body.as_bytes());
+    let tampered = signed_body.replace("306500", "1");
+    let response = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("content-type", "application/json")
+        .header(paybridge::gateway::sandbox::SIGNATURE_HEADER, signature)
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "tampered after signing");
+
+    let mut unknown = good.clone();
+    unknown["reference"] = json!("pay_unknown");
+    let (status, _) = app.post_webhook(WEBHOOK, &unknown, PG_SECRET).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "unknown payment");
+
+    let mut other_tid = good.clone();
+    other_tid["order_code"] = json!("sbx_ord_someone_else");
+    let (status, _) = app.post_webhook(WEBHOOK, &other_tid, PG_SECRET).await;
+    assert_eq!(status, StatusCode::CONFLICT, "another transaction");
+
+    let (status, _) = app.post_raw(WEBHOOK, "application/json", b"{not json".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unreadable");
+
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+
+    // Validly signed by the PG, but for another amount: refused by the payment itself.
+    let (status, body) = app.post_webhook(WEBHOOK, &order_webhook(&payment, "paid", 100, "evt-2"), PG_SECRET).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(app.payment(&order_id).await.status.code(), 1);
+    assert_eq!(app.count("outbox").await, 0);
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(cafe24.received("/noty").is_empty(), "nothing sent");
+}
+
+async fn a_database_error_after_the_state_change_commits_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    let payment = app.payment(&order_id).await;
+    let pool = app.state.store.pool();
+    // The payment's UPDATE runs first; then the outbox INSERT fails inside the same transaction.
+    let (install, remove): (&[&str], &[&str]) = match db {
+        Db::Sqlite => (
+            &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected fault'); END"],
+            &["DROP TRIGGER fail_outbox"],
+        ),
+        Db::Postgres => (
+            &[
+                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
+            ],
+            &["DROP TRIGGER fail_outbox ON outbox"],
+        ),
+    };
+    for sql in install {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    let before = app.snapshot().await;
+    let webhook = order_webhook(&payment, "paid", 306500, "evt-fault");
+    let (status, body) = app.post_webhook(WEBHOOK, &webhook, PG_SECRET).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}: the PG must retry");
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.payment(&order_id).await.status.code(), 1, "the state change was rolled back");
+    assert_eq!(app.count("outbox").await, 0);
+
+    for sql in remove {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    let (status, body) = app.post_webhook(WEBHOOK, &webhook, PG_SECRET).await;
+    assert_eq!(status, StatusCode::OK, "{body}: the PG's retry is kept");
+    assert_eq!(app.payment(&order_id).await.status.code(), 2);
+    cafe24.wait_for("/noty", 1, SECONDS).await;
+}
+
+crate::on_both_databases!(
+    an_async_checkout_sends_one_payment_noty,
+    a_deposit_sends_a_pending_noty_then_a_paid_one,
+    declined_and_abandoned_payments_are_notified_as_such,
+    fifty_duplicate_webhooks_at_once_make_one_transition_and_one_noty,
+    callback_and_webhook_at_the_same_moment_for_200_payments,
+    bad_webhooks_change_nothing_and_send_nothing,
+    a_database_error_after_the_state_change_commits_nothing,
+);

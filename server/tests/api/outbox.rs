@@ -1,0 +1,242 @@
+//! The outbox and its worker (SPEC §5): retries, giving up, shutdown, a killed process,
+//! and several instances sharing one PostgreSQL.
+
+use std::{
+    collections::{HashMap, HashSet},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use paybridge::store::{now_ms, Store};
+use url::Url;
+
+use crate::{
+    helpers::*,
+    receiver::{Plan, Receiver},
+};
+
+const SECONDS: Duration = Duration::from_secs(10);
+const QUICK_RETRIES: (&str, &str) = ("NOTIFY_RETRY_DELAYS", "100ms,100ms,100ms");
+
+async fn paid_async(app: &TestApp, noty_url: &str) -> String {
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "77.00", noty_url).await;
+    app.press(&payment_url, "approve").await;
+    order_id
+}
+
+async fn a_noty_failing_twice_is_delivered_on_the_third_attempt(db: Db) {
+    let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.plan("/noty", Plan::FailTimes(2));
+    let order_id = paid_async(&app, &cafe24.url("/noty")).await;
+    let got = cafe24.wait_for("/noty", 3, SECONDS).await;
+    assert!(got.iter().all(|r| r.body == got[0].body), "the same content on every attempt");
+    let payment = app.payment(&order_id).await;
+    app.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
+    let message = &app.state.store.outbox_messages(&payment.id).await.unwrap()[0];
+    assert_eq!((message.status.as_str(), message.attempts), ("delivered", 3));
+    let outcomes: Vec<String> =
+        app.state.store.outbox_attempts().await.unwrap().into_iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, ["failed", "failed", "delivered"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cafe24.received("/noty").len(), 3);
+}
+
+async fn a_noty_that_never_succeeds_is_tried_four_times_then_reported(db: Db) {
+    let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.plan("/down", Plan::AlwaysFail);
+    cafe24.plan("/wrong", Plan::WrongAnswer);
+    let down = paid_async(&app, &cafe24.url("/down")).await;
+    let wrong = paid_async(&app, &cafe24.url("/wrong")).await;
+    app.wait_rows("outbox", "status = 'failed'", 2, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cafe24.received("/down").len(), 4, "one attempt and three retries");
+    assert_eq!(cafe24.received("/wrong").len(), 4, "a 200 without {{\"result\":\"OK\"}} is not taken");
+    for order_id in [down, wrong] {
+        let payment = app.payment(&order_id).await;
+        let message = &app.state.store.outbox_messages(&payment.id).await.unwrap()[0];
+        assert_eq!((message.status.as_str(), message.attempts), ("failed", 4));
+        assert!(message.last_error.is_some());
+        let events = app.state.store.payment_events(&payment.id).await.unwrap();
+        let failed: Vec<_> = events.iter().filter(|e| e.kind == "notification.failed").collect();
+        assert_eq!(failed.len(), 1, "reported once");
+        assert!(failed[0].detail.as_deref().unwrap().contains("4 attempts"));
+    }
+}
+
+async fn shutdown_finishes_deliveries_in_flight_and_releases_the_rest(db: Db) {
+    let mut app = spawn_app_with(db, &[QUICK_RETRIES]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.answer_after(Duration::from_millis(800));
+    for _ in 0..5 {
+        paid_async(&app, &cafe24.url("/noty")).await;
+    }
+    app.wait_rows("outbox", "1 = 1", 5, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.stop().await;
+    let store = app.connect_store().await;
+    let count = |condition: &'static str| {
+        let store = store.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM outbox WHERE {condition}"))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(count("lease_owner IS NOT NULL").await, 0, "no lease is left held");
+    assert!(count("status = 'delivered'").await >= 1, "the deliveries in flight were finished");
+    store.close().await;
+
+    cafe24.answer_after(Duration::ZERO);
+    let next = app.sibling(&[]).await;
+    next.wait_rows("outbox", "status = 'delivered'", 5, SECONDS).await;
+    let orders: HashSet<String> = cafe24.received("/noty").into_iter().map(|r| r.fields["order_id"].clone()).collect();
+    assert_eq!(orders.len(), 5);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// paybridge as its own process, as an operator runs it.
+async fn start_process(vars: &HashMap<String, String>) -> (Child, Url) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
+        .envs(vars)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    let deadline = Instant::now() + SECONDS;
+    while reqwest::get(base.join("/healthz").unwrap()).await.is_err() {
+        assert!(Instant::now() < deadline, "paybridge did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, base)
+}
+
+async fn a_killed_server_loses_no_notification(db: Db) {
+    // Deliveries time out at half the lease; the receiver answers well inside that.
+    let (vars, _db) = environment(db, &[("NOTIFY_LEASE", "4s"), ("NOTIFY_RETRY_DELAYS", "200ms,200ms,200ms")]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.answer_after(Duration::from_millis(1500));
+    let (mut first, base) = start_process(&vars).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for _ in 0..40 {
+        let order_id = unique_order_id();
+        let mut body = payment_request(&order_id, "20.00");
+        body["return_noty_url"] = serde_json::json!(cafe24.url("/noty"));
+        let answer: serde_json::Value = client
+            .post(base.join("/api/asynchronous-checkout/checkout").unwrap())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let payment_url = answer["payment_url"].as_str().unwrap();
+        let response = client.post(format!("{payment_url}/approve")).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    }
+    let store = Store::connect(&vars["DATABASE_URL"]).await.unwrap();
+    let deadline = Instant::now() + SECONDS;
+    loop {
+        let (queued,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox").fetch_one(store.pool()).await.unwrap();
+        if queued == 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {queued} of 40 notifications queued");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (undelivered,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status <> 'delivered'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(undelivered >= 30, "{undelivered} notifications queued or in flight at the kill");
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+
+    cafe24.answer_after(Duration::from_millis(100));
+    let (mut second, _) = start_process(&vars).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (delivered,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        if delivered == 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {delivered} of 40 delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let bodies: Vec<(String,)> = sqlx::query_as("SELECT body FROM outbox").fetch_all(store.pool()).await.unwrap();
+    let queued: HashSet<String> = bodies.into_iter().map(|(b,)| b).collect();
+    let received = cafe24.received("/noty");
+    let arrived: HashSet<String> = received.iter().map(|r| r.body.clone()).collect();
+    assert_eq!(arrived, queued, "every notification arrived, with exactly its queued content");
+    assert!(received.len() >= 40);
+    store.close().await;
+}
+
+async fn insert_messages(app: &TestApp, target: &str, n: usize) {
+    let now = now_ms();
+    for i in 0..n {
+        sqlx::query(
+            "INSERT INTO outbox (id, payment_id, kind, target_url, body, status, attempts, next_attempt_at, \
+             created_at, updated_at) VALUES ($1, NULL, 'cafe24.payment_noty', $2, $3, 'pending', 0, $4, $4, $4)",
+        )
+        .bind(format!("msg_test_{i:04}"))
+        .bind(target)
+        .bind(format!("n={i}"))
+        .bind(now)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    }
+}
+
+/// SQLite: one instance delivers them. PostgreSQL: two instances share the work.
+async fn five_hundred_notifications_are_each_delivered_once(db: Db) {
+    let app = spawn_app(db).await;
+    let second = match db {
+        Db::Postgres => Some(app.sibling(&[]).await),
+        Db::Sqlite => None,
+    };
+    let cafe24 = Receiver::start().await;
+    cafe24.answer_after(Duration::from_millis(5));
+    insert_messages(&app, &cafe24.url("/noty"), 500).await;
+    cafe24.wait_for("/noty", 500, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let received = cafe24.received("/noty");
+    assert_eq!(received.len(), 500, "none delivered twice");
+    let distinct: HashSet<&str> = received.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(distinct.len(), 500, "none lost");
+    assert_eq!(cafe24.overlaps(), 0);
+    let attempts = app.state.store.outbox_attempts().await.unwrap();
+    assert_eq!(attempts.len(), 500, "one attempt each");
+    let workers: HashSet<&str> = attempts.iter().map(|a| a.worker.as_str()).collect();
+    if second.is_some() {
+        assert_eq!(workers.len(), 2, "both instances delivered");
+    }
+    assert_eq!(app.count_where("outbox", "status = 'delivered'").await, 500);
+}
+
+crate::on_both_databases!(
+    a_noty_failing_twice_is_delivered_on_the_third_attempt,
+    a_noty_that_never_succeeds_is_tried_four_times_then_reported,
+    shutdown_finishes_deliveries_in_flight_and_releases_the_rest,
+    a_killed_server_loses_no_notification,
+    five_hundred_notifications_are_each_delivered_once,
+);
