@@ -4,6 +4,9 @@
 CREATE TABLE outbox (
     id               TEXT PRIMARY KEY,
     payment_id       TEXT REFERENCES payments (id),
+    -- The payment's event sequence number when enqueued: one payment's notifications are
+    -- delivered in this order (a later one waits while an earlier one is pending).
+    position         BIGINT,
     kind             TEXT NOT NULL,
     target_url       TEXT NOT NULL,
     -- application/x-www-form-urlencoded, fixed when enqueued: every attempt sends the same.

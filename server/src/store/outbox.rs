@@ -2,6 +2,8 @@
 //! change that causes them; workers claim due messages under a lease (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL, the single writer lock on SQLite), deliver them, and record
 //! every attempt. A lease that expires means its worker died: the message is due again.
+//! One payment's messages go out in the order they were caused: a later one waits while
+//! an earlier one is still pending (a deposit's "paid" never overtakes its "pending").
 
 use std::time::Duration;
 
@@ -102,9 +104,12 @@ impl Store {
         message: &NewMessage,
     ) -> Result<(), StoreError> {
         let now = now_ms();
+        // Called under the payment's lock, after the event that causes the message.
         sqlx::query(
-            "INSERT INTO outbox (id, payment_id, kind, target_url, body, status, attempts, next_attempt_at, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+            "INSERT INTO outbox (id, payment_id, position, kind, target_url, body, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, 'pending', 0, \
+             $6, $6, $6)",
         )
         .bind(new_id("msg"))
         .bind(payment_id)
@@ -136,7 +141,10 @@ impl Store {
         let sql = format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN (\
                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4{skip_locked}\
+               AND (lease_until IS NULL OR lease_until < $3) \
+               AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
+                 AND earlier.status = 'pending' AND earlier.position < outbox.position) \
+               ORDER BY next_attempt_at LIMIT $4{skip_locked}\
              ) RETURNING id, payment_id, kind, target_url, body, attempts"
         );
         let mut tx = self.begin_write().await?;

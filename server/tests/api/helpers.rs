@@ -283,14 +283,15 @@ impl TestApp {
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .header(header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        self.post_with_headers(path, &[(header::CONTENT_TYPE.as_str(), content_type)], body).await
+    }
+
+    async fn post_with_headers(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (StatusCode, Value) {
+        let mut request = self.client.post(self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -360,17 +361,8 @@ impl TestApp {
     pub async fn post_webhook(&self, path: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
         let body = body.to_string();
         let signature = sandbox::sign_webhook(secret, now_ms() / 1000, body.as_bytes());
-        let response = self
-            .client
-            .post(self.url(path))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(sandbox::SIGNATURE_HEADER, signature)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let headers = [("content-type", "application/json"), (sandbox::SIGNATURE_HEADER, signature.as_str())];
+        self.post_with_headers(path, &headers, body.into_bytes()).await
     }
 
     pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
@@ -395,9 +387,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        let (n,): (i64,) =
-            sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(self.state.store.pool()).await.unwrap();
-        n
+        self.count_where(table, "1 = 1").await
     }
 
     /// Everything a bad request must leave untouched.

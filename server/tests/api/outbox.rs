@@ -43,6 +43,23 @@ async fn a_noty_failing_twice_is_delivered_on_the_third_attempt(db: Db) {
     assert_eq!(cafe24.received("/noty").len(), 3);
 }
 
+async fn one_payments_notys_arrive_in_the_order_they_were_caused(db: Db) {
+    let app = spawn_app_with(db, &[("NOTIFY_RETRY_DELAYS", "700ms,100ms,100ms")]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.plan("/noty", Plan::FailTimes(1));
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "500.00", &cafe24.url("/noty")).await;
+    app.press(&payment_url, "deposit").await;
+    cafe24.wait_for("/noty", 1, SECONDS).await;
+    // The pending noty failed and waits for its retry; the money arrives meanwhile.
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    app.client.post(app.url(&format!("/sandbox-pg/orders/{tid}/deposit"))).send().await.unwrap();
+    let got = cafe24.wait_for("/noty", 3, SECONDS).await;
+    let kinds: Vec<(&str, &str)> =
+        got.iter().map(|r| (r.fields["request_type"].as_str(), r.fields["payed_tf"].as_str())).collect();
+    assert_eq!(kinds, [("payment", "F"), ("payment", "F"), ("notification", "T")]);
+}
+
 async fn a_noty_that_never_succeeds_is_tried_four_times_then_reported(db: Db) {
     let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
     let cafe24 = Receiver::start().await;
@@ -235,6 +252,7 @@ async fn five_hundred_notifications_are_each_delivered_once(db: Db) {
 
 crate::on_both_databases!(
     a_noty_failing_twice_is_delivered_on_the_third_attempt,
+    one_payments_notys_arrive_in_the_order_they_were_caused,
     a_noty_that_never_succeeds_is_tried_four_times_then_reported,
     shutdown_finishes_deliveries_in_flight_and_releases_the_rest,
     a_killed_server_loses_no_notification,
