@@ -24,6 +24,31 @@ fn order_webhook(payment: &paybridge::store::Payment, status: &str, amount: i64,
     })
 }
 
+/// Makes every outbox insert fail inside its transaction (a database fault after the
+/// payment's UPDATE); [`heal_outbox`] removes it.
+async fn break_outbox(app: &TestApp, db: Db) {
+    let statements: &[&str] = match db {
+        Db::Sqlite => {
+            &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected fault'); END"]
+        }
+        Db::Postgres => &[
+            "CREATE OR REPLACE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sql).execute(app.state.store.pool()).await.unwrap();
+    }
+}
+
+async fn heal_outbox(app: &TestApp, db: Db) {
+    let sql = match db {
+        Db::Sqlite => "DROP TRIGGER fail_outbox",
+        Db::Postgres => "DROP TRIGGER fail_outbox ON outbox",
+    };
+    sqlx::query(sql).execute(app.state.store.pool()).await.unwrap();
+}
+
 fn completed_events(events: &[paybridge::store::PaymentEventRow]) -> usize {
     events.iter().filter(|e| e.kind == "payment.completed").count()
 }
@@ -236,24 +261,7 @@ async fn a_database_error_after_the_state_change_commits_nothing(db: Db) {
     let order_id = unique_order_id();
     app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
     let payment = app.payment(&order_id).await;
-    let pool = app.state.store.pool();
-    // The payment's UPDATE runs first; then the outbox INSERT fails inside the same transaction.
-    let (install, remove): (&[&str], &[&str]) = match db {
-        Db::Sqlite => (
-            &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected fault'); END"],
-            &["DROP TRIGGER fail_outbox"],
-        ),
-        Db::Postgres => (
-            &[
-                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
-            ],
-            &["DROP TRIGGER fail_outbox ON outbox"],
-        ),
-    };
-    for sql in install {
-        sqlx::query(sql).execute(pool).await.unwrap();
-    }
+    break_outbox(&app, db).await;
     let before = app.snapshot().await;
     let webhook = order_webhook(&payment, "paid", 306500, "evt-fault");
     let (status, body) = app.post_webhook(WEBHOOK, &webhook, PG_SECRET).await;
@@ -262,16 +270,30 @@ async fn a_database_error_after_the_state_change_commits_nothing(db: Db) {
     assert_eq!(app.payment(&order_id).await.status.code(), 1, "the state change was rolled back");
     assert_eq!(app.count("outbox").await, 0);
 
-    for sql in remove {
-        sqlx::query(sql).execute(pool).await.unwrap();
-    }
+    heal_outbox(&app, db).await;
     let (status, body) = app.post_webhook(WEBHOOK, &webhook, PG_SECRET).await;
     assert_eq!(status, StatusCode::OK, "{body}: the PG's retry is kept");
     assert_eq!(app.payment(&order_id).await.status.code(), 2);
     cafe24.wait_for("/noty", 1, SECONDS).await;
 }
 
+async fn the_sandbox_pg_sends_again_a_webhook_we_did_not_keep(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    break_outbox(&app, db).await;
+    // The buyer approves but never comes back: only the webhook can tell us.
+    app.press(&payment_url, "approve").await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(app.payment(&order_id).await.status.code(), 1, "the first delivery was not kept");
+    heal_outbox(&app, db).await;
+    cafe24.wait_for("/noty", 1, SECONDS).await;
+    assert_eq!(app.payment(&order_id).await.status.code(), 2, "a retry was kept");
+}
+
 crate::on_both_databases!(
+    the_sandbox_pg_sends_again_a_webhook_we_did_not_keep,
     an_async_checkout_sends_one_payment_noty,
     a_deposit_sends_a_pending_noty_then_a_paid_one,
     declined_and_abandoned_payments_are_notified_as_such,
