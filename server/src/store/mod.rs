@@ -8,7 +8,7 @@ mod payments;
 mod refunds;
 
 pub use malls::{EnabledShop, ShopRoute};
-pub use outbox::{AfterAttempt, AttemptRow, Delivery, NewMessage, Notifications, OutboxMessage, OutboxRow, Silent};
+pub use outbox::{AfterAttempt, AttemptRow, Delivery, NewMessage, Notifications, OutboxMessage, OutboxRow};
 pub use payments::{Applied, EventSource, Flow, Inserted, NewPayment, Payment, PaymentEventRow};
 pub use refunds::{NewRefund, Refund, RefundMode, RefundOutcome, RefundRefusal, RefundStatus, Reserved};
 

@@ -32,19 +32,6 @@ pub trait Notifications: Send + Sync {
     fn on_refund_settled(&self, payment: &Payment, refund: &Refund, previous: RefundStatus) -> Vec<NewMessage>;
 }
 
-/// For changes that notify nobody (the synchronous flows answer Cafe24 directly).
-pub struct Silent;
-
-impl Notifications for Silent {
-    fn on_transition(&self, _: &Payment, _: &Transition, _: &PaymentEvent) -> Vec<NewMessage> {
-        Vec::new()
-    }
-
-    fn on_refund_settled(&self, _: &Payment, _: &Refund, _: RefundStatus) -> Vec<NewMessage> {
-        Vec::new()
-    }
-}
-
 #[derive(Clone, Debug, FromRow)]
 pub struct OutboxMessage {
     pub id: String,
