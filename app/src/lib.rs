@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
+pub mod admin;
 mod pages;
 
 /// The HTML document around every Leptos page.
@@ -39,7 +40,8 @@ pub fn App() -> impl IntoView {
             <main>
                 <Routes fallback=pages::NotFound>
                     <Route path=path!("/") view=pages::Home/>
-                    <Route path=path!("/admin/display") view=pages::AdminShell/>
+                    // Async: the page's CSRF meta tag must be in <head> before it is sent.
+                    <Route path=path!("/admin/display") view=admin::AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

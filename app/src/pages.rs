@@ -1,7 +1,5 @@
-mod admin_shell;
 mod home;
 
-pub use admin_shell::AdminShell;
 pub use home::Home;
 
 use leptos::prelude::*;

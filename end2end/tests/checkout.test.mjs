@@ -78,16 +78,35 @@ test('a newcomer buys in the demo mall and cancels the payment', async () => {
   await page.close();
 });
 
-test('the admin shell hydrates and reacts to clicks', async () => {
+test('the merchant opens paybridge from the demo mall, links credentials and enables a shop', async () => {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${server.base}/admin/display?mall_id=demomall`);
+  await page.goto(`${server.base}/demo-mall/`);
+  await Promise.all([page.waitForURL((url) => url.pathname === '/admin/display'), page.getByTestId('admin-launch').click()]);
   await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
   assert.equal(await page.getByTestId('mall-id').innerText(), 'demomall');
-  await page.getByTestId('toggle-endpoints').click();
-  await page.getByTestId('endpoints').waitFor();
-  await screenshot(page, 'admin-shell-hydrated');
+  await screenshot(page, 'admin-signed-in');
+
+  await page.getByTestId('public-key').fill('demo-app-public-key');
+  await page.getByTestId('secret-key').fill('not-the-secret');
+  await page.getByTestId('link').click();
+  await page.getByTestId('link-error').filter({ hasText: 'refused' }).waitFor();
+  await screenshot(page, 'admin-link-refused');
+
+  await page.getByTestId('secret-key').fill('demo-app-secret-key');
+  await page.getByTestId('link').click();
+  await page.getByTestId('link-status').filter({ hasText: 'Linked' }).waitFor();
+
+  assert.equal(await page.getByTestId('shop-2-status').innerText(), 'Disabled');
+  await page.getByTestId('toggle-2').click();
+  await page.getByTestId('shop-2-status').filter({ hasText: 'Enabled' }).waitFor({ timeout: 15_000 });
+  await screenshot(page, 'admin-shop-enabled');
+
+  await page.getByTestId('toggle-3').click();
+  await page.getByTestId('shop-3-error').filter({ hasText: 'KRW' }).waitFor();
+  assert.equal(await page.getByTestId('shop-3-status').innerText(), 'Disabled');
+  await screenshot(page, 'admin-currency-refused');
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -15,7 +15,7 @@ pub const DEV_SERVICE_KEY: &str = "paybridge-dev-service-key";
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/paybridge.db";
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
-const DEFAULT_API_BASE: &str = "https://{mall_id}.cafe24api.com";
+pub const DEFAULT_API_BASE: &str = "https://{mall_id}.cafe24api.com";
 const DEFAULT_ALLOWED_HOSTS: &str = "*.cafe24.com,*.cafe24shop.com,*.cafe24api.com";
 const DEFAULT_RETRY_DELAYS: &str = "30s,5m,30m";
 
@@ -54,7 +54,11 @@ pub struct Config {
     /// `APP_URL`; when unset the URL is derived from the address actually bound.
     pub app_url: Option<Url>,
     pub cafe24: Cafe24Credentials,
-    pub cafe24_api_base: String,
+    /// `CAFE24_API_BASE` with `{mall_id}` to substitute. Unset with the sandbox on, the
+    /// demo mall's simulated Cafe24 (`{APP_URL}/demo-cafe24/{mall_id}`) stands in.
+    pub cafe24_api_base: Option<String>,
+    /// `CAFE24_API_TIMEOUT`: the limit on each Cafe24 OAuth or Admin API call.
+    pub cafe24_api_timeout: Duration,
     pub allowed_hosts: Vec<HostPattern>,
     pub encryption_key: EncryptionKeySource,
     pub notify_retry_delays: Vec<Duration>,
@@ -110,8 +114,15 @@ impl Config {
 
         let cafe24 = cafe24_credentials(&get, production)?;
 
-        let cafe24_api_base = get("CAFE24_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        parse_base_url("CAFE24_API_BASE", &cafe24_api_base.replace("{mall_id}", "mall"))?;
+        let cafe24_api_base = get("CAFE24_API_BASE");
+        if let Some(base) = &cafe24_api_base {
+            parse_base_url("CAFE24_API_BASE", &base.replace("{mall_id}", "mall"))?;
+        }
+        let cafe24_api_timeout = match parse_delays(&get("CAFE24_API_TIMEOUT").unwrap_or_else(|| "10s".to_owned())) {
+            Ok(one) if one.len() == 1 && one[0] >= Duration::from_millis(100) => one[0],
+            Ok(_) => return Err(bad("CAFE24_API_TIMEOUT", "must be one duration of at least 100ms, like 10s")),
+            Err(e) => return Err(bad("CAFE24_API_TIMEOUT", e)),
+        };
 
         let allowed_hosts = get("NOTY_ALLOWED_HOSTS")
             .unwrap_or_else(|| DEFAULT_ALLOWED_HOSTS.to_owned())
@@ -161,6 +172,7 @@ impl Config {
             app_url,
             cafe24,
             cafe24_api_base,
+            cafe24_api_timeout,
             allowed_hosts,
             encryption_key,
             notify_retry_delays,

@@ -143,6 +143,12 @@ impl HostPolicy {
 
     /// Parses `raw` and checks it against the allow-list; `field` names the input in errors.
     pub fn check(&self, field: &str, raw: &str) -> Result<Url, HostRefusal> {
+        self.check_with(field, raw, &[])
+    }
+
+    /// Like [`HostPolicy::check`], also allowing `mall_domains` exactly (a mall's own
+    /// domains, from Cafe24's shops list).
+    pub fn check_with(&self, field: &str, raw: &str, mall_domains: &[String]) -> Result<Url, HostRefusal> {
         let url = Url::parse(raw).map_err(|_| HostRefusal::NotAUrl(field.to_owned()))?;
         match url.scheme() {
             "https" => {}
@@ -157,6 +163,7 @@ impl HostPolicy {
             Some(Host::Domain(domain)) => {
                 let domain = domain.trim_end_matches('.');
                 self.patterns.iter().any(|p| p.matches_domain(domain))
+                    || mall_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
             }
             Some(Host::Ipv4(v4)) => self.patterns.iter().any(|p| p.matches_ip(&IpAddr::V4(v4))),
             Some(Host::Ipv6(v6)) => self.patterns.iter().any(|p| p.matches_ip(&IpAddr::V6(v6))),
@@ -213,6 +220,11 @@ mod tests {
         ] {
             assert_eq!(p.check("u", bad), Err(HostRefusal::NotAllowed("u".into())), "{bad}");
         }
+        let mall = ["shop.example.kr".to_owned()];
+        assert!(p.check_with("u", "http://127.0.0.1/", &mall).is_err());
+        let cafe24_only = policy(&["*.cafe24.com"], false);
+        assert!(cafe24_only.check("u", "https://shop.example.kr/noty").is_err());
+        assert!(cafe24_only.check_with("u", "https://shop.example.kr/noty", &mall).is_ok());
         let listed = policy(&["127.0.0.1", "localhost"], false);
         assert!(listed.check("u", "http://127.0.0.1:3000/demo-mall/return").is_ok());
         assert!(listed.check("u", "http://localhost:3000/").is_ok());

@@ -1,5 +1,6 @@
 //! paybridge: a payment-gateway app between Cafe24 and a payment company.
 
+pub mod admin;
 pub mod cafe24;
 pub mod config;
 pub mod domain;

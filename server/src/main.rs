@@ -23,6 +23,9 @@ enum Command {
     Migrate,
     /// Print a new random ENCRYPTION_KEY.
     GenerateKey,
+    /// Re-encrypt every stored secret under the first key of ENCRYPTION_KEY; afterwards
+    /// the other keys can be removed from the list.
+    RotateKeys,
 }
 
 #[tokio::main]
@@ -47,6 +50,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::RotateKeys => rotate_keys(config).await,
         Command::GenerateKey => unreachable!("handled above"),
     };
     match result {
@@ -62,6 +66,20 @@ async fn migrate(config: Config) -> Result<(), String> {
     let store = Store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn rotate_keys(config: Config) -> Result<(), String> {
+    let keys = startup::load_keys(&config.encryption_key).map_err(|e| e.to_string())?;
+    let store = Store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let report = store.reseal_secrets(&keys).await.map_err(|e| e.to_string())?;
+    println!(
+        "re-encrypted {} rows under key {}; {} were already under it",
+        report.resealed,
+        keys.current_key_id(),
+        report.already_current
+    );
     Ok(())
 }
 

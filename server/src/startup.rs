@@ -2,6 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
+use app::admin::AdminPort;
 use axum::{
     extract::{FromRef, State},
     http::{header, HeaderValue, StatusCode},
@@ -9,15 +10,17 @@ use axum::{
     routing::get,
     Json, Router,
 };
+use leptos::prelude::provide_context;
 use leptos::prelude::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
 use url::Url;
 
 use crate::{
-    cafe24,
+    admin::{self, service::AdminService},
+    cafe24::{self, api::Cafe24Api},
     config::{Cafe24Credentials, Config, EncryptionKeySource},
     gateway::{sandbox::SandboxGateway, Gateways},
     hosts::{HostPattern, HostPolicy},
@@ -38,6 +41,8 @@ pub struct AppState {
     pub public_url: Url,
     /// For outgoing calls: timeouts on every call, redirects never followed (SPEC §7).
     pub http: reqwest::Client,
+    /// Cafe24's OAuth and Admin API.
+    pub cafe24_api: Arc<Cafe24Api>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -45,6 +50,11 @@ impl AppState {
     /// What a committed change tells Cafe24 (the outbox delivers it).
     pub fn notifications(&self) -> crate::cafe24::noty::Cafe24Notifications<'_> {
         crate::cafe24::noty::Cafe24Notifications { service_key: &self.cafe24.service_key, gateways: &self.gateways }
+    }
+
+    /// Cookies are `Secure` when we are served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
     }
 
     pub fn url(&self, path: &str) -> Url {
@@ -160,6 +170,22 @@ impl Application {
             Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
         );
 
+        let public_base = public_url.as_str().trim_end_matches('/').to_owned();
+        let cafe24_api_base = config.cafe24_api_base.clone().unwrap_or_else(|| {
+            if config.sandbox {
+                format!("{public_base}/demo-cafe24/{{mall_id}}")
+            } else {
+                crate::config::DEFAULT_API_BASE.to_owned()
+            }
+        });
+        let cafe24_api = Cafe24Api::new(
+            cafe24_api_base,
+            config.cafe24.client_id.clone(),
+            config.cafe24.client_secret.clone(),
+            format!("{public_base}/auth/token"),
+            config.cafe24_api_timeout,
+        )?;
+
         let leptos_options = LeptosOptions::builder()
             .output_name("paybridge")
             .site_root(config.site_root.to_string_lossy().to_string())
@@ -176,6 +202,7 @@ impl Application {
             cafe24: Arc::new(config.cafe24.clone()),
             public_url,
             http,
+            cafe24_api: Arc::new(cafe24_api),
             leptos_options,
         };
 
@@ -206,6 +233,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped));
+        let state = self.state.clone();
+        tokio::spawn(async move { admin::service::update_stale_scripttags(&state).await });
         let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
         // Requests are finished; the worker finishes the deliveries in hand and
         // releases the rest for any instance to pick up.
@@ -219,14 +248,20 @@ impl Application {
 }
 
 fn router(state: &AppState, sandbox_pg_url: Option<Url>) -> Router {
-    let routes = generate_route_list(app::App);
-    let mut router =
-        Router::new().route("/healthz", get(healthz)).merge(cafe24::router()).leptos_routes(state, routes, {
+    // `/` is the app launch too; its handler renders the home page when it is not.
+    let routes = generate_route_list_with_exclusions(app::App, Some(vec!["/".to_owned()]));
+    let port: Arc<dyn AdminPort> = Arc::new(AdminService::new(state.clone()));
+    let mut router = Router::new()
+        .route("/", get(admin::root))
+        .route("/healthz", get(healthz))
+        .merge(cafe24::router())
+        .merge(admin::router())
+        .leptos_routes_with_context(state, routes, move || provide_context(port.clone()), {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
         });
     if let Some(base_url) = sandbox_pg_url {
-        router = router.merge(sandbox::demo_mall::router()).nest(
+        router = router.merge(sandbox::demo_mall::router()).merge(sandbox::cafe24_sim::router()).nest(
             "/sandbox-pg",
             sandbox::pg::router(sandbox::pg::SandboxPg {
                 store: state.store.clone(),

@@ -111,7 +111,12 @@ async fn cancel(app: &AppState, f: &Fields, mode: RefundMode) -> Result<(Payment
     let expected_remaining_after = f.optional("remain_amount").map(|t| parse("remain_amount", t)).transpose()?;
     let cancel_noty_url = match (mode, f.optional("cancel_noty_url")) {
         (RefundMode::Async, Some(raw)) => {
-            Some(app.hosts.check("cancel_noty_url", raw).map_err(|e| Cafe24Error::invalid(e.to_string()))?.to_string())
+            let mall_domains = app.store.mall_domains(&route.mall_id).await?;
+            let url = app
+                .hosts
+                .check_with("cancel_noty_url", raw, &mall_domains)
+                .map_err(|e| Cafe24Error::invalid(e.to_string()))?;
+            Some(url.to_string())
         }
         (RefundMode::Async, None) => return Err(Cafe24Error::invalid("cancel_noty_url is required")),
         (RefundMode::Sync, _) => None,

@@ -89,8 +89,10 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
     if !valid_order_id(order_id) {
         return Err(Cafe24Error::invalid("order_id must be 1 to 64 visible ASCII characters"));
     }
-    let check_host =
-        |field: &str, raw: &str| app.hosts.check(field, raw).map_err(|e| Cafe24Error::invalid(e.to_string()));
+    let mall_domains = app.store.mall_domains(&route.mall_id).await?;
+    let check_host = |field: &str, raw: &str| {
+        app.hosts.check_with(field, raw, &mall_domains).map_err(|e| Cafe24Error::invalid(e.to_string()))
+    };
     let return_url = check_host("return_url", f.required("return_url")?)?;
     let return_noty_url = match (flow, f.optional("return_noty_url")) {
         (_, Some(raw)) => Some(check_host("return_noty_url", raw)?),

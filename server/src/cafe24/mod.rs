@@ -1,10 +1,12 @@
 //! The Cafe24 protocol (SPEC §4): what Cafe24 sends us, what we answer, and the
 //! notifications and redirects we send back.
 
+pub mod api;
 pub mod cancel;
 pub mod checkout;
 pub mod noty;
 pub mod request;
+pub mod script;
 pub mod signature;
 pub mod webhook;
 
@@ -42,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
         .route("/api/asynchronous-refund/cancel", post(cancel::cancel_async))
         .route("/api/asynchronous-refund/cancel/webhook", post(webhook::refund_webhook))
+        .route("/api/external-checkout/script", get(script::serve))
         .layer(DefaultBodyLimit::max(request::BODY_LIMIT))
 }
 

@@ -82,7 +82,11 @@ impl OutboxWorker {
 
     async fn deliver(&self, message: &OutboxMessage) -> Delivery {
         let failed = |http_status: Option<u16>, error: String| Delivery::Failed { http_status, error };
-        let url = match self.hosts.check("target", &message.target_url) {
+        let mall_domains = match &message.payment_id {
+            Some(payment_id) => self.store.payment_mall_domains(payment_id).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let url = match self.hosts.check_with("target", &message.target_url, &mall_domains) {
             Ok(url) => url,
             Err(e) => return failed(None, e.to_string()),
         };

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/demo-mall/return", get(return_page))
         .route("/demo-mall/orders/{order_id}", get(order_page))
         .route("/demo-mall/cancel", post(cancel))
+        .route("/demo-mall/admin-launch", get(admin_launch))
         .route("/demo-mall/noty", post(receive_noty))
         .route("/demo-mall/cancel-noty", post(receive_noty))
 }
@@ -105,7 +106,10 @@ async fn storefront() -> Html<String> {
         "Demo mall",
         &format!(
             "<p class=\"muted\">Demo mall <code>{mall}</code> — a simulated Cafe24 shop (shop 1, PHP).</p>\
-             <h1>Tindahan</h1>{items}",
+             <h1>Tindahan</h1><p>Merchant? Open paybridge as the Cafe24 admin would: \
+             <a href=\"/demo-mall/admin-launch?lang=en_US\" data-testid=\"admin-launch\">settings</a> · \
+             <a href=\"/demo-mall/admin-launch?lang=ko_KR\">설정</a> · \
+             <a href=\"/demo-mall/admin-launch?lang=ja_JP\">設定</a></p>{items}",
             mall = provision::DEMO_MALL_ID
         ),
     ))
@@ -118,6 +122,27 @@ fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         html_escape(message)
     );
     (status, Html(page(title, &body))).into_response()
+}
+
+#[derive(Deserialize)]
+struct LaunchParams {
+    lang: Option<String>,
+}
+
+/// The Cafe24 admin opening the app: a launch URL signed with the client secret.
+async fn admin_launch(State(app): State<AppState>, Query(params): Query<LaunchParams>) -> Response {
+    let lang = params.lang.unwrap_or_else(|| "en_US".into());
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("mall_id", provision::DEMO_MALL_ID)
+        .append_pair("user_id", "demo_admin")
+        .append_pair("user_type", "P")
+        .append_pair("nation", "PH")
+        .append_pair("lang", &lang)
+        .append_pair("timestamp", &(now_ms() / 1000).to_string())
+        .finish();
+    let hmac = signature::sign(&app.cafe24.client_secret, &[&query]);
+    let hmac: String = url::form_urlencoded::byte_serialize(hmac.as_bytes()).collect();
+    Redirect::to(&format!("/?{query}&hmac={hmac}")).into_response()
 }
 
 #[derive(Deserialize)]

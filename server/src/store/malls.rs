@@ -40,7 +40,7 @@ struct ShopRouteRow {
     secret_key_enc: Option<String>,
 }
 
-fn credentials_context(mall_id: &str) -> String {
+pub(crate) fn credentials_context(mall_id: &str) -> String {
     format!("pg_credentials:{mall_id}")
 }
 

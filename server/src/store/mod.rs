@@ -2,15 +2,22 @@
 //! shared; the one place the two differ — how a writer locks a payment — sits behind
 //! [`Store::begin_write`] and [`Store::lock_clause`].
 
+mod admin;
 mod malls;
 mod outbox;
 mod payments;
 mod refunds;
+mod rekey;
+mod sessions;
+mod tokens;
 
+pub use admin::{AdminShop, DeliveryRow, LinkedRow, RecentPayment, ShopRegistration, StaleScripttag};
 pub use malls::{EnabledShop, ShopRoute};
 pub use outbox::{AfterAttempt, AttemptRow, Delivery, NewMessage, Notifications, OutboxMessage, OutboxRow};
 pub use payments::{Applied, EventSource, Flow, Inserted, NewPayment, Payment, PaymentEventRow};
 pub use refunds::{NewRefund, Refund, RefundMode, RefundOutcome, RefundRefusal, RefundStatus, Reserved};
+pub use rekey::Resealed;
+pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
 
 use std::{str::FromStr, time::Duration};
 

@@ -2,7 +2,11 @@
 //! database), the sandbox PG, and a client that plays Cafe24: it signs requests with
 //! the service key like Cafe24 does.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
 
 use paybridge::{
     cafe24::signature,
@@ -16,6 +20,8 @@ use serde_json::{json, Value};
 use url::Url;
 
 pub const SERVICE_KEY: &str = "test-service-key";
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 pub const PG_SECRET: &str = "demo-app-secret-key";
 pub const RETURN_URL: &str = "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveRtnPage.php";
@@ -143,6 +149,8 @@ pub async fn environment(db: Db, overrides: &[(&str, &str)]) -> (HashMap<String,
         ("DATABASE_URL".into(), database_url),
         ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
         ("CAFE24_SERVICE_KEY".into(), SERVICE_KEY.into()),
+        ("CAFE24_CLIENT_ID".into(), CLIENT_ID.into()),
+        ("CAFE24_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
         ("ENCRYPTION_KEY".into(), paybridge::secrets::KeyRing::generate_encoded()),
         ("SANDBOX".into(), "true".into()),
     ]);
@@ -254,6 +262,11 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+    }
+
+    /// The environment it was started with.
+    pub fn var(&self, name: &str) -> &str {
+        &self.vars[name]
     }
 
     /// A second connection to its database (usable after [`TestApp::stop`]).
@@ -409,5 +422,28 @@ pub fn location(response: &reqwest::Response) -> Url {
         .unwrap_or_else(|| panic!("no Location in {}", response.status()))
         .to_str()
         .unwrap();
-    Url::parse(raw).unwrap()
+    response.url().join(raw).unwrap()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// paybridge as its own process, as an operator runs it.
+pub async fn start_process(vars: &HashMap<String, String>, output: Stdio) -> (Child, Url) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
+        .envs(vars)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(output)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reqwest::get(base.join("/healthz").unwrap()).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "paybridge did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, base)
 }

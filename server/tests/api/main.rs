@@ -1,12 +1,15 @@
 //! Integration tests over real HTTP, each scenario on SQLite and on PostgreSQL.
 
+mod admin_helpers;
 mod helpers;
 mod receiver;
 
+mod admin;
 mod cancel_async;
 mod cancel_sync;
 mod checkout_async;
 mod checkout_bad_input;
 mod checkout_sync;
 mod outbox;
+mod secrets;
 mod server;

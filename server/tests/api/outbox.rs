@@ -2,13 +2,11 @@
 //! and several instances sharing one PostgreSQL.
 
 use std::{
-    collections::{HashMap, HashSet},
-    process::{Child, Command, Stdio},
+    collections::HashSet,
     time::{Duration, Instant},
 };
 
 use paybridge::store::{now_ms, Store};
-use url::Url;
 
 use crate::{
     helpers::*,
@@ -115,35 +113,14 @@ async fn shutdown_finishes_deliveries_in_flight_and_releases_the_rest(db: Db) {
     assert_eq!(orders.len(), 5);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// paybridge as its own process, as an operator runs it.
-async fn start_process(vars: &HashMap<String, String>) -> (Child, Url) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
-        .envs(vars)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-    let deadline = Instant::now() + SECONDS;
-    while reqwest::get(base.join("/healthz").unwrap()).await.is_err() {
-        assert!(Instant::now() < deadline, "paybridge did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, base)
-}
-
 async fn a_killed_server_loses_no_notification(db: Db) {
     // Deliveries time out at half the lease; the receiver answers well inside that.
-    let (vars, _db) = environment(db, &[("NOTIFY_LEASE", "4s"), ("NOTIFY_RETRY_DELAYS", "200ms,200ms,200ms")]).await;
+    let (vars, _db) =
+        environment(db, &[("NOTIFY_LEASE", "4s"), ("NOTIFY_RETRY_DELAYS", "200ms,200ms,200ms"), ("RUST_LOG", "error")])
+            .await;
     let cafe24 = Receiver::start().await;
     cafe24.answer_after(Duration::from_millis(1500));
-    let (mut first, base) = start_process(&vars).await;
+    let (mut first, base) = start_process(&vars, std::process::Stdio::null()).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for _ in 0..40 {
         let order_id = unique_order_id();
@@ -181,7 +158,7 @@ async fn a_killed_server_loses_no_notification(db: Db) {
     first.wait().unwrap();
 
     cafe24.answer_after(Duration::from_millis(100));
-    let (mut second, _) = start_process(&vars).await;
+    let (mut second, _) = start_process(&vars, std::process::Stdio::null()).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (delivered,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")

@@ -70,6 +70,11 @@ impl Receiver {
         self.inner.plans.lock().unwrap().insert(path.to_owned(), plan);
     }
 
+    /// Takes every delivery to `path` again.
+    pub fn recover(&self, path: &str) {
+        self.inner.plans.lock().unwrap().remove(path);
+    }
+
     /// Each delivery takes this long to answer.
     pub fn answer_after(&self, delay: Duration) {
         self.inner.delay_ms.store(delay.as_millis() as usize, Ordering::SeqCst);

@@ -11,16 +11,6 @@ async fn health_is_reported(db: Db) {
     assert_eq!(response.json::<serde_json::Value>().await.unwrap()["status"], "ok");
 }
 
-async fn the_admin_shell_is_rendered_for_hydration(db: Db) {
-    let app = spawn_app(db).await;
-    let response = app.client.get(app.url("/admin/display?mall_id=demomall")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("paybridge admin"));
-    assert!(html.contains("demomall"));
-    assert!(html.contains("/pkg/paybridge.js"), "the page loads the hydrate bundle");
-}
-
 async fn the_demo_mall_buys_through_our_own_api(db: Db) {
     let app = spawn_app(db).await;
     let response = app
@@ -89,7 +79,6 @@ async fn the_demo_mall_buys_asynchronously_and_hears_the_notifications(db: Db) {
 crate::on_both_databases!(
     the_demo_mall_buys_asynchronously_and_hears_the_notifications,
     health_is_reported,
-    the_admin_shell_is_rendered_for_hydration,
     the_demo_mall_buys_through_our_own_api,
 );
 

@@ -1,0 +1,17 @@
+//! The merchant admin (SPEC §4.7): its shared types, the server functions the page calls,
+//! and the page. The server implements [`AdminPort`]; the JSON routes and the server
+//! functions both go through it, so they share one implementation.
+
+mod api;
+mod i18n;
+mod page;
+#[cfg(feature = "ssr")]
+mod port;
+mod types;
+
+pub use api::*;
+pub use i18n::Lang;
+pub use page::AdminPage;
+#[cfg(feature = "ssr")]
+pub use port::AdminPort;
+pub use types::*;

@@ -1,0 +1,15 @@
+use http::HeaderMap;
+
+use super::types::*;
+
+/// What the admin's server functions and JSON routes need from the server. Every call
+/// carries the request headers: the implementation checks the session of that mall and,
+/// for changes, the `X-CSRF-Token` header.
+#[async_trait::async_trait]
+pub trait AdminPort: Send + Sync {
+    async fn overview(&self, headers: &HeaderMap, mall_id: &str) -> Result<AdminOverview, AdminError>;
+    async fn link(&self, headers: &HeaderMap, request: LinkRequest) -> Result<AdminOverview, AdminError>;
+    async fn unlink(&self, headers: &HeaderMap, request: UnlinkRequest) -> Result<AdminOverview, AdminError>;
+    async fn toggle_shop(&self, headers: &HeaderMap, request: ToggleRequest) -> Result<AdminOverview, AdminError>;
+    async fn resend(&self, headers: &HeaderMap, request: ResendRequest) -> Result<AdminOverview, AdminError>;
+}

@@ -1,0 +1,173 @@
+//! The app launch from the Cafe24 admin (`GET /?mall_id&…&hmac`), the OAuth callback
+//! (`GET /auth/token`), and sign-out.
+
+use axum::{
+    body::Body,
+    extract::{Query, Request, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::cookies;
+use crate::{
+    cafe24::signature,
+    sandbox::{html_escape, page},
+    startup::AppState,
+    store::{now_ms, random_token},
+};
+
+/// A launch link is good for this long after its `timestamp`.
+const LAUNCH_FRESHNESS_SECS: i64 = 300;
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<h1>paybridge</h1><p class=\"bad\" data-testid=\"error\">{}</p>\
+         <p>Open paybridge again from your Cafe24 admin.</p>",
+        html_escape(message)
+    );
+    (status, Html(page("paybridge", &body))).into_response()
+}
+
+/// `GET /`: the app launch when the query says so, else the home page.
+pub async fn root(State(app): State<AppState>, request: Request) -> Response {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let is_launch = url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "hmac" || k == "mall_id");
+    if is_launch {
+        return launch(&app, &query).await;
+    }
+    let options = app.leptos_options.clone();
+    let render = leptos_axum::render_app_to_stream(move || app::shell(options.clone()));
+    render(request.map(Body::new)).await.into_response()
+}
+
+/// Checks the launch `hmac` = base64(HMAC-SHA256(client secret, the query without `hmac`,
+/// as received)), a fresh `timestamp` and `user_type` P or A (SPEC §4.7); then starts a
+/// new session and sends the merchant to Cafe24 to grant access.
+async fn launch(app: &AppState, query: &str) -> Response {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let signed: Vec<&str> = query.split('&').filter(|part| !part.starts_with("hmac=")).collect();
+    let message = signed.join("&");
+    // base64 in a query may arrive with '+' decoded to a space.
+    let provided = get("hmac").unwrap_or_default().replace(' ', "+");
+    if provided.is_empty() || !signature::verify(&app.cafe24.client_secret, &[&message], &provided) {
+        return refused(StatusCode::UNAUTHORIZED, "This link does not come from Cafe24 (its hmac does not match).");
+    }
+    let fresh = get("timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|t| (now_ms() / 1000 - t).abs() <= LAUNCH_FRESHNESS_SECS);
+    if !fresh {
+        return refused(StatusCode::UNAUTHORIZED, "This link has expired.");
+    }
+    if !matches!(get("user_type"), Some("P" | "A")) {
+        return refused(StatusCode::FORBIDDEN, "Only the mall's owner or its administrators can open paybridge.");
+    }
+    let (Some(mall_id), Some(user_id)) = (get("mall_id"), get("user_id")) else {
+        return refused(StatusCode::BAD_REQUEST, "The link names no mall or user.");
+    };
+    if mall_id.is_empty() || mall_id.len() > 50 || !mall_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return refused(StatusCode::BAD_REQUEST, "The mall id is not valid.");
+    }
+    let lang = get("lang").unwrap_or("en");
+    let state = random_token();
+    let session = match app.store.create_session(mall_id, user_id, lang, &state).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a session");
+            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+        }
+    };
+    let mut response = Redirect::to(app.cafe24_api.authorize_url(mall_id, &state).as_str()).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookies::set_session(&session, app.secure_cookies()));
+    response
+}
+
+#[derive(Deserialize)]
+pub struct OAuthCallback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/token`: Cafe24 sends the merchant back with a code for the session's state.
+pub async fn oauth_callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<OAuthCallback>,
+) -> Response {
+    let Some(session_id) = cookies::session_id(&headers) else {
+        return refused(StatusCode::UNAUTHORIZED, "There is no sign-in in progress in this browser.");
+    };
+    let session = match app.store.session(&session_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return refused(StatusCode::UNAUTHORIZED, "The sign-in expired."),
+        Err(e) => {
+            tracing::error!(error = %e, "session lookup failed");
+            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+        }
+    };
+    let expected = session.oauth_state.clone().unwrap_or_default();
+    let given = params.state.unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return refused(StatusCode::FORBIDDEN, "The sign-in does not match this browser's (state).");
+    }
+    if let Some(error) = params.error {
+        return refused(StatusCode::FORBIDDEN, &format!("Cafe24 did not grant access: {error}"));
+    }
+    let Some(code) = params.code.filter(|c| !c.is_empty()) else {
+        return refused(StatusCode::BAD_REQUEST, "Cafe24 sent no authorization code.");
+    };
+    let tokens = match app.cafe24_api.exchange_code(&session.mall_id, &code).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(mall_id = %session.mall_id, error = %e, "OAuth code exchange failed");
+            return refused(StatusCode::BAD_GATEWAY, &format!("Cafe24 refused the sign-in: {e}"));
+        }
+    };
+    if let Err(e) = app.store.save_tokens(&app.keys, &session.mall_id, &tokens).await {
+        tracing::error!(error = %e, "cannot keep the tokens");
+        return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+    }
+    match app.cafe24_api.shops(&session.mall_id, &tokens.access_token).await {
+        Ok(shops) => {
+            if let Err(e) = app.store.upsert_shops(&session.mall_id, &shops).await {
+                tracing::error!(error = %e, "cannot keep the shops");
+            }
+        }
+        // The admin page still opens; it shows the shops we already know.
+        Err(e) => tracing::warn!(mall_id = %session.mall_id, error = %e, "loading the shops failed"),
+    }
+    let new_id = match app.store.sign_in_session(&session_id).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return refused(StatusCode::UNAUTHORIZED, "The sign-in expired."),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign the session in");
+            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+        }
+    };
+    let target = format!(
+        "/admin/display?mall_id={}",
+        url::form_urlencoded::byte_serialize(session.mall_id.as_bytes()).collect::<String>()
+    );
+    let mut response = Redirect::to(&target).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookies::set_session(&new_id, app.secure_cookies()));
+    response
+}
+
+/// `POST /admin/logout`: ends this browser's session (CSRF-checked like every admin POST).
+pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let service = super::service::AdminService::new(app.clone());
+    if let Err(e) = service.session_for_change(&headers, None).await {
+        return (StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN), e.message).into_response();
+    }
+    if let Some(id) = cookies::session_id(&headers) {
+        if let Err(e) = app.store.end_session(&id).await {
+            tracing::error!(error = %e, "cannot end a session");
+        }
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookies::clear_session(app.secure_cookies()));
+    response
+}
