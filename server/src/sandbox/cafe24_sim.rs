@@ -3,7 +3,7 @@
 //! in the `demo_cafe24_*` tables and fault switches for tests:
 //! `POST /demo-cafe24/faults {"operation": "scripttags.create", "fault": "error"}`.
 //! Operations: `token`, `shops`, `paymentgateway.create`, `paymentgateway.delete`,
-//! `scripttags.create`, `scripttags.update`, `scripttags.delete`. Faults: `error` (500),
+//! `scripttags.create`, `scripttags.update`, `scripttags.delete`, `orders.calculation`. Faults: `error` (500),
 //! `refuse` (422), `timeout` (answers after 30 s), `unauthorized` (401),
 //! `unauthorized_once`, `short` (tokens live one minute), `none`.
 
@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/demo-cafe24/{mall_id}/api/v2/admin/paymentgateway", post(create_gateway).get(list_gateways))
         .route("/demo-cafe24/{mall_id}/api/v2/admin/paymentgateway/{client_id}", delete(delete_gateway))
         .route("/demo-cafe24/{mall_id}/api/v2/admin/scripttags", post(create_scripttag).get(list_scripttags))
+        .route("/demo-cafe24/{mall_id}/api/v2/admin/orders/calculation", post(calculate))
         .route(
             "/demo-cafe24/{mall_id}/api/v2/admin/scripttags/{script_no}",
             put(update_scripttag).delete(delete_scripttag),
@@ -487,4 +488,40 @@ async fn delete_scripttag(
         return refused;
     }
     delete_by(&app, &mall_id, &script_no, "scripttag").await
+}
+
+/// The demo mall's order calculation: the products' prices, and a flat 100.00 shipping
+/// fee below 1,000.00 (free above), in the shop's two-decimal currency.
+async fn calculate(
+    State(app): State<AppState>,
+    Path(mall_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = admin_call(&app, &mall_id, &headers, "orders.calculation").await {
+        return refused;
+    }
+    let mut total: i64 = 0;
+    for item in body["request"]["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let price = |field: &str| {
+            item[field]
+                .as_str()
+                .and_then(|p| crate::domain::Money::parse(p.trim_start_matches('-'), crate::domain::Currency::Php).ok())
+                .map(|m| if item[field].as_str().is_some_and(|p| p.starts_with('-')) { -m.minor } else { m.minor })
+        };
+        let (Some(product), Some(quantity)) = (price("product_price"), item["quantity"].as_i64()) else {
+            return cafe24_error(StatusCode::BAD_REQUEST, "each item needs product_price and quantity");
+        };
+        total += (product + price("option_price").unwrap_or(0)) * quantity;
+    }
+    let shipping = if total < 100_000 { 10_000 } else { 0 };
+    let php = |minor: i64| crate::domain::Money::new(minor, crate::domain::Currency::Php).to_major_string();
+    Json(json!({"calculation": {
+        "shop_no": body["shop_no"],
+        "order_price_amount": php(total),
+        "total_discount_amount": "0.00",
+        "shipping_fee": php(shipping),
+        "total_amount_due": php(total + shipping),
+    }}))
+    .into_response()
 }

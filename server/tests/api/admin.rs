@@ -354,7 +354,31 @@ async fn registered_scripttags_follow_the_scripts_bytes(db: Db) {
     assert_eq!(tags[0]["integrity"], paybridge::cafe24::script::current_integrity());
 }
 
+async fn cafe24_calculates_what_an_order_will_cost(db: Db) {
+    use paybridge::cafe24::api::{Cafe24ApiError, CalculationItem};
+    let app = spawn_app(db).await;
+    app.sign_in("demomall", "en_US").await;
+    let tokens = app.state.store.tokens(&app.state.keys, "demomall").await.unwrap().unwrap();
+    let item = |variant: &str, option_price: &str| CalculationItem {
+        product_no: 22,
+        variant_code: variant.to_owned(),
+        option_id: None,
+        quantity: 1,
+        product_price: "1000.00".to_owned(),
+        option_price: Some(option_price.to_owned()),
+    };
+    let items = [item("P000000W000C", "100.00"), item("P000000W000A", "-200.00")];
+    let calculation =
+        app.state.cafe24_api.calculate_order("demomall", &tokens.access_token, 1, Some("PH"), &items).await.unwrap();
+    assert_eq!(calculation.order_price_amount, "1900.00");
+    assert_eq!(calculation.shipping_fee, "0.00");
+    assert_eq!(calculation.total_amount_due, "1900.00");
+    let refused = app.state.cafe24_api.calculate_order("demomall", "not-a-token", 1, None, &items).await;
+    assert!(matches!(refused, Err(Cafe24ApiError::Unauthorized)));
+}
+
 crate::on_both_databases!(
+    cafe24_calculates_what_an_order_will_cost,
     launching_signs_in_through_oauth_and_shows_the_admin,
     bad_launches_and_forged_oauth_are_refused,
     admin_actions_need_the_malls_session_and_the_csrf_token,
