@@ -9,6 +9,7 @@ use leptos_router::{
 };
 
 pub mod admin;
+pub mod checkout;
 mod pages;
 
 /// The HTML document around every Leptos page.
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::Home/>
                     // Async: the page's CSRF meta tag must be in <head> before it is sent.
                     <Route path=path!("/admin/display") view=admin::AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/api/external-checkout/order/review") view=checkout::ReviewPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

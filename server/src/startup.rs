@@ -250,16 +250,25 @@ impl Application {
 fn router(state: &AppState, sandbox_pg_url: Option<Url>) -> Router {
     // `/` is the app launch too; its handler renders the home page when it is not.
     let routes = generate_route_list_with_exclusions(app::App, Some(vec!["/".to_owned()]));
-    let port: Arc<dyn AdminPort> = Arc::new(AdminService::new(state.clone()));
+    let admin: Arc<dyn AdminPort> = Arc::new(AdminService::new(state.clone()));
+    let review: Arc<dyn app::checkout::ReviewPort> = Arc::new(cafe24::external::ReviewService::new(state.clone()));
     let mut router = Router::new()
         .route("/", get(admin::root))
         .route("/healthz", get(healthz))
         .merge(cafe24::router())
         .merge(admin::router())
-        .leptos_routes_with_context(state, routes, move || provide_context(port.clone()), {
-            let options = state.leptos_options.clone();
-            move || app::shell(options.clone())
-        });
+        .leptos_routes_with_context(
+            state,
+            routes,
+            move || {
+                provide_context(admin.clone());
+                provide_context(review.clone());
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        );
     if let Some(base_url) = sandbox_pg_url {
         router = router.merge(sandbox::demo_mall::router()).merge(sandbox::cafe24_sim::router()).nest(
             "/sandbox-pg",

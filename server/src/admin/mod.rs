@@ -5,7 +5,7 @@
 mod cookies;
 mod launch;
 pub mod service;
-mod tokens;
+pub(crate) mod tokens;
 
 use axum::{
     extract::{DefaultBodyLimit, State},

@@ -115,6 +115,7 @@ async fn payment_request(app: &AppState, flow: Flow, f: &Fields) -> Result<Strin
         return_noty_url: return_noty_url.map(|u| u.to_string()),
         extra_data: f.get("extra_data").map(str::to_owned),
         goods_name: f.optional("goods_name").map(str::to_owned),
+        external_order: None,
     };
     let payment = match app.store.insert_payment(&new).await? {
         Inserted::Created(p) => p,
@@ -188,7 +189,7 @@ pub async fn callback_async(State(app): State<AppState>, Query(params): Query<Ca
 }
 
 /// A page for the buyer when we cannot send them back to Cafe24 with an answer.
-fn buyer_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn buyer_error(status: StatusCode, message: &str) -> Response {
     let body = format!(
         "<h1>We could not finish your payment</h1><p>{}</p><p><a href=\"javascript:location.reload()\">Try again</a></p>",
         html_escape(message)
@@ -215,7 +216,7 @@ async fn callback(app: &AppState, flow: Flow, params: CallbackParams) -> Respons
 }
 
 /// Asks the PG for the truth about `payment` and applies it.
-async fn verify_with_gateway(app: &AppState, payment: &Payment) -> Result<Payment, String> {
+pub(crate) async fn verify_with_gateway(app: &AppState, payment: &Payment) -> Result<Payment, String> {
     let unreachable = "We could not confirm the payment with the payment company. Please try again.";
     let credentials = match app.store.credentials_of(&app.keys, &payment.mall_id).await {
         Ok(Some(c)) => c,

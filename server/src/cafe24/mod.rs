@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cancel;
 pub mod checkout;
+pub mod external;
 pub mod noty;
 pub mod request;
 pub mod script;
@@ -44,8 +45,25 @@ pub fn router() -> Router<AppState> {
         .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
         .route("/api/asynchronous-refund/cancel", post(cancel::cancel_async))
         .route("/api/asynchronous-refund/cancel/webhook", post(webhook::refund_webhook))
-        .route("/api/external-checkout/script", get(script::serve))
+        .merge(storefront_router())
+        .route("/api/external-checkout/order/pay", post(external::order_pay))
+        .route("/api/external-checkout/order/callback", get(external::order_callback).post(external::order_callback))
         .layer(DefaultBodyLimit::max(request::BODY_LIMIT))
+}
+
+/// What the storefront calls from the mall's own pages (another origin): open to any
+/// origin, without credentials.
+fn storefront_router() -> Router<AppState> {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([axum::http::header::CONTENT_TYPE]);
+    Router::new()
+        .route("/api/external-checkout/script", get(script::serve))
+        .route("/api/external-checkout/script/data", get(external::script_data))
+        .route("/api/external-checkout/script/hmac", get(external::script_hmac))
+        .route("/api/external-checkout/payload", post(external::payload))
+        .layer(cors)
 }
 
 /// Checks `hash_data` over `parts`, the fields each request lists (SPEC §4).

@@ -1,4 +1,5 @@
-//! The storefront script Cafe24 loads through a scripttag (SPEC §4.6). Its bytes are
+//! The storefront script Cafe24 loads through a scripttag (SPEC §4.6): the WASM payment
+//! button inlined into one file. Its bytes are
 //! fixed at build time, so its SRI hash — registered with every scripttag — is stable
 //! for a build; when a new build changes it, registered scripttags are updated.
 
@@ -9,7 +10,8 @@ use axum::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use sha2::{Digest, Sha384};
 
-pub const SCRIPT: &str = include_str!("storefront.js");
+/// Built from `frontend/button` by `build.rs`.
+pub const SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/storefront.js"));
 
 /// `sha384-…`, as Cafe24's scripttag `integrity` and the browser's SRI check expect.
 pub fn integrity(bytes: &[u8]) -> String {

@@ -27,6 +27,12 @@ pub fn verify(key: &str, parts: &[&str], provided: &str) -> bool {
     }
 }
 
+/// Compares two signatures without leaking where they differ.
+pub fn constant_time_eq(expected: &str, given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,19 @@ pub struct GatewayOrder {
     pub reference: String,
     pub status: OrderStatus,
     pub amount: Money,
+    /// Where the buyer wants the goods, when the PG knows it (review-page checkouts).
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShippingAddress {
+    pub name: String,
+    pub lines: Vec<String>,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country_code: String,
+    pub phone: String,
 }
 
 #[derive(Clone, Debug)]
@@ -145,6 +158,10 @@ pub trait PaymentGateway: Send + Sync {
         tid: &str,
         request: &RefundRequest,
     ) -> Result<GatewayRefund, GatewayError>;
+
+    /// For a review-page checkout: asks the PG to take `amount` (the final total) and
+    /// returns where the buyer approves it.
+    async fn pay(&self, creds: &MerchantCredentials, tid: &str, amount: Money) -> Result<String, GatewayError>;
 
     /// Our reference (payment or refund id) named in a webhook body, before anything
     /// is verified: it only says whose credentials verify the webhook.

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::{
     Capabilities, Checkout, CheckoutMode, CheckoutRequest, GatewayError, GatewayOrder, GatewayRefund, MerchantProfile,
-    OrderStatus, PaymentGateway, RefundRequest, RefundStatus, WebhookError, WebhookEvent, WebhookKind,
+    OrderStatus, PaymentGateway, RefundRequest, RefundStatus, ShippingAddress, WebhookError, WebhookEvent, WebhookKind,
 };
 use crate::domain::{Currency, MerchantCredentials, Money};
 
@@ -190,6 +190,13 @@ struct OrderBody {
     status: String,
     amount: i64,
     currency: String,
+    #[serde(default)]
+    shipping_address: Option<ShippingAddress>,
+}
+
+#[derive(Deserialize)]
+struct PayAnswer {
+    redirect_url: String,
 }
 
 #[derive(Serialize)]
@@ -251,7 +258,15 @@ impl PaymentGateway for SandboxGateway {
             reference: body.reference,
             status,
             amount: Money::new(body.amount, currency),
+            shipping_address: body.shipping_address,
         })
+    }
+
+    async fn pay(&self, creds: &MerchantCredentials, tid: &str, amount: Money) -> Result<String, GatewayError> {
+        let path = format!("/v1/orders/{}/pay", urlencode(tid));
+        let body = serde_json::json!({"amount": amount.minor, "currency": amount.currency.code()});
+        let answer: PayAnswer = self.send(creds, self.http.post(self.url(&path)).json(&body)).await?;
+        Ok(answer.redirect_url)
     }
 
     async fn refund(

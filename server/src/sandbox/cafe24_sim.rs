@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/demo-cafe24/{mall_id}/api/v2/admin/paymentgateway/{client_id}", delete(delete_gateway))
         .route("/demo-cafe24/{mall_id}/api/v2/admin/scripttags", post(create_scripttag).get(list_scripttags))
         .route("/demo-cafe24/{mall_id}/api/v2/admin/orders/calculation", post(calculate))
+        .route("/demo-cafe24/{mall_id}/front/precreate-order", post(precreate_order))
         .route(
             "/demo-cafe24/{mall_id}/api/v2/admin/scripttags/{script_no}",
             put(update_scripttag).delete(delete_scripttag),
@@ -523,5 +524,98 @@ async fn calculate(
         "shipping_fee": php(shipping),
         "total_amount_due": php(total + shipping),
     }}))
+    .into_response()
+}
+
+/// Tokens for a mall as if its merchant had installed the app (demo provisioning).
+pub async fn issue_installed_tokens(
+    store: &crate::store::Store,
+    mall_id: &str,
+) -> Result<crate::cafe24::api::TokenSet, sqlx::Error> {
+    let now = now_ms();
+    let tokens = crate::cafe24::api::TokenSet {
+        access_token: random_token(),
+        refresh_token: random_token(),
+        expires_at: now + 2 * 3600 * 1000,
+        refresh_token_expires_at: Some(now + 14 * 24 * 3600 * 1000),
+        scopes: crate::cafe24::api::SCOPES.split(',').map(str::to_owned).collect(),
+    };
+    let expiries = [tokens.expires_at, tokens.refresh_token_expires_at.unwrap_or_default()];
+    for ((token, kind), expires) in
+        [(&tokens.access_token, "access"), (&tokens.refresh_token, "refresh")].into_iter().zip(expiries)
+    {
+        sqlx::query(
+            "INSERT INTO demo_cafe24_tokens (token, kind, mall_id, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)",
+        )
+        .bind(digest(token))
+        .bind(kind)
+        .bind(mall_id)
+        .bind(expires)
+        .execute(store.pool())
+        .await?;
+    }
+    Ok(tokens)
+}
+
+#[derive(Deserialize)]
+struct Precreate {
+    request_time: String,
+    client_id: String,
+    #[serde(default)]
+    member_id: String,
+    hmac: String,
+    products: Vec<Value>,
+}
+
+/// Cafe24's front SDK `precreateOrder`: checks the app's HMAC (service key over
+/// mall_id + request_time + client_id + member_id), reserves an order number, and
+/// answers with its own HMAC over the reservation (SPEC §4.6).
+async fn precreate_order(
+    State(app): State<AppState>,
+    Path(mall_id): Path<String>,
+    Json(p): Json<Precreate>,
+) -> Response {
+    let expected = crate::cafe24::signature::sign(
+        &app.cafe24.service_key,
+        &[&mall_id, &p.request_time, &p.client_id, &p.member_id],
+    );
+    if !crate::cafe24::signature::constant_time_eq(&expected, &p.hmac) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "hmac mismatch"}))).into_response();
+    }
+    if p.client_id != app.cafe24.client_id {
+        return (StatusCode::FORBIDDEN, Json(json!({"error": "unknown client_id"}))).into_response();
+    }
+    if p.products.is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "the basket is empty"}))).into_response();
+    }
+    let total: i64 = p
+        .products
+        .iter()
+        .map(|i| {
+            let int = |f: &str| i[f].as_str().and_then(crate::cafe24::external::php_int).unwrap_or(0);
+            (int("product_price") + int("option_price")) * i["quantity"].as_i64().unwrap_or(1)
+        })
+        .sum();
+    let today = time::OffsetDateTime::now_utc().date();
+    let order_id = format!(
+        "{:04}{:02}{:02}-{:07}",
+        today.year(),
+        u8::from(today.month()),
+        today.day(),
+        u32::from_str_radix(&new_id("")[1..7], 16).unwrap_or(0) % 10_000_000
+    );
+    let response_time = (now_ms() / 1000).to_string();
+    let noty = app.url("/demo-mall/noty").to_string();
+    let hmac =
+        crate::cafe24::external::reservation_hmac(&app.cafe24.client_id, &order_id, total, &response_time, &noty);
+    Json(json!({
+        "mall_id": mall_id,
+        "order_id": order_id,
+        "currency": "PHP",
+        "return_notification_url": noty,
+        "response_time": response_time,
+        "hmac": hmac,
+        "order": p.products,
+    }))
     .into_response()
 }

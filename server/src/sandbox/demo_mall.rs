@@ -32,6 +32,12 @@ pub fn router() -> Router<AppState> {
         .route("/demo-mall/orders/{order_id}", get(order_page))
         .route("/demo-mall/cancel", post(cancel))
         .route("/demo-mall/admin-launch", get(admin_launch))
+        .route("/demo-mall/products/{id}", get(product_page))
+        .route("/demo-mall/basket", get(basket_page))
+        .route("/demo-mall/cafe24-sdk.js", get(cafe24_sdk))
+        // The mall's result pages, where Cafe24 sends the buyer after an external checkout.
+        .route("/api/shop/pgsuccess", get(mall_result))
+        .route("/api/shop/pg_fail", get(mall_result))
         .route("/demo-mall/noty", post(receive_noty))
         .route("/demo-mall/cancel-noty", post(receive_noty))
 }
@@ -95,7 +101,8 @@ async fn storefront() -> Html<String> {
                  <label>Payment flow <select name=\"flow\" data-testid=\"flow-{id}\">\
                  <option value=\"sync\">synchronous (read back with a key)</option>\
                  <option value=\"async\">asynchronous (webhook, then a notification)</option></select></label>\
-                 <button class=\"primary\" type=\"submit\" data-testid=\"buy-{id}\">Buy now</button></form></div>",
+                 <button class=\"primary\" type=\"submit\" data-testid=\"buy-{id}\">Buy now</button></form>\
+                 <p><a href=\"/demo-mall/products/{id}\" data-testid=\"product-{id}\">Product page with the storefront button</a></p></div>",
                 name = html_escape(p.name),
                 price = php(p.price),
                 id = p.id,
@@ -106,7 +113,7 @@ async fn storefront() -> Html<String> {
         "Demo mall",
         &format!(
             "<p class=\"muted\">Demo mall <code>{mall}</code> — a simulated Cafe24 shop (shop 1, PHP).</p>\
-             <h1>Tindahan</h1><p>Merchant? Open paybridge as the Cafe24 admin would: \
+             <h1>Tindahan</h1><p><a href=\"/demo-mall/basket\" data-testid=\"basket\">Basket (storefront button)</a></p><p>Merchant? Open paybridge as the Cafe24 admin would: \
              <a href=\"/demo-mall/admin-launch?lang=en_US\" data-testid=\"admin-launch\">settings</a> · \
              <a href=\"/demo-mall/admin-launch?lang=ko_KR\">설정</a> · \
              <a href=\"/demo-mall/admin-launch?lang=ja_JP\">設定</a></p>{items}",
@@ -441,4 +448,112 @@ async fn receive_noty(State(app): State<AppState>, uri: axum::http::Uri, body: B
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"result": "FAIL"}))).into_response()
         }
     }
+}
+
+/// A basket line as Cafe24's `precreateOrder` returns it.
+fn basket_line(product: &Product, quantity: i64, product_no: i64) -> Value {
+    json!({
+        "shop_no": provision::DEMO_SHOP_NO,
+        "product_no": product_no,
+        "variant_code": format!("P0000{product_no:03}000A"),
+        "option_id": "000A",
+        "quantity": quantity,
+        "product_price": php(product.price).to_major_string(),
+        "option_price": "0.00",
+        "product_name": product.name,
+        "option_text": "",
+        "shipping_type": "A",
+        "prefaid_shipping_fee": "P",
+    })
+}
+
+/// A storefront page as Cafe24 renders it: the `path_role` meta tag, the button's box,
+/// Cafe24's front SDK (simulated) and our scripttag with its SRI hash.
+fn storefront_page(app: &AppState, role: &str, title: &str, lines: &[Value], intro: &str) -> Response {
+    let script = app.url("/api/external-checkout/script");
+    let rows: String = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{} PHP</td></tr>",
+                html_escape(l["product_name"].as_str().unwrap_or_default()),
+                l["quantity"],
+                html_escape(l["product_price"].as_str().unwrap_or_default())
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p class=\"muted\"><a href=\"/demo-mall/\">Tindahan</a> — a simulated Cafe24 storefront</p>\
+         <h1>{title}</h1>{intro}<div class=\"box\"><table><tr><th>Product</th><th>Qty</th><th>Price</th></tr>{rows}</table></div>\
+         <div id=\"appPaymentButtonBox\"></div>\
+         <script>window.DEMO_BASKET = {basket};</script>\
+         <script src=\"/demo-mall/cafe24-sdk.js\"></script>\
+         <script src=\"{script}\" integrity=\"{integrity}\" crossorigin=\"anonymous\"></script>",
+        title = html_escape(title),
+        basket = Value::Array(lines.to_vec()),
+        script = html_escape(script.as_str()),
+        integrity = crate::cafe24::script::current_integrity(),
+    );
+    let head = format!("<meta name=\"path_role\" content=\"{role}\">");
+    Html(page(title, &body).replacen("<title>", &format!("{head}<title>"), 1)).into_response()
+}
+
+async fn product_page(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some((index, product)) = PRODUCTS.iter().enumerate().find(|(_, p)| p.id == id) else {
+        return error_page(StatusCode::NOT_FOUND, "No such product", "That product is not sold here.");
+    };
+    let line = basket_line(product, 1, 20 + index as i64);
+    let intro = format!("<p class=\"amount\">{}</p>", php(product.price));
+    storefront_page(&app, "PRODUCT_DETAIL", product.name, &[line], &intro)
+}
+
+async fn basket_page(State(app): State<AppState>) -> Response {
+    let lines = [basket_line(&PRODUCTS[0], 2, 20), basket_line(&PRODUCTS[1], 1, 21)];
+    storefront_page(&app, "ORDER_BASKET", "Your basket", &lines, "")
+}
+
+/// The part of Cafe24's front SDK the button uses, backed by the simulated Cafe24.
+async fn cafe24_sdk() -> Response {
+    const SDK: &str = r#"(function () {
+  var mall = "demomall";
+  window.CAFE24API = {
+    MALL_ID: mall,
+    SHOP_NO: 1,
+    getCustomerIDInfo: function (callback) {
+      callback(null, { id: { member_id: "demobuyer", guest_id: null } });
+    },
+    precreateOrder: function (mallId, requestTime, clientId, memberId, hmac, callback) {
+      fetch("/demo-cafe24/" + mallId + "/front/precreate-order", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ request_time: String(requestTime), client_id: clientId, member_id: memberId,
+                               hmac: hmac, products: window.DEMO_BASKET || [] })
+      }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
+        .then(function (res) { res[0] ? callback(null, res[1]) : callback(res[1].error || "refused"); })
+        .catch(function (e) { callback(String(e)); });
+    }
+  };
+})();
+"#;
+    ([(axum::http::header::CONTENT_TYPE, "application/javascript; charset=utf-8")], SDK).into_response()
+}
+
+#[derive(Deserialize)]
+struct ResultParams {
+    order_id: Option<String>,
+}
+
+/// `/api/shop/pgsuccess` and `/api/shop/pg_fail`, as Cafe24 serves them to the buyer.
+async fn mall_result(
+    State(app): State<AppState>,
+    uri: axum::http::Uri,
+    Query(params): Query<ResultParams>,
+) -> Response {
+    let Some(order_id) = params.order_id else {
+        return error_page(StatusCode::BAD_REQUEST, "No order", "The page names no order.");
+    };
+    let success = uri.path().ends_with("pgsuccess");
+    let code = if success { "0000" } else { "9999" };
+    let message = if success { "" } else { "The payment did not go through." };
+    render_order(&app, &order_id, Some((code, message))).await
 }

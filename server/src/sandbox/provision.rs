@@ -15,6 +15,9 @@ pub const DEMO_SHOP_NO: i64 = 1;
 pub const DEMO_PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 pub const DEMO_CURRENCY: Currency = Currency::Php;
 
+/// The demo mall as if its merchant had installed the app: credentials linked, shop 1
+/// enabled, and the app's Cafe24 tokens issued (so the review page can ask Cafe24 for
+/// totals before anyone opened the admin).
 pub async fn provision_demo_mall(store: &Store, keys: &KeyRing) -> Result<(), StoreError> {
     let credentials = MerchantCredentials {
         gateway: GATEWAY_ID.to_owned(),
@@ -33,5 +36,10 @@ pub async fn provision_demo_mall(store: &Store, keys: &KeyRing) -> Result<(), St
                 partner_id: DEMO_PARTNER_ID,
             },
         )
-        .await
+        .await?;
+    if store.tokens(keys, DEMO_MALL_ID).await?.is_none() {
+        let tokens = super::cafe24_sim::issue_installed_tokens(store, DEMO_MALL_ID).await?;
+        store.save_tokens(keys, DEMO_MALL_ID, &tokens).await?;
+    }
+    Ok(())
 }

@@ -57,6 +57,8 @@ pub struct Payment {
     pub return_noty_url: Option<String>,
     pub extra_data: Option<String>,
     pub goods_name: Option<String>,
+    /// External checkout: the products Cafe24 reserved (JSON).
+    pub external_order: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -90,13 +92,14 @@ struct PaymentRow {
     return_noty_url: Option<String>,
     extra_data: Option<String>,
     goods_name: Option<String>,
+    external_order: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
 
 const PAYMENT_COLUMNS: &str = "id, mall_id, shop_no, partner_id, flow, order_id, currency, amount_minor, \
      amount_text, cancelled_minor, status, failure_reason, paymethod, gateway, tid, payment_url, status_key, \
-     return_url, return_noty_url, extra_data, goods_name, created_at, updated_at";
+     return_url, return_noty_url, extra_data, goods_name, external_order, created_at, updated_at";
 
 impl TryFrom<PaymentRow> for Payment {
     type Error = StoreError;
@@ -124,6 +127,7 @@ impl TryFrom<PaymentRow> for Payment {
             return_noty_url: r.return_noty_url,
             extra_data: r.extra_data,
             goods_name: r.goods_name,
+            external_order: r.external_order,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -145,6 +149,7 @@ pub struct NewPayment {
     pub return_noty_url: Option<String>,
     pub extra_data: Option<String>,
     pub goods_name: Option<String>,
+    pub external_order: Option<String>,
 }
 
 #[derive(Debug)]
@@ -291,8 +296,8 @@ impl Store {
         let insert = sqlx::query(
             "INSERT INTO payments (id, mall_id, shop_no, partner_id, flow, order_id, currency, amount_minor, \
              amount_text, cancelled_minor, status, paymethod, gateway, status_key, return_url, return_noty_url, \
-             extra_data, goods_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)",
+             extra_data, goods_name, external_order, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
         )
         .bind(&id)
         .bind(&new.mall_id)
@@ -311,6 +316,7 @@ impl Store {
         .bind(new.return_noty_url.clone())
         .bind(new.extra_data.clone())
         .bind(new.goods_name.clone())
+        .bind(new.external_order.clone())
         .bind(now)
         .execute(&mut *tx)
         .await;
@@ -385,6 +391,45 @@ impl Store {
             },
         )
         .await?;
+        tx.commit().await?;
+        Ok(Ok(self.payment_by_id(payment_id).await?.expect("payment exists")))
+    }
+
+    /// Sets the amount of a payment still in status Request (external checkout: the
+    /// total with shipping, once Cafe24 has calculated it, just before the PG is asked
+    /// to take it). `Err` when the payment has moved on.
+    pub async fn settle_amount(&self, payment_id: &str, amount: Money) -> Result<Result<Payment, String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let payment = self.lock_payment(&mut tx, payment_id).await?;
+        if payment.status != PaymentStatus::Request {
+            return Ok(Err(format!("the payment is already {}", payment.status)));
+        }
+        if amount.currency != payment.amount.currency || amount.minor <= 0 {
+            return Ok(Err(format!("{amount} cannot be this payment's amount")));
+        }
+        if amount != payment.amount {
+            sqlx::query("UPDATE payments SET amount_minor = $1, amount_text = $2, updated_at = $3 WHERE id = $4")
+                .bind(amount.minor)
+                .bind(amount.to_major_string())
+                .bind(now_ms())
+                .bind(payment_id)
+                .execute(&mut *tx)
+                .await?;
+            let detail = format!("{} → {amount}", payment.amount);
+            self.record_event(
+                &mut tx,
+                payment_id,
+                EventRecord {
+                    kind: "amount.settled",
+                    from_status: None,
+                    to_status: None,
+                    amount_minor: Some(amount.minor),
+                    source: &EventSource::new("cafe24"),
+                    detail: Some(&detail),
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Ok(self.payment_by_id(payment_id).await?.expect("payment exists")))
     }

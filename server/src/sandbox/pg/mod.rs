@@ -45,6 +45,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/v1/checkouts", post(create_checkout))
         .route("/v1/orders/{code}", get(get_order))
         .route("/v1/orders/{code}/refunds", post(refunds::refund))
+        .route("/v1/orders/{code}/pay", post(pay))
         .route("/checkout/{code}", get(page::hosted_page))
         .route("/checkout/{code}/{action}", post(page::buyer_action))
         .route("/orders/{code}/deposit", post(deposit))
@@ -152,10 +153,25 @@ struct OrderRow {
     webhook_url: Option<String>,
     refunded_minor: i64,
     next_refund_outcome: Option<String>,
+    mode: String,
+    shipping_address: Option<String>,
 }
 
 const ORDER_COLUMNS: &str = "code, merchant, reference, amount_minor, currency, description, status, \
-     allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome";
+     allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome, mode, shipping_address";
+
+/// The address the sandbox "wallet" holds for every buyer (review-page checkouts).
+fn wallet_address() -> serde_json::Value {
+    json!({
+        "name": "Juan dela Cruz",
+        "lines": ["Unit 5B, 123 Rizal Street", "Barangay Poblacion"],
+        "city": "Makati",
+        "state": "Metro Manila",
+        "postal_code": "1210",
+        "country_code": "PH",
+        "phone": "+63 912 345 6789",
+    })
+}
 
 impl OrderRow {
     fn money(&self, minor: i64) -> Option<Money> {
@@ -193,6 +209,8 @@ impl SandboxPg {
             "currency": o.currency,
             "refunded_amount": o.refunded_minor,
             "checkout_url": self.checkout_url(&o.code),
+            "mode": o.mode,
+            "shipping_address": o.shipping_address.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()),
         })
     }
 
@@ -253,8 +271,8 @@ async fn create_checkout(
     let code = new_id("sbx_ord");
     let inserted = sqlx::query(
         "INSERT INTO sandbox_pg_orders (code, merchant, reference, amount_minor, currency, description, status, \
-         mode, allow_deposit, callback_url, webhook_url, refunded_minor, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, $11, $11)",
+         mode, allow_deposit, callback_url, webhook_url, refunded_minor, shipping_address, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, $11, $12, $12)",
     )
     .bind(&code)
     .bind(&merchant.0)
@@ -266,6 +284,7 @@ async fn create_checkout(
     .bind(i64::from(body.allow_deposit))
     .bind(&body.callback_url)
     .bind(body.webhook_url.clone())
+    .bind((body.mode == "review").then(|| wallet_address().to_string()))
     .bind(now)
     .execute(pg.store.pool())
     .await;
@@ -301,6 +320,42 @@ async fn get_order(
     let merchant = authenticate(&headers)?;
     let order = pg.merchant_order(&merchant, &code).await?;
     Ok(Json(pg.order_json(&order)))
+}
+
+#[derive(Deserialize)]
+struct PayBody {
+    amount: i64,
+    currency: Option<String>,
+}
+
+/// `POST /v1/orders/{code}/pay`: a review-page checkout's final amount (with shipping);
+/// the buyer approves it on the hosted page.
+async fn pay(
+    State(pg): State<SandboxPg>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: Result<Json<PayBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let merchant = authenticate(&headers)?;
+    let Json(body) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let order = pg.merchant_order(&merchant, &code).await?;
+    if body.amount <= 0 || body.currency.as_deref().is_some_and(|c| c != order.currency) {
+        return Err(ApiError::invalid(format!("pay a positive amount in {}", order.currency)));
+    }
+    if order.mode != "review" || order.status != "open" {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "not_payable",
+            format!("order {code} is {} ({} mode) and cannot be paid now", order.status, order.mode),
+        ));
+    }
+    sqlx::query("UPDATE sandbox_pg_orders SET amount_minor = $1, updated_at = $2 WHERE code = $3 AND status = 'open'")
+        .bind(body.amount)
+        .bind(now_ms())
+        .bind(&code)
+        .execute(pg.store.pool())
+        .await?;
+    Ok(Json(json!({"order_code": code, "redirect_url": pg.checkout_url(&code)})))
 }
 
 /// `POST /sandbox-pg/orders/{code}/deposit`: the buyer's bank transfer arrives.

@@ -1,0 +1,39 @@
+use leptos::prelude::*;
+
+use super::types::*;
+
+#[cfg(feature = "ssr")]
+fn port() -> Result<std::sync::Arc<dyn super::ReviewPort>, ReviewError> {
+    use_context::<std::sync::Arc<dyn super::ReviewPort>>().ok_or_else(|| ReviewError {
+        status: 500,
+        message: "the review page is not configured".into(),
+        redirect_url: None,
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn with_status<T>(result: Result<T, ReviewError>) -> Result<T, ReviewError> {
+    if let Err(e) = &result {
+        if let (Some(options), Ok(status)) =
+            (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(e.status))
+        {
+            options.set_status(status);
+        }
+    }
+    result
+}
+
+#[server(prefix = "/api/external-checkout/fn", endpoint = "review")]
+pub async fn load_review(mall_id: String, order_id: String, key: Option<String>) -> Result<ReviewView, ReviewError> {
+    with_status(port()?.review(&mall_id, &order_id, key.as_deref()).await)
+}
+
+#[server(prefix = "/api/external-checkout/fn", endpoint = "pay")]
+pub async fn pay_order(action: OrderAction) -> Result<NextStep, ReviewError> {
+    with_status(port()?.pay(action).await)
+}
+
+#[server(prefix = "/api/external-checkout/fn", endpoint = "cancel")]
+pub async fn cancel_order(action: OrderAction) -> Result<NextStep, ReviewError> {
+    with_status(port()?.cancel(action).await)
+}

@@ -1,0 +1,643 @@
+//! External checkout (SPEC §4.6): the storefront button's endpoints, the review page's
+//! implementation, and the PG's callback that sends the buyer back to the mall.
+
+use app::checkout::{
+    NextStep, OrderAction, ReviewAddress, ReviewError, ReviewItem, ReviewPort, ReviewTotals, ReviewView,
+};
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    Json,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use url::Url;
+
+use super::signature;
+use crate::{
+    admin::tokens::with_token,
+    cafe24::api::CalculationItem,
+    domain::{Currency, FailureReason, Money, PaymentEvent, PaymentStatus},
+    gateway::{CheckoutMode, CheckoutRequest, GatewayError},
+    startup::AppState,
+    store::{now_ms, EventSource, Flow, Inserted, NewPayment, Payment},
+};
+
+/// Cafe24 reservations older than this are refused.
+const RESERVATION_FRESHNESS_SECS: i64 = 3600;
+const HMAC_REQUEST_FRESHNESS_SECS: i64 = 300;
+
+fn refused(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"bResult": false, "mData": {"message": message.into()}}))).into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "external checkout failed");
+    refused(StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on our side; nothing was changed")
+}
+
+#[derive(Deserialize)]
+pub struct DataQuery {
+    mall_id: Option<String>,
+    shop_no: Option<String>,
+}
+
+/// The enabled shop of a mall, with what the button may know about it.
+struct ButtonShop {
+    shop_no: i64,
+    shop_name: String,
+    currency: Currency,
+    partner_id: String,
+    public_key: String,
+}
+
+async fn enabled_shop(
+    app: &AppState,
+    mall_id: &str,
+    shop_no: i64,
+) -> Result<Option<ButtonShop>, crate::store::StoreError> {
+    let shop = app.store.admin_shops(mall_id).await?.into_iter().find(|s| s.shop_no == shop_no && s.enabled != 0);
+    let Some(shop) = shop else { return Ok(None) };
+    let Some(linked) = app.store.linked_credentials(mall_id).await? else { return Ok(None) };
+    let (Some(partner_id), Ok(currency)) = (shop.partner_id, shop.currency.parse::<Currency>()) else {
+        return Ok(None);
+    };
+    Ok(Some(ButtonShop { shop_no, shop_name: shop.shop_name, currency, partner_id, public_key: linked.public_key }))
+}
+
+/// `GET /api/external-checkout/script/data?mall_id&shop_no`: never a secret.
+pub async fn script_data(State(app): State<AppState>, Query(q): Query<DataQuery>) -> Response {
+    let (Some(mall_id), Some(shop_no)) = (q.mall_id.filter(|m| !m.is_empty()), q.shop_no) else {
+        return refused(StatusCode::BAD_REQUEST, "mall_id and shop_no are required");
+    };
+    let Ok(shop_no) = shop_no.trim().parse::<i64>() else {
+        return refused(StatusCode::BAD_REQUEST, "shop_no must be a number");
+    };
+    match enabled_shop(&app, &mall_id, shop_no).await {
+        Ok(Some(shop)) => Json(json!({"bResult": true, "mData": {
+            "public_key": shop.public_key,
+            "shop_name": shop.shop_name,
+            "shop_currency": shop.currency.code(),
+            "client_id": app.cafe24.client_id,
+        }}))
+        .into_response(),
+        Ok(None) => refused(StatusCode::NOT_FOUND, "paybridge is not enabled for this shop"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct HmacQuery {
+    mall_id: Option<String>,
+    request_time: Option<String>,
+    client_key: Option<String>,
+    member_id: Option<String>,
+}
+
+/// `GET /api/external-checkout/script/hmac`: the HMAC the button gives
+/// `CAFE24API.precreateOrder` — for an enabled mall, our own client id, and a fresh
+/// `request_time`.
+pub async fn script_hmac(State(app): State<AppState>, Query(q): Query<HmacQuery>) -> Response {
+    let (Some(mall_id), Some(request_time), Some(client_key)) = (q.mall_id, q.request_time, q.client_key) else {
+        return refused(StatusCode::BAD_REQUEST, "mall_id, request_time and client_key are required");
+    };
+    let member_id = q.member_id.unwrap_or_default();
+    if !bool::from(client_key.as_bytes().ct_eq(app.cafe24.client_id.as_bytes())) {
+        return refused(StatusCode::FORBIDDEN, "client_key is not this app's client id");
+    }
+    let fresh = request_time.parse::<i64>().is_ok_and(|t| (now_ms() / 1000 - t).abs() <= HMAC_REQUEST_FRESHNESS_SECS);
+    if !fresh {
+        return refused(StatusCode::UNAUTHORIZED, "request_time is not within 5 minutes of now");
+    }
+    match app.store.admin_shops(&mall_id).await {
+        Ok(shops) if shops.iter().any(|s| s.enabled != 0) => {}
+        Ok(_) => return refused(StatusCode::FORBIDDEN, "paybridge is not enabled in this mall"),
+        Err(e) => return internal(e),
+    }
+    let hmac = signature::sign(&app.cafe24.service_key, &[&mall_id, &request_time, &client_key, &member_id]);
+    Json(json!({"hmac_key": hmac})).into_response()
+}
+
+/// PHP's `(int)` of a price string: the integer part, sign kept ("-200.50" → -200).
+pub fn php_int(price: &str) -> Option<i64> {
+    let (negative, digits) = match price.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, price),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let value: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    Some(if negative { -value } else { value })
+}
+
+/// An exact signed price in minor units.
+fn signed_money(price: &str, currency: Currency) -> Option<i64> {
+    match price.strip_prefix('-') {
+        Some(rest) => Money::parse(rest, currency).ok().map(|m| -m.minor),
+        None => Money::parse(price, currency).ok().map(|m| m.minor),
+    }
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The reservation HMAC of `CAFE24API.precreateOrder` (SPEC §4.6): key = client id +
+/// order id; message = the JSON string literal (slashes and unicode unescaped) of
+/// total + order_id + response_time + return_notification_url.
+pub fn reservation_hmac(client_id: &str, order_id: &str, total: i64, response_time: &str, noty_url: &str) -> String {
+    let joined = format!("{total}{order_id}{response_time}{noty_url}");
+    let literal = serde_json::to_string(&joined).expect("strings serialise");
+    let key = format!("{client_id}{order_id}");
+    signature::sign(&key, &[&literal])
+}
+
+/// One reserved product, checked.
+struct Line {
+    item: Value,
+    /// (product_price + option_price) × quantity, exact.
+    total_minor: i64,
+    /// PHP's integer arithmetic, as the reservation HMAC uses it.
+    total_int: i64,
+}
+
+fn lines(order: &[Value], currency: Currency) -> Result<Vec<Line>, String> {
+    order
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let n = i + 1;
+            let quantity = item["quantity"]
+                .as_i64()
+                .or_else(|| item["quantity"].as_str().and_then(|q| q.parse().ok()))
+                .filter(|q| *q > 0)
+                .ok_or_else(|| format!("product {n}: quantity must be a positive number"))?;
+            let product =
+                text_of(&item["product_price"]).ok_or_else(|| format!("product {n}: product_price is missing"))?;
+            let option = text_of(&item["option_price"]).unwrap_or_else(|| "0".into());
+            let (Some(p_minor), Some(o_minor), Some(p_int), Some(o_int)) = (
+                signed_money(&product, currency),
+                signed_money(&option, currency),
+                php_int(&product),
+                php_int(&option),
+            ) else {
+                return Err(format!("product {n}: its prices are not amounts in {currency}"));
+            };
+            if p_minor < 0 || p_minor + o_minor < 0 {
+                return Err(format!("product {n}: its price is negative"));
+            }
+            let total_minor = (p_minor + o_minor).checked_mul(quantity).ok_or("the basket's total is too large")?;
+            Ok(Line { item: item.clone(), total_minor, total_int: (p_int + o_int) * quantity })
+        })
+        .collect()
+}
+
+/// `POST /api/external-checkout/payload`: the button hands over Cafe24's reservation.
+pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(p) = serde_json::from_slice::<Value>(&body) else {
+        return refused(StatusCode::BAD_REQUEST, "the body is not JSON");
+    };
+    let field = |name: &str| text_of(&p[name]).filter(|v| !v.is_empty());
+    let (Some(mall_id), Some(order_id), Some(response_time), Some(noty_url), Some(hmac), Some(return_url_base)) = (
+        field("mall_id"),
+        field("order_id"),
+        field("response_time"),
+        field("return_notification_url"),
+        field("hmac"),
+        field("return_url_base"),
+    ) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "mall_id, order_id, response_time, return_notification_url, return_url_base and hmac are required",
+        );
+    };
+    let order = p["order"].as_array().cloned().unwrap_or_default();
+    if order.is_empty() {
+        return refused(StatusCode::BAD_REQUEST, "the basket is empty");
+    }
+    let shop_no = order[0]["shop_no"].as_i64().or_else(|| field("shop_no").and_then(|s| s.parse().ok())).unwrap_or(1);
+    let shop = match enabled_shop(&app, &mall_id, shop_no).await {
+        Ok(Some(shop)) => shop,
+        Ok(None) => return refused(StatusCode::FORBIDDEN, "paybridge is not enabled for this shop"),
+        Err(e) => return internal(e),
+    };
+    if let Some(currency) = field("currency") {
+        if currency != shop.currency.code() {
+            return refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("currency {currency} is not this shop's currency ({})", shop.currency),
+            );
+        }
+    }
+    let lines = match lines(&order, shop.currency) {
+        Ok(lines) => lines,
+        Err(message) => return refused(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    let total_int: i64 = lines.iter().map(|l| l.total_int).sum();
+    let expected = reservation_hmac(&app.cafe24.client_id, &order_id, total_int, &response_time, &noty_url);
+    if !signature::constant_time_eq(&expected, &hmac) {
+        return refused(StatusCode::UNAUTHORIZED, "the reservation's hmac does not match its order");
+    }
+    let fresh = response_time.parse::<i64>().is_ok_and(|t| (now_ms() / 1000 - t).abs() <= RESERVATION_FRESHNESS_SECS);
+    if !fresh {
+        return refused(StatusCode::UNAUTHORIZED, "the reservation has expired; reserve the order again");
+    }
+    let amount = Money::new(lines.iter().map(|l| l.total_minor).sum(), shop.currency);
+    if amount.minor <= 0 {
+        return refused(StatusCode::UNPROCESSABLE_ENTITY, "the basket's total must be greater than zero");
+    }
+    let domains = match app.store.mall_domains(&mall_id).await {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    for (name, raw) in [("return_notification_url", &noty_url), ("return_url_base", &return_url_base)] {
+        if let Err(e) = app.hosts.check_with(name, raw, &domains) {
+            return refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+        }
+    }
+    let credentials = match app.store.credentials_of(&app.keys, &mall_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return refused(StatusCode::FORBIDDEN, "the mall has no payment-company credentials linked"),
+        Err(e) => return internal(e),
+    };
+    let goods_name = lines[0].item["product_name"].as_str().map(|name| match lines.len() {
+        1 => name.to_owned(),
+        n => format!("{name} and {} more", n - 1),
+    });
+    let items: Vec<Value> = lines.iter().map(|l| l.item.clone()).collect();
+    let new = NewPayment {
+        mall_id: mall_id.clone(),
+        shop_no: shop.shop_no,
+        partner_id: shop.partner_id.clone(),
+        flow: Flow::External,
+        order_id: order_id.clone(),
+        amount,
+        amount_text: amount.to_major_string(),
+        paymethod: "etc".into(),
+        gateway: credentials.gateway.clone(),
+        return_url: return_url_base.trim_end_matches('/').to_owned(),
+        return_noty_url: Some(noty_url.clone()),
+        extra_data: Some(json!({"member_id": field("member_id"), "bGuest": p["bGuest"]}).to_string()),
+        goods_name,
+        external_order: Some(Value::Array(items).to_string()),
+    };
+    let payment = match app.store.insert_payment(&new).await {
+        Ok(Inserted::Created(p)) => p,
+        Ok(Inserted::Existing(p)) if p.status == PaymentStatus::Request && p.flow == Flow::External => p,
+        Ok(Inserted::Existing(p)) => {
+            return refused(StatusCode::CONFLICT, format!("order {order_id} already has a payment ({})", p.status))
+        }
+        Err(e) => return internal(e),
+    };
+    let Some(gateway) = app.gateways.get(&credentials.gateway) else {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "the payment company is not available");
+    };
+    if payment.tid.is_none() {
+        let request = CheckoutRequest {
+            reference: payment.id.clone(),
+            amount: payment.amount,
+            description: payment.goods_name.clone(),
+            callback_url: app.url("/api/external-checkout/order/callback"),
+            webhook_url: Some(app.url("/api/asynchronous-checkout/checkout/webhook")),
+            mode: CheckoutMode::Review,
+            allow_deposit: false,
+        };
+        let checkout = match gateway.create_checkout(&credentials, &request).await {
+            Ok(c) => c,
+            Err(GatewayError::Rejected(m)) => {
+                return refused(StatusCode::UNPROCESSABLE_ENTITY, format!("the payment company refused: {m}"))
+            }
+            Err(e) => return refused(StatusCode::BAD_GATEWAY, e.to_string()),
+        };
+        if let Err(e) = app.store.attach_checkout(&payment.id, &checkout.tid, &checkout.payment_url).await {
+            return internal(e);
+        }
+    }
+    let mut review = app.url("/api/external-checkout/order/review");
+    review
+        .query_pairs_mut()
+        .append_pair("mall_id", &mall_id)
+        .append_pair("order_id", &order_id)
+        .append_pair("key", &payment.status_key);
+    Json(json!({"bResult": true, "mData": {
+        "order_id": order_id,
+        "amount": payment.amount_text,
+        "currency": payment.amount.currency.code(),
+        "public_key": shop.public_key,
+        "redirect_url": review.as_str(),
+    }}))
+    .into_response()
+}
+
+fn review_error(status: u16, message: impl Into<String>) -> ReviewError {
+    ReviewError { status, message: message.into(), redirect_url: None }
+}
+
+fn store_error(e: crate::store::StoreError) -> ReviewError {
+    tracing::error!(error = %e, "review page storage failed");
+    review_error(500, "something went wrong on our side")
+}
+
+/// `{return_url_base}/api/shop/pgsuccess|pg_fail?order_id=…&sync_type=async`
+fn mall_result_url(payment: &Payment, success: bool) -> String {
+    let page = if success { "pgsuccess" } else { "pg_fail" };
+    let order: String = url::form_urlencoded::byte_serialize(payment.order_id.as_bytes()).collect();
+    format!("{}/api/shop/{page}?order_id={order}&sync_type=async", payment.return_url.trim_end_matches('/'))
+}
+
+pub struct ReviewService {
+    app: AppState,
+}
+
+impl ReviewService {
+    pub fn new(app: AppState) -> Self {
+        ReviewService { app }
+    }
+
+    async fn payment(&self, mall_id: &str, order_id: &str) -> Result<Payment, ReviewError> {
+        self.app
+            .store
+            .payment_by_order(mall_id, order_id)
+            .await
+            .map_err(store_error)?
+            .filter(|p| p.flow == Flow::External)
+            .ok_or_else(|| review_error(404, "there is no such order"))
+    }
+
+    fn key_matches(payment: &Payment, key: Option<&str>) -> bool {
+        key.is_some_and(|k| bool::from(k.as_bytes().ct_eq(payment.status_key.as_bytes())))
+    }
+
+    fn items(payment: &Payment) -> Vec<Value> {
+        payment.external_order.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or_default()
+    }
+
+    /// Cafe24's calculation of what the buyer pays, shipping included.
+    async fn totals(&self, payment: &Payment, country: Option<&str>) -> Result<ReviewTotals, String> {
+        let items: Vec<CalculationItem> = Self::items(payment)
+            .iter()
+            .map(|i| CalculationItem {
+                product_no: i["product_no"].as_i64().unwrap_or_default(),
+                variant_code: i["variant_code"].as_str().unwrap_or_default().to_owned(),
+                option_id: i["option_id"].as_str().map(str::to_owned),
+                quantity: i["quantity"].as_i64().unwrap_or(1),
+                product_price: text_of(&i["product_price"]).unwrap_or_default(),
+                option_price: text_of(&i["option_price"]),
+            })
+            .collect();
+        let api = &self.app.cafe24_api;
+        let (mall_id, shop_no) = (payment.mall_id.as_str(), payment.shop_no);
+        let calculation = with_token(&self.app, mall_id, |token| {
+            let items = items.clone();
+            async move { api.calculate_order(mall_id, &token, shop_no, country, &items).await }
+        })
+        .await
+        .map_err(|e| format!("Cafe24 could not calculate the total: {}", e.message))?;
+        Ok(ReviewTotals {
+            items: calculation.order_price_amount,
+            discount: calculation.total_discount_amount.unwrap_or_else(|| "0".into()),
+            shipping: calculation.shipping_fee,
+            total: calculation.total_amount_due,
+        })
+    }
+}
+
+fn mask(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => format!("{first}{}", "*".repeat(chars.count())),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[async_trait::async_trait]
+impl ReviewPort for ReviewService {
+    async fn review(&self, mall_id: &str, order_id: &str, key: Option<&str>) -> Result<ReviewView, ReviewError> {
+        let payment = self.payment(mall_id, order_id).await?;
+        let full = Self::key_matches(&payment, key);
+        let currency = payment.amount.currency;
+        let shop_name = self
+            .app
+            .store
+            .admin_shops(mall_id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .find(|s| s.shop_no == payment.shop_no)
+            .map(|s| s.shop_name)
+            .unwrap_or_default();
+        let items = Self::items(&payment)
+            .iter()
+            .map(|i| {
+                let quantity = i["quantity"].as_i64().unwrap_or(1);
+                let unit = signed_money(&text_of(&i["product_price"]).unwrap_or_default(), currency).unwrap_or(0)
+                    + signed_money(&text_of(&i["option_price"]).unwrap_or_else(|| "0".into()), currency).unwrap_or(0);
+                ReviewItem {
+                    name: i["product_name"].as_str().unwrap_or("Product").to_owned(),
+                    option: i["option_text"].as_str().filter(|o| !o.is_empty()).map(str::to_owned),
+                    quantity,
+                    unit_price: Money::new(unit, currency).to_major_string(),
+                    line_total: Money::new(unit * quantity, currency).to_major_string(),
+                }
+            })
+            .collect();
+        let order = match (payment.tid.as_deref(), self.app.store.credentials_of(&self.app.keys, mall_id).await) {
+            (Some(tid), Ok(Some(creds))) => match self.app.gateways.get(&creds.gateway) {
+                Some(gateway) => gateway.get_order(&creds, tid).await.ok(),
+                None => None,
+            },
+            _ => None,
+        };
+        let address = order.and_then(|o| o.shipping_address);
+        let country = address.as_ref().map(|a| a.country_code.clone());
+        let totals = self.totals(&payment, country.as_deref()).await;
+        let address = address.map(|a| ReviewAddress {
+            name: if full { a.name } else { mask(&a.name) },
+            lines: if full { a.lines } else { vec![mask(&a.lines.join(", "))] },
+            city: a.city,
+            country_code: a.country_code,
+            masked: !full,
+        });
+        Ok(ReviewView {
+            mall_id: payment.mall_id.clone(),
+            order_id: payment.order_id.clone(),
+            shop_name,
+            currency: currency.code().to_owned(),
+            items,
+            address,
+            totals,
+            payable: payment.status == PaymentStatus::Request,
+            status: payment.status.name().to_owned(),
+        })
+    }
+
+    async fn pay(&self, action: OrderAction) -> Result<NextStep, ReviewError> {
+        let payment = self.payment(&action.mall_id, &action.order_id).await?;
+        if action.key.is_some() && !Self::key_matches(&payment, action.key.as_deref()) {
+            return Err(review_error(403, "this link is not for this order"));
+        }
+        let back = Some(mall_result_url(&payment, false));
+        if payment.status != PaymentStatus::Request {
+            return Err(ReviewError {
+                status: 409,
+                message: format!("the order is already {}", payment.status),
+                redirect_url: back,
+            });
+        }
+        let creds = self
+            .app
+            .store
+            .credentials_of(&self.app.keys, &payment.mall_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| review_error(409, "the shop is no longer linked to the payment company"))?;
+        let gateway = self
+            .app
+            .gateways
+            .get(&creds.gateway)
+            .ok_or_else(|| review_error(503, "the payment company is not available"))?;
+        let tid = payment
+            .tid
+            .clone()
+            .ok_or_else(|| review_error(409, "the order was never opened at the payment company"))?;
+        let country =
+            gateway.get_order(&creds, &tid).await.ok().and_then(|o| o.shipping_address).map(|a| a.country_code);
+        let totals = self.totals(&payment, country.as_deref()).await.map_err(|m| review_error(502, m))?;
+        let total = Money::parse(&totals.total, payment.amount.currency)
+            .map_err(|e| review_error(502, format!("Cafe24's total cannot be read: {e}")))?;
+        let payment = match self.app.store.settle_amount(&payment.id, total).await.map_err(store_error)? {
+            Ok(p) => p,
+            Err(why) => return Err(ReviewError { status: 409, message: why, redirect_url: back }),
+        };
+        match gateway.pay(&creds, &tid, payment.amount).await {
+            Ok(redirect_url) => Ok(NextStep { message: "continue at the payment company".into(), redirect_url }),
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "the PG refused to take the payment");
+                Err(ReviewError { status: 502, message: e.to_string(), redirect_url: back })
+            }
+        }
+    }
+
+    async fn cancel(&self, action: OrderAction) -> Result<NextStep, ReviewError> {
+        let payment = self.payment(&action.mall_id, &action.order_id).await?;
+        if !Self::key_matches(&payment, action.key.as_deref()) {
+            return Err(review_error(403, "only the buyer's own link can cancel the order"));
+        }
+        let applied = self
+            .app
+            .store
+            .apply_event(
+                &payment.id,
+                PaymentEvent::Failed(FailureReason::AbandonedByBuyer),
+                &EventSource::new("buyer"),
+                None,
+                &self.app.notifications(),
+            )
+            .await
+            .map_err(store_error)?;
+        let success = applied.payment.status.was_paid();
+        Ok(NextStep { message: "back to the shop".into(), redirect_url: mall_result_url(&applied.payment, success) })
+    }
+}
+
+/// `POST /api/external-checkout/order/pay {mall_id, order_id}`
+pub async fn order_pay(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(action) = serde_json::from_slice::<OrderAction>(&body) else {
+        return refused(StatusCode::BAD_REQUEST, "send {\"mall_id\", \"order_id\"}");
+    };
+    match ReviewService::new(app).pay(action).await {
+        Ok(next) => {
+            Json(json!({"bResult": true, "mData": {"message": next.message, "redirect_url": next.redirect_url}}))
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            Json(json!({"bResult": false, "mData": {"message": e.message, "redirect_url": e.redirect_url}})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    reference_no: Option<String>,
+}
+
+/// `GET /api/external-checkout/order/callback?reference_no=…`: the PG sends the buyer
+/// back; the PG is asked for the outcome, the payment noty is queued, and the buyer
+/// goes to the mall's success or failure page.
+pub async fn order_callback(State(app): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
+    let Some(reference) = q.reference_no.filter(|r| !r.is_empty()) else {
+        return super::checkout::buyer_error(
+            StatusCode::BAD_REQUEST,
+            "The payment company did not say which order this is.",
+        );
+    };
+    let payment = match app.store.payment_by_id(&reference).await {
+        Ok(Some(p)) if p.flow == Flow::External => p,
+        Ok(_) => return super::checkout::buyer_error(StatusCode::NOT_FOUND, "There is no such order."),
+        Err(e) => {
+            tracing::error!(error = %e, "callback lookup failed");
+            return super::checkout::buyer_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
+        }
+    };
+    match super::checkout::verify_with_gateway(&app, &payment).await {
+        Ok(payment) => {
+            let target = mall_result_url(&payment, payment.status.was_paid());
+            match Url::parse(&target) {
+                Ok(url) => Redirect::to(url.as_str()).into_response(),
+                Err(_) => super::checkout::buyer_error(StatusCode::BAD_GATEWAY, "The shop's address is not valid."),
+            }
+        }
+        // Could not confirm: back to the mall's failure page, nothing changed.
+        Err(message) => {
+            tracing::warn!(payment_id = %payment.id, %message, "external callback not confirmed");
+            Redirect::to(&mall_result_url(&payment, false)).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_cut_to_integers_as_php_does() {
+        assert_eq!(php_int("1000.00"), Some(1000));
+        assert_eq!(php_int("-200.50"), Some(-200));
+        assert_eq!(php_int("1000.99"), Some(1000));
+        assert_eq!(php_int("7"), Some(7));
+        assert_eq!(php_int(".5"), Some(0));
+        for bad in ["", "-", "1e3", "ten", "1.2.3", "."] {
+            assert_eq!(php_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_reservation_hmac_signs_a_json_string_literal() {
+        // PHP: base64_encode(hash_hmac('sha256', json_encode("1900" . "20220513-0000079" .
+        // "1652409113" . "http://x.example/a/b", JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
+        // "client" . "20220513-0000079", true))
+        let hmac = reservation_hmac("client", "20220513-0000079", 1900, "1652409113", "http://x.example/a/b");
+        let literal = "\"190020220513-00000791652409113http://x.example/a/b\"";
+        assert_eq!(hmac, signature::sign("client20220513-0000079", &[literal]));
+    }
+}
