@@ -48,6 +48,15 @@ need_cargo_leptos() {
   fi
 }
 
+# The storefront button's build (server/build.rs) shrinks its WASM with wasm-opt.
+need_wasm_opt() {
+  if ! command -v wasm-opt >/dev/null; then
+    say "installing Debian's binaryen (wasm-opt) for the storefront button"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq binaryen >/dev/null
+  fi
+}
+
 need_chromium() {
   if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
     say "installing Debian's chromium for the browser tests"

@@ -28,6 +28,7 @@ async fn launching_signs_in_through_oauth_and_shows_the_admin(db: Db) {
 
 async fn bad_launches_and_forged_oauth_are_refused(db: Db) {
     let app = spawn_app(db).await;
+    let tokens_before = app.state.store.tokens(&app.state.keys, "demomall").await.unwrap();
     let good = launch_query("demomall", "en_US", now_secs(), "P");
     let cases: Vec<(String, StatusCode)> = vec![
         (good.split("&hmac=").next().unwrap().to_owned(), StatusCode::UNAUTHORIZED),
@@ -54,7 +55,7 @@ async fn bad_launches_and_forged_oauth_are_refused(db: Db) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response = app.client.get(forged).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no session cookie");
-    assert_eq!(app.count("oauth_tokens").await, 0);
+    assert_eq!(app.state.store.tokens(&app.state.keys, "demomall").await.unwrap(), tokens_before, "no tokens taken");
 }
 
 async fn admin_actions_need_the_malls_session_and_the_csrf_token(db: Db) {
@@ -276,6 +277,7 @@ async fn unlinking_disables_every_shop_and_disconnects(db: Db) {
     let merchant = app.sign_in("demomall", "en_US").await;
     let (status, _) = merchant.toggle(&app, "enable", 2).await;
     assert_eq!(status, StatusCode::OK);
+    let held = app.state.store.tokens(&app.state.keys, "demomall").await.unwrap().unwrap();
     let (status, body) = merchant.post(&app, "/admin/unlink", json!({"mall_id": "demomall"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["credentials"].is_null());
@@ -284,11 +286,9 @@ async fn unlinking_disables_every_shop_and_disconnects(db: Db) {
     assert!(app.simulated_cafe24("demomall", "scripttag").await.is_empty());
     assert_eq!(app.count_where("pg_credentials", "mall_id = 'demomall'").await, 0);
     assert_eq!(app.count("oauth_tokens").await, 0);
-    assert_eq!(
-        app.count_where("demo_cafe24_tokens", "revoked = 0 AND mall_id = 'demomall'").await,
-        0,
-        "revoked at Cafe24"
-    );
+    let revoked = app.state.cafe24_api.shops("demomall", &held.access_token).await;
+    assert!(matches!(revoked, Err(paybridge::cafe24::api::Cafe24ApiError::Unauthorized)), "revoked at Cafe24");
+    assert!(app.state.cafe24_api.refresh("demomall", &held.refresh_token).await.is_err(), "refresh token revoked");
     let (status, _) = merchant.toggle(&app, "enable", 1).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "signed out");
     // The demo shop's payments stop; its refunds would need credentials again.

@@ -10,6 +10,7 @@ mod cancel_sync;
 mod checkout_async;
 mod checkout_bad_input;
 mod checkout_sync;
+mod external;
 mod outbox;
 mod secrets;
 mod server;

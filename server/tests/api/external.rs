@@ -1,0 +1,336 @@
+//! External checkout (SPEC §4.6): the storefront button's endpoints, the review page,
+//! pay and the callback, with a simulated Cafe24 reservation.
+
+use std::time::Duration;
+
+use paybridge::cafe24::{external::reservation_hmac, script};
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{helpers::*, receiver::Receiver};
+
+const SECONDS: Duration = Duration::from_secs(10);
+const MALL_BASE: &str = "https://demomall.cafe24shop.com";
+
+fn basket() -> Vec<Value> {
+    vec![
+        json!({"shop_no": 1, "product_no": 22, "variant_code": "P000000W000C", "option_id": "000C", "quantity": 1,
+               "product_price": "1000.00", "option_price": "100.00", "product_name": "Basic Product", "option_text": "Size=S"}),
+        json!({"shop_no": 1, "product_no": 22, "variant_code": "P000000W000A", "option_id": "000A", "quantity": 2,
+               "product_price": "1000.00", "option_price": "-200.00", "product_name": "Basic Product", "option_text": "Color=Black"}),
+    ]
+}
+
+/// The button's payload for Cafe24's reservation of `order`, signed as Cafe24 signs it.
+fn payload(order_id: &str, order: &[Value], noty_url: &str, total: i64, response_time: i64) -> Value {
+    let response_time = response_time.to_string();
+    json!({
+        "order": order,
+        "mall_id": "demomall",
+        "member_id": "mockbuyer",
+        "currency": "PHP",
+        "order_id": order_id,
+        "return_notification_url": noty_url,
+        "return_url_base": MALL_BASE,
+        "bGuest": 0,
+        "response_time": response_time,
+        "hmac": reservation_hmac(CLIENT_ID, order_id, total, &response_time, noty_url),
+    })
+}
+
+fn now_secs() -> i64 {
+    paybridge::store::now_ms() / 1000
+}
+
+async fn the_storefront_script_is_one_stable_file_any_shop_may_load(db: Db) {
+    let app = spawn_app(db).await;
+    let fetch = || app.client.get(app.url("/api/external-checkout/script")).header("origin", MALL_BASE).send();
+    let first = fetch().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/javascript"));
+    assert_eq!(first.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(first.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("max-age"));
+    let bytes = first.bytes().await.unwrap();
+    assert_eq!(bytes, fetch().await.unwrap().bytes().await.unwrap(), "byte-stable");
+    assert_eq!(script::integrity(&bytes), script::current_integrity());
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.contains("window.top !== window.self"), "does nothing inside an iframe");
+    assert!(text.contains("atob(\""), "the WASM is inlined");
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/external-checkout/payload"))
+        .header("origin", MALL_BASE)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+}
+
+async fn script_data_describes_enabled_shops_and_never_a_secret(db: Db) {
+    let app = spawn_app(db).await;
+    let get =
+        |query: &'static str| app.client.get(app.url(&format!("/api/external-checkout/script/data{query}"))).send();
+    let response = get("?mall_id=demomall&shop_no=1").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["bResult"], true);
+    assert_eq!(body["mData"]["public_key"], "demo-app-public-key");
+    assert_eq!(body["mData"]["shop_currency"], "PHP");
+    assert_eq!(body["mData"]["client_id"], CLIENT_ID);
+    assert!(!body.to_string().contains("secret"));
+    for (query, status) in [
+        ("?mall_id=nomall&shop_no=1", StatusCode::NOT_FOUND),
+        ("?mall_id=demomall&shop_no=2", StatusCode::NOT_FOUND),
+        ("?mall_id=demomall", StatusCode::BAD_REQUEST),
+        ("?mall_id=demomall&shop_no=x", StatusCode::BAD_REQUEST),
+    ] {
+        let response = get(query).await.unwrap();
+        assert_eq!(response.status(), status, "{query}");
+        assert_eq!(response.json::<Value>().await.unwrap()["bResult"], false);
+    }
+}
+
+async fn script_hmac_signs_for_our_client_at_a_fresh_time_only(db: Db) {
+    let app = spawn_app(db).await;
+    let ask = |mall: &str, time: i64, client: &str| {
+        app.client
+            .get(app.url("/api/external-checkout/script/hmac"))
+            .query(&[
+                ("mall_id", mall),
+                ("request_time", &time.to_string()),
+                ("client_key", client),
+                ("member_id", "mockbuyer"),
+            ])
+            .send()
+    };
+    let now = now_secs();
+    let response = ask("demomall", now, CLIENT_ID).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let expected =
+        paybridge::cafe24::signature::sign(SERVICE_KEY, &["demomall", &now.to_string(), CLIENT_ID, "mockbuyer"]);
+    assert_eq!(body["hmac_key"], expected);
+    assert_eq!(ask("demomall", now, "another-app").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(ask("demomall", now - 600, CLIENT_ID).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(ask("othermall", now, CLIENT_ID).await.unwrap().status(), StatusCode::FORBIDDEN);
+}
+
+async fn post_payload(app: &TestApp, body: &Value) -> (StatusCode, Value) {
+    app.post_json("/api/external-checkout/payload", body).await
+}
+
+async fn a_storefront_purchase_is_reviewed_paid_and_notified(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    // (1000 + 100) × 1 + (1000 − 200) × 2 = 2700
+    let body = payload(&order_id, &basket(), &cafe24.url("/noty"), 2700, now_secs());
+    let (status, answer) = post_payload(&app, &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["bResult"], true);
+    assert_eq!(answer["mData"]["amount"], "2700.00");
+    let review = url::Url::parse(answer["mData"]["redirect_url"].as_str().unwrap()).unwrap();
+    assert_eq!(review.path(), "/api/external-checkout/order/review");
+    let (again, same) = post_payload(&app, &body).await;
+    assert_eq!((again, &same["mData"]["redirect_url"]), (StatusCode::OK, &answer["mData"]["redirect_url"]));
+
+    let page = app.client.get(review.clone()).send().await.unwrap().text().await.unwrap();
+    for text in ["Review your order", "Basic Product", "Size=S", "Juan dela Cruz", "2700.00", "0.00"] {
+        assert!(page.contains(text), "{text} on the review page");
+    }
+    let mut without_key = review.clone();
+    let pairs: Vec<(String, String)> = query_map(&review).into_iter().filter(|(k, _)| k != "key").collect();
+    without_key.query_pairs_mut().clear().extend_pairs(pairs);
+    let masked = app.client.get(without_key).send().await.unwrap().text().await.unwrap();
+    assert!(!masked.contains("Juan dela Cruz") && masked.contains("J***"), "the address is masked without the key");
+
+    let (status, paid) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    let pg_page = paid["mData"]["redirect_url"].as_str().unwrap();
+    assert!(pg_page.contains("/sandbox-pg/checkout/"));
+    let shown = app.client.get(pg_page).send().await.unwrap().text().await.unwrap();
+    assert!(shown.contains("2700.00 PHP"), "the PG takes Cafe24's total");
+
+    let callback = app.press(pg_page, "approve").await;
+    assert_eq!(callback.path(), "/api/external-checkout/order/callback");
+    let response = app.client.get(callback).send().await.unwrap();
+    let back = location(&response);
+    assert_eq!(back.as_str(), format!("{MALL_BASE}/api/shop/pgsuccess?order_id={order_id}&sync_type=async"));
+
+    let notys = cafe24.wait_for("/noty", 1, SECONDS).await;
+    let noty = &notys[0].fields;
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    assert_eq!((noty["request_type"].as_str(), noty["payed_tf"].as_str()), ("payment", "T"));
+    assert_eq!(noty["amount"], "2700.00");
+    assert_eq!(noty["partner_id"], PARTNER_ID);
+    assert_eq!(noty["hash_data"], sign(&["2700.00", "PHP", &order_id, PARTNER_ID, &tid]));
+
+    // Paid: the same reservation cannot start another payment.
+    let (status, _) = post_payload(&app, &body).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, refused) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let back = refused["mData"]["redirect_url"].as_str().unwrap();
+    assert_eq!(back, format!("{MALL_BASE}/api/shop/pg_fail?order_id={order_id}&sync_type=async"));
+}
+
+async fn shipping_is_added_by_cafe24s_calculation(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let small = vec![json!({"shop_no": 1, "product_no": 5, "variant_code": "P0000005000A", "quantity": 1,
+                             "product_price": "180.50", "option_price": "0.00", "product_name": "Ube jar"})];
+    let (status, answer) = post_payload(&app, &payload(&order_id, &small, &cafe24.url("/noty"), 180, now_secs())).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, paid) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    let payment = app.payment(&order_id).await;
+    assert_eq!((payment.amount.minor, payment.amount_text.as_str()), (28050, "280.50"));
+    let kinds: Vec<String> =
+        app.state.store.payment_events(&payment.id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&"amount.settled".to_owned()), "{kinds:?}");
+}
+
+async fn bad_payloads_are_refused_and_change_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let noty = cafe24.url("/noty");
+    let order_id = unique_order_id();
+    let good = payload(&order_id, &basket(), &noty, 2700, now_secs());
+    let mut tampered_total = good.clone();
+    tampered_total["order"][0]["product_price"] = json!("1.00");
+    let mut other_hmac = good.clone();
+    other_hmac["hmac"] =
+        json!(reservation_hmac("another-app", &order_id, 2700, good["response_time"].as_str().unwrap(), &noty));
+    let mut negative = payload(&order_id, &basket(), &noty, -300, now_secs());
+    negative["order"][1]["option_price"] = json!("-1350.00");
+    let mut bad_quantity = good.clone();
+    bad_quantity["order"][0]["quantity"] = json!(0);
+    let mut bad_price = good.clone();
+    bad_price["order"][0]["product_price"] = json!("ten");
+    let mut yen = good.clone();
+    yen["currency"] = json!("JPY");
+    let mut evil_base = good.clone();
+    evil_base["return_url_base"] = json!("https://evil.example.com");
+    let mut evil_noty = payload(&order_id, &basket(), "https://evil.example.com/noty", 2700, now_secs());
+    evil_noty["return_url_base"] = json!(MALL_BASE);
+    let mut other_mall = good.clone();
+    other_mall["mall_id"] = json!("nomall");
+    let cases: Vec<(&str, Value, StatusCode)> = vec![
+        ("tampered price", tampered_total, StatusCode::UNAUTHORIZED),
+        ("another app's hmac", other_hmac, StatusCode::UNAUTHORIZED),
+        ("stale reservation", payload(&order_id, &basket(), &noty, 2700, now_secs() - 7200), StatusCode::UNAUTHORIZED),
+        ("empty basket", payload(&order_id, &[], &noty, 0, now_secs()), StatusCode::BAD_REQUEST),
+        ("negative line", negative, StatusCode::UNPROCESSABLE_ENTITY),
+        ("zero quantity", bad_quantity, StatusCode::UNPROCESSABLE_ENTITY),
+        ("unreadable price", bad_price, StatusCode::UNPROCESSABLE_ENTITY),
+        ("another currency", yen, StatusCode::UNPROCESSABLE_ENTITY),
+        ("return_url_base elsewhere", evil_base, StatusCode::UNPROCESSABLE_ENTITY),
+        ("notification elsewhere", evil_noty, StatusCode::UNPROCESSABLE_ENTITY),
+        ("unknown mall", other_mall, StatusCode::FORBIDDEN),
+    ];
+    let before = app.snapshot().await;
+    for (name, body, status) in cases {
+        let (got, answer) = post_payload(&app, &body).await;
+        assert_eq!(got, status, "{name}: {answer}");
+        assert_eq!(answer["bResult"], false, "{name}");
+        assert!(!answer["mData"]["message"].as_str().unwrap().is_empty(), "{name}");
+    }
+    let response = app
+        .client
+        .post(app.url("/api/external-checkout/payload"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.snapshot().await, before);
+}
+
+async fn declines_cancels_and_unknown_orders_send_the_buyer_back(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    // Declined at the PG: the mall's failure page, and a noty saying so.
+    let declined = unique_order_id();
+    post_payload(&app, &payload(&declined, &basket(), &cafe24.url("/declined"), 2700, now_secs())).await;
+    let (_, paid) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": declined})).await;
+    let callback = app.press(paid["mData"]["redirect_url"].as_str().unwrap(), "decline").await;
+    let back = location(&app.client.get(callback).send().await.unwrap());
+    assert_eq!(back.path(), "/api/shop/pg_fail");
+    let notys = cafe24.wait_for("/declined", 1, SECONDS).await;
+    assert_eq!((notys[0].fields["payed_tf"].as_str(), notys[0].fields["result_code"].as_str()), ("F", "0001"));
+
+    // The buyer cancels on the review page (with the review link's key only).
+    let cancelled = unique_order_id();
+    let (_, answer) =
+        post_payload(&app, &payload(&cancelled, &basket(), &cafe24.url("/cancelled"), 2700, now_secs())).await;
+    let key = query_map(&url::Url::parse(answer["mData"]["redirect_url"].as_str().unwrap()).unwrap())["key"].clone();
+    let cancel = |key: Option<&str>| {
+        let mut form = vec![("action[mall_id]", "demomall".to_owned()), ("action[order_id]", cancelled.clone())];
+        if let Some(key) = key {
+            form.push(("action[key]", key.to_owned()));
+        }
+        app.client.post(app.url("/api/external-checkout/fn/cancel")).form(&form).send()
+    };
+    let status = cancel(None).await.unwrap().status();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(app.payment(&cancelled).await.status.code(), 1);
+    let response = cancel(Some(&key)).await.unwrap();
+    let status = response.status();
+    let next: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert!(next["redirect_url"].as_str().unwrap().contains("/api/shop/pg_fail"));
+    let notys = cafe24.wait_for("/cancelled", 1, SECONDS).await;
+    assert_eq!(notys[0].fields["result_code"], "9999");
+
+    // The PG refuses to take a payment it has already closed.
+    let refused = unique_order_id();
+    post_payload(&app, &payload(&refused, &basket(), &cafe24.url("/refused"), 2700, now_secs())).await;
+    let tid = app.payment(&refused).await.tid.unwrap();
+    // As if the PG had closed the checkout on its side without telling us.
+    sqlx::query("UPDATE sandbox_pg_orders SET status = 'expired' WHERE code = $1")
+        .bind(&tid)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let (status, body) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": refused})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["mData"]["redirect_url"].as_str().unwrap().contains("/api/shop/pg_fail"));
+
+    for (path, status) in [
+        ("/api/external-checkout/order/callback?reference_no=pay_unknown", StatusCode::NOT_FOUND),
+        ("/api/external-checkout/order/callback", StatusCode::BAD_REQUEST),
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
+    let (status, _) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": "nope"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let review = app
+        .client
+        .get(app.url("/api/external-checkout/order/review?mall_id=demomall&order_id=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(review.status(), StatusCode::NOT_FOUND);
+}
+
+crate::on_both_databases!(
+    the_storefront_script_is_one_stable_file_any_shop_may_load,
+    script_data_describes_enabled_shops_and_never_a_secret,
+    script_hmac_signs_for_our_client_at_a_fresh_time_only,
+    a_storefront_purchase_is_reviewed_paid_and_notified,
+    shipping_is_added_by_cafe24s_calculation,
+    bad_payloads_are_refused_and_change_nothing,
+    declines_cancels_and_unknown_orders_send_the_buyer_back,
+);
