@@ -1,5 +1,6 @@
 //! paybridge's Leptos UI. Pages render on the server (`ssr`) and hydrate in the browser
 //! (`hydrate`). The payment core never depends on this crate.
+#![recursion_limit = "256"]
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

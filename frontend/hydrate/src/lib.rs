@@ -1,4 +1,6 @@
 //! Entry point of the hydrate bundle that cargo-leptos builds into `pkg/paybridge.wasm`.
+// The admin page's view types are deep; a cold build needs more than the default 128.
+#![recursion_limit = "256"]
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

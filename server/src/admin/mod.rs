@@ -64,46 +64,32 @@ fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Adm
     parsed.map_err(|e| AdminError::new(AdminErrorKind::Invalid, format!("the request body cannot be read: {e}")))
 }
 
+/// A change from a JSON route: the session and CSRF token first, then the body.
+async fn checked<T: DeserializeOwned>(
+    service: &AdminService,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, AdminError> {
+    service.session_for_change(headers, None).await?;
+    parse(headers, body)
+}
+
 async fn link(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
-    AdminResponse(match service.session_for_change(&headers, None).await {
-        Ok(_) => match parse(&headers, &body) {
-            Ok(request) => service.link(&headers, request).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    })
+    AdminResponse(async { service.link(&headers, checked(&service, &headers, &body).await?).await }.await)
 }
 
 async fn unlink(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
-    AdminResponse(match service.session_for_change(&headers, None).await {
-        Ok(_) => match parse(&headers, &body) {
-            Ok(request) => service.unlink(&headers, request).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    })
+    AdminResponse(async { service.unlink(&headers, checked(&service, &headers, &body).await?).await }.await)
 }
 
 async fn toggle(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
-    AdminResponse(match service.session_for_change(&headers, None).await {
-        Ok(_) => match parse(&headers, &body) {
-            Ok(request) => service.toggle_shop(&headers, request).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    })
+    AdminResponse(async { service.toggle_shop(&headers, checked(&service, &headers, &body).await?).await }.await)
 }
 
 async fn resend(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
-    AdminResponse(match service.session_for_change(&headers, None).await {
-        Ok(_) => match parse(&headers, &body) {
-            Ok(request) => service.resend(&headers, request).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    })
+    AdminResponse(async { service.resend(&headers, checked(&service, &headers, &body).await?).await }.await)
 }

@@ -325,28 +325,39 @@ async fn create_gateway(
     if partner_id.is_empty() || partner_id.len() > 50 {
         return cafe24_error(StatusCode::UNPROCESSABLE_ENTITY, "partner_id must be 1 to 50 characters");
     }
-    let id = format!("pg:{shop_no}");
     let record = json!({"client_id": app.cafe24.client_id, "shop_no": shop_no, "partner_id": partner_id,
         "membership_fee_type": body["request"]["membership_fee_type"]});
-    let now = now_ms();
-    match sqlx::query(
-        "INSERT INTO demo_cafe24_registrations (id, mall_id, shop_no, kind, body, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'paymentgateway', $4, $5, $5)",
-    )
-    .bind(format!("{mall_id}/{id}"))
-    .bind(&mall_id)
-    .bind(shop_no)
-    .bind(record.to_string())
-    .bind(now)
-    .execute(app.store.pool())
-    .await
-    {
-        Ok(_) => (StatusCode::CREATED, Json(json!({"paymentgateway": record}))).into_response(),
+    match register(&app, &mall_id, shop_no, "paymentgateway", &format!("pg:{shop_no}"), &record).await {
+        Ok(()) => (StatusCode::CREATED, Json(json!({"paymentgateway": record}))).into_response(),
         Err(e) if crate::store::is_unique_violation(&e) => {
             cafe24_error(StatusCode::CONFLICT, "the app's payment gateway is already registered in this shop")
         }
         Err(e) => db_error(e),
     }
+}
+
+/// Keeps what an app registered in a shop.
+async fn register(
+    app: &AppState,
+    mall_id: &str,
+    shop_no: i64,
+    kind: &str,
+    id: &str,
+    record: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO demo_cafe24_registrations (id, mall_id, shop_no, kind, body, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(format!("{mall_id}/{id}"))
+    .bind(mall_id)
+    .bind(shop_no)
+    .bind(kind)
+    .bind(record.to_string())
+    .bind(now_ms())
+    .execute(app.store.pool())
+    .await?;
+    Ok(())
 }
 
 async fn list_gateways(State(app): State<AppState>, Path(mall_id): Path<String>, headers: HeaderMap) -> Response {
@@ -416,20 +427,8 @@ async fn create_scripttag(
     let script_no = new_id("st");
     let record = json!({"shop_no": shop_no, "script_no": script_no, "src": request["src"],
         "display_location": request["display_location"], "skin_no": request["skin_no"], "integrity": request["integrity"]});
-    let now = now_ms();
-    match sqlx::query(
-        "INSERT INTO demo_cafe24_registrations (id, mall_id, shop_no, kind, body, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'scripttag', $4, $5, $5)",
-    )
-    .bind(format!("{mall_id}/{script_no}"))
-    .bind(&mall_id)
-    .bind(shop_no)
-    .bind(record.to_string())
-    .bind(now)
-    .execute(app.store.pool())
-    .await
-    {
-        Ok(_) => (StatusCode::CREATED, Json(json!({"scripttag": record}))).into_response(),
+    match register(&app, &mall_id, shop_no, "scripttag", &script_no, &record).await {
+        Ok(()) => (StatusCode::CREATED, Json(json!({"scripttag": record}))).into_response(),
         Err(e) => db_error(e),
     }
 }

@@ -86,11 +86,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
-            .bind(mall_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        Self::ensure_mall(&mut tx, mall_id, now).await?;
         sqlx::query(
             "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, linked_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mall_id) DO UPDATE SET gateway = excluded.gateway, \
@@ -119,11 +115,7 @@ impl Store {
     pub async fn upsert_shops(&self, mall_id: &str, shops: &[Cafe24Shop]) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
-            .bind(mall_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        Self::ensure_mall(&mut tx, mall_id, now).await?;
         for shop in shops {
             sqlx::query(
                 "INSERT INTO shops (mall_id, shop_no, shop_name, currency, enabled, primary_domain) \

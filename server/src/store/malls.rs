@@ -45,6 +45,20 @@ pub(crate) fn credentials_context(mall_id: &str) -> String {
 }
 
 impl Store {
+    /// The mall's row, created on first sight.
+    pub(crate) async fn ensure_mall(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        mall_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
+            .bind(mall_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn shop_by_partner_id(&self, keys: &KeyRing, partner_id: &str) -> Result<Option<ShopRoute>, StoreError> {
         let row: Option<ShopRouteRow> = sqlx::query_as(
             "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, c.gateway, c.public_key, c.secret_key_enc \
@@ -102,11 +116,7 @@ impl Store {
         let EnabledShop { mall_id, credentials, shop_no, shop_name, currency, partner_id } = *setup;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
-            .bind(mall_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        Self::ensure_mall(&mut tx, mall_id, now).await?;
         sqlx::query(
             "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, linked_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mall_id) DO NOTHING",

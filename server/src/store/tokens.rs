@@ -23,11 +23,7 @@ impl Store {
     pub async fn save_tokens(&self, keys: &KeyRing, mall_id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO malls (mall_id, created_at) VALUES ($1, $2) ON CONFLICT (mall_id) DO NOTHING")
-            .bind(mall_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        Self::ensure_mall(&mut tx, mall_id, now).await?;
         sqlx::query(
             "INSERT INTO oauth_tokens (mall_id, access_token_enc, refresh_token_enc, expires_at, \
              refresh_token_expires_at, scopes, refresh_lease_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7) \
