@@ -1,27 +1,16 @@
 // The synchronous checkout in a real browser: Cafe24's payment request, the sandbox
 // PG's hosted page, and the buyer landing back on the return_url.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowser, orderId, PARTNER_ID, screenshot, sign, startServer } from './support.mjs';
+import { test } from 'node:test';
+import { orderId, PARTNER_ID, screenshot, sign, serverAndBrowser } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 test('approving on the sandbox page lands on the return_url with result_code=0000', async () => {
   const order = orderId();
   const amount = '3065.00';
-  const returnUrl = `${server.base}/demo-mall/return`;
-  const res = await fetch(`${server.base}/api/synchronous-checkout/checkout`, {
+  const returnUrl = `${shared.server.base}/demo-mall/return`;
+  const res = await fetch(`${shared.server.base}/api/synchronous-checkout/checkout`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -42,7 +31,7 @@ test('approving on the sandbox page lands on the return_url with result_code=000
   assert.equal(res.status, 200, JSON.stringify(answer));
   assert.equal(answer.result_code, '0000');
 
-  const page = await browser.newPage();
+  const page = await shared.browser.newPage();
   await page.goto(answer.payment_url);
   await page.getByTestId('amount').waitFor();
   assert.match(await page.getByTestId('amount').innerText(), /3065\.00 PHP/);
@@ -61,8 +50,8 @@ test('approving on the sandbox page lands on the return_url with result_code=000
 });
 
 test('a newcomer buys in the demo mall and cancels the payment', async () => {
-  const page = await browser.newPage();
-  await page.goto(`${server.base}/demo-mall/`);
+  const page = await shared.browser.newPage();
+  await page.goto(`${shared.server.base}/demo-mall/`);
   await screenshot(page, 'demo-mall-storefront');
   await page.getByTestId('buy-ube').click();
   await page.getByTestId('approve').waitFor();
@@ -79,10 +68,10 @@ test('a newcomer buys in the demo mall and cancels the payment', async () => {
 });
 
 test('the merchant opens paybridge from the demo mall, links credentials and enables a shop', async () => {
-  const page = await browser.newPage();
+  const page = await shared.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${server.base}/demo-mall/`);
+  await page.goto(`${shared.server.base}/demo-mall/`);
   await Promise.all([page.waitForURL((url) => url.pathname === '/admin/display'), page.getByTestId('admin-launch').click()]);
   await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
   assert.equal(await page.getByTestId('mall-id').innerText(), 'demomall');

@@ -2,27 +2,16 @@
 // scripttag (with its SRI hash) beside a simulated CAFE24API, the button reserves the
 // order, the review page shows Cafe24's totals, and the sandbox PG takes the payment.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowser, screenshot, startServer } from './support.mjs';
+import { test } from 'node:test';
+import { screenshot, serverAndBrowser } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 test('product page → button → review page → Pay → approve → the mall\'s success page, notified', async () => {
-  const page = await browser.newPage();
+  const page = await shared.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${server.base}/demo-mall/products/ube`);
+  await page.goto(`${shared.server.base}/demo-mall/products/ube`);
   const button = page.getByTestId('paybridge-button');
   await button.waitFor({ timeout: 15_000 });
   assert.equal(await button.innerText(), 'Pay with paybridge');
@@ -55,16 +44,16 @@ test('product page → button → review page → Pay → approve → the mall\'
 });
 
 test('the button stays away from pages that are not product or basket pages, and from iframes', async () => {
-  const page = await browser.newPage();
+  const page = await shared.browser.newPage();
   await page.setContent(`<html><head><meta name="path_role" content="MAIN"></head><body>
     <div id="appPaymentButtonBox"></div>
     <script>window.CAFE24API = { MALL_ID: "demomall", SHOP_NO: 1 };</script>
-    <script src="${server.base}/api/external-checkout/script"></script></body></html>`);
+    <script src="${shared.server.base}/api/external-checkout/script"></script></body></html>`);
   await page.waitForTimeout(1500);
   assert.equal(await page.getByTestId('paybridge-button').count(), 0);
 
-  await page.goto(`${server.base}/demo-mall/`);
-  await page.setContent(`<iframe id="f" src="${server.base}/demo-mall/basket"></iframe>`);
+  await page.goto(`${shared.server.base}/demo-mall/`);
+  await page.setContent(`<iframe id="f" src="${shared.server.base}/demo-mall/basket"></iframe>`);
   const frame = page.frameLocator('#f');
   await page.waitForTimeout(2500);
   assert.equal(await frame.getByTestId('paybridge-button').count(), 0);
