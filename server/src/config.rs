@@ -12,6 +12,7 @@ use crate::{hosts::HostPattern, secrets::KeyRing};
 pub const DEV_CLIENT_ID: &str = "paybridge-dev-client-id";
 pub const DEV_CLIENT_SECRET: &str = "paybridge-dev-client-secret";
 pub const DEV_SERVICE_KEY: &str = "paybridge-dev-service-key";
+pub const DEV_WEBHOOK_KEY: &str = "paybridge-dev-webhook-key";
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/paybridge.db";
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -35,6 +36,9 @@ pub struct Cafe24Credentials {
     pub client_id: String,
     pub client_secret: String,
     pub service_key: String,
+    /// `CAFE24_WEBHOOK_KEY`: the API key Cafe24 sends in `x-api-key` with its webhooks (the
+    /// app-deleted event). Optional in production: without it every Cafe24 webhook is refused.
+    pub webhook_key: Option<String>,
     /// The `CAFE24_*` variables left unset, with the (public) development value in use.
     pub dev_defaults: Vec<(&'static str, &'static str)>,
 }
@@ -203,7 +207,15 @@ fn cafe24_credentials(
     let client_id = pick("CAFE24_CLIENT_ID", DEV_CLIENT_ID)?;
     let client_secret = pick("CAFE24_CLIENT_SECRET", DEV_CLIENT_SECRET)?;
     let service_key = pick("CAFE24_SERVICE_KEY", DEV_SERVICE_KEY)?;
-    Ok(Cafe24Credentials { client_id, client_secret, service_key, dev_defaults })
+    let webhook_key = match get("CAFE24_WEBHOOK_KEY") {
+        Some(key) => Some(key),
+        None if production => None,
+        None => {
+            dev_defaults.push(("CAFE24_WEBHOOK_KEY", DEV_WEBHOOK_KEY));
+            Some(DEV_WEBHOOK_KEY.to_owned())
+        }
+    };
+    Ok(Cafe24Credentials { client_id, client_secret, service_key, webhook_key, dev_defaults })
 }
 
 fn parse_base_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
@@ -264,7 +276,7 @@ mod tests {
         assert!(c.sandbox);
         assert_eq!(c.database_url, "sqlite://data/paybridge.db");
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(c.cafe24.dev_defaults.len(), 3);
+        assert_eq!(c.cafe24.dev_defaults.len(), 4);
         assert_eq!(
             c.notify_retry_delays,
             vec![Duration::from_secs(30), Duration::from_secs(300), Duration::from_secs(1800)]
@@ -306,6 +318,7 @@ mod tests {
         ];
         let c = config(&full).unwrap();
         assert!(c.production && !c.sandbox && c.cafe24.dev_defaults.is_empty());
+        assert_eq!(c.cafe24.webhook_key, None, "no development webhook key in production");
         let without_key: Vec<_> = full.iter().copied().filter(|(k, _)| *k != "ENCRYPTION_KEY").collect();
         assert_eq!(config(&without_key).unwrap_err().variable, "ENCRYPTION_KEY");
         let http: Vec<_> =

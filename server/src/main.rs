@@ -88,6 +88,9 @@ async fn serve(config: Config) -> Result<(), String> {
     for (variable, value) in &config.cafe24.dev_defaults {
         tracing::warn!("{variable} is not set: using the development value {value:?}");
     }
+    if config.cafe24.webhook_key.is_none() {
+        tracing::warn!("CAFE24_WEBHOOK_KEY is not set: Cafe24's webhooks (the app-deleted event) are refused");
+    }
     let sandbox = config.sandbox;
     let app = Application::build(config).await.map_err(|e| e.to_string())?;
     let url = app.state().public_url.clone();

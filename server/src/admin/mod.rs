@@ -6,6 +6,7 @@ mod cookies;
 mod launch;
 pub mod service;
 pub(crate) mod tokens;
+mod uninstall;
 
 use axum::{
     extract::{DefaultBodyLimit, State},
@@ -23,6 +24,7 @@ use service::AdminService;
 use crate::startup::AppState;
 
 pub use launch::root;
+pub use uninstall::APP_DELETED_EVENT;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/shop/toggle", post(toggle))
         .route("/admin/notifications/resend", post(resend))
         .route("/admin/logout", post(launch::logout))
+        .route("/api/cafe24/webhook", post(uninstall::cafe24_webhook))
         .layer(DefaultBodyLimit::max(64 * 1024))
 }
 

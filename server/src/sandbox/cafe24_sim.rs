@@ -6,6 +6,8 @@
 //! `scripttags.create`, `scripttags.update`, `scripttags.delete`, `orders.calculation`. Faults: `error` (500),
 //! `refuse` (422), `timeout` (answers after 30 s), `unauthorized` (401),
 //! `unauthorized_once`, `short` (tokens live one minute), `none`.
+//! `POST /demo-cafe24/{mall_id}/app/delete` plays the merchant deleting the app: the
+//! mall's tokens are revoked, our registrations removed, and the app-deleted webhook sent.
 
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/demo-cafe24/{mall_id}/api/v2/admin/scripttags", post(create_scripttag).get(list_scripttags))
         .route("/demo-cafe24/{mall_id}/api/v2/admin/orders/calculation", post(calculate))
         .route("/demo-cafe24/{mall_id}/front/precreate-order", post(precreate_order))
+        .route("/demo-cafe24/{mall_id}/app/delete", post(delete_app))
         .route(
             "/demo-cafe24/{mall_id}/api/v2/admin/scripttags/{script_no}",
             put(update_scripttag).delete(delete_scripttag),
@@ -524,6 +527,45 @@ async fn calculate(
         "total_amount_due": php(total + shipping),
     }}))
     .into_response()
+}
+
+/// What Cafe24 does when a merchant deletes the app: the app's tokens stop working, its
+/// payment gateways and scripttags are gone, and the app hears of it by webhook. Answers
+/// with the app's reply to that webhook.
+async fn delete_app(State(app): State<AppState>, Path(mall_id): Path<String>) -> Response {
+    let removed = async {
+        sqlx::query("UPDATE demo_cafe24_tokens SET revoked = 1 WHERE mall_id = $1")
+            .bind(&mall_id)
+            .execute(app.store.pool())
+            .await?;
+        sqlx::query("DELETE FROM demo_cafe24_registrations WHERE mall_id = $1")
+            .bind(&mall_id)
+            .execute(app.store.pool())
+            .await
+    }
+    .await;
+    if let Err(e) = removed {
+        return db_error(e);
+    }
+    let event = json!({
+        "event_no": crate::admin::APP_DELETED_EVENT,
+        "resource": {"mall_id": mall_id, "event_shop_no": 1, "client_id": app.cafe24.client_id},
+    });
+    let sent = app
+        .http
+        .post(app.url("/api/cafe24/webhook"))
+        .header("x-api-key", app.cafe24.webhook_key.as_deref().unwrap_or_default())
+        .json(&event)
+        .send()
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            Json(json!({"webhook_status": status, "webhook_answer": body})).into_response()
+        }
+        Err(e) => cafe24_error(StatusCode::BAD_GATEWAY, &format!("the app did not take the webhook: {e}")),
+    }
 }
 
 /// Tokens for a mall as if its merchant had installed the app (demo provisioning).

@@ -110,6 +110,31 @@ impl Store {
         Ok(())
     }
 
+    /// Cafe24 removed the app from the mall, and with it our payment methods and
+    /// scripttags: every shop is off and unregistered, and the credentials, tokens and
+    /// sessions are gone, in one transaction. Payments and their history stay. Returns
+    /// whether the mall was known.
+    pub async fn uninstall_mall(&self, mall_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let known = sqlx::query("SELECT mall_id FROM malls WHERE mall_id = $1")
+            .bind(mall_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        sqlx::query(
+            "UPDATE shops SET enabled = 0, pg_registered = 0, scripttag_no = NULL, scripttag_integrity = NULL, \
+             toggle_lease_until = NULL WHERE mall_id = $1",
+        )
+        .bind(mall_id)
+        .execute(&mut *tx)
+        .await?;
+        for table in ["pg_credentials", "oauth_tokens", "admin_sessions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE mall_id = $1")).bind(mall_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(known)
+    }
+
     /// Brings the shops in line with Cafe24's list: new shops arrive disabled; names,
     /// currencies and domains follow Cafe24. What we registered is left as it is.
     pub async fn upsert_shops(&self, mall_id: &str, shops: &[Cafe24Shop]) -> Result<(), StoreError> {

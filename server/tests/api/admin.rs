@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::{header, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{
     admin_helpers::*,
@@ -110,6 +110,13 @@ async fn admin_actions_need_the_malls_session_and_the_csrf_token(db: Db) {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let (status, _) = merchant.toggle(&app, "enable", 2).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An expired session is as good as none.
+    let later = app.sign_in("demomall", "en_US").await;
+    sqlx::query("UPDATE admin_sessions SET expires_at = 0").execute(app.state.store.pool()).await.unwrap();
+    let (status, _) = later.toggle(&app, "enable", 2).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "expired");
+    assert_eq!(app.count_where("shops", "mall_id = 'demomall' AND shop_no = 2 AND enabled = 1").await, 0);
 }
 
 async fn linking_checks_the_credentials_and_seals_the_secret(db: Db) {
@@ -297,6 +304,68 @@ async fn unlinking_disables_every_shop_and_disconnects(db: Db) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+async fn cafe24_webhook(app: &TestApp, api_key: Option<&str>, body: &str) -> (StatusCode, Value) {
+    let mut request = app.client.post(app.url("/api/cafe24/webhook")).header(header::CONTENT_TYPE, "application/json");
+    if let Some(key) = api_key {
+        request = request.header("x-api-key", key);
+    }
+    let response = request.body(body.to_owned()).send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn deleting_the_app_turns_every_shop_off_and_forgets_the_mall(db: Db) {
+    let app = spawn_app(db).await;
+    let paid = app.paid_payment("25.00").await;
+    let merchant = app.sign_in("demomall", "en_US").await;
+    let (status, _) = merchant.toggle(&app, "enable", 2).await;
+    assert_eq!(status, StatusCode::OK);
+    let held = app.state.store.tokens(&app.state.keys, "demomall").await.unwrap().unwrap();
+    let key = paybridge::config::DEV_WEBHOOK_KEY;
+    let deleted = json!({"event_no": paybridge::admin::APP_DELETED_EVENT, "resource": {"mall_id": "demomall"}});
+
+    // Not from Cafe24, not a webhook, or another event: refused or ignored, nothing changes.
+    let cases = [
+        (None, deleted.to_string(), StatusCode::FORBIDDEN),
+        (Some("guessed-key"), deleted.to_string(), StatusCode::FORBIDDEN),
+        (Some(key), "{\"event_no\": 90077}".to_owned(), StatusCode::BAD_REQUEST),
+        (Some(key), json!({"event_no": 90077, "resource": {"mall_id": ""}}).to_string(), StatusCode::BAD_REQUEST),
+        (Some(key), json!({"event_no": 90001, "resource": {"mall_id": "demomall"}}).to_string(), StatusCode::OK),
+    ];
+    for (api_key, body, expected) in cases {
+        let (status, answer) = cafe24_webhook(&app, api_key, &body).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
+    assert_eq!(app.count_where("shops", "mall_id = 'demomall' AND enabled = 1").await, 2);
+    assert_eq!(app.count_where("pg_credentials", "mall_id = 'demomall'").await, 1);
+    assert_eq!(app.count("oauth_tokens").await, 1);
+
+    // The merchant deletes the app in the Cafe24 admin; Cafe24 tells us.
+    let answer: Value =
+        app.client.post(app.url("/demo-cafe24/demomall/app/delete")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["webhook_status"], 200, "{answer}");
+    assert_eq!(app.count_where("shops", "mall_id = 'demomall' AND (enabled = 1 OR pg_registered = 1)").await, 0);
+    assert_eq!(app.count_where("shops", "mall_id = 'demomall' AND scripttag_no IS NOT NULL").await, 0);
+    assert_eq!(app.count_where("pg_credentials", "mall_id = 'demomall'").await, 0);
+    assert_eq!(app.count("oauth_tokens").await, 0);
+    assert_eq!(app.count_where("admin_sessions", "mall_id = 'demomall'").await, 0);
+    assert!(app.state.cafe24_api.refresh("demomall", &held.refresh_token).await.is_err(), "no token works");
+    let (status, _) = merchant.toggle(&app, "enable", 1).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "signed out");
+    let (status, _) =
+        app.post_json("/api/synchronous-checkout/checkout", &payment_request(&unique_order_id(), "10.00")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no more payments");
+    assert_eq!(app.count_where("payments", &format!("order_id = '{}'", paid.order_id)).await, 1, "history stays");
+
+    // Cafe24 sending it again changes nothing; installing again starts from the beginning.
+    let (status, _) = cafe24_webhook(&app, Some(key), &deleted.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let again = app.sign_in("demomall", "en_US").await;
+    let page = app.admin_page("demomall", &again.cookie).await;
+    assert!(page.contains("Not linked"), "the credentials must be linked again");
+    assert!(page.contains(&paid.order_id), "the mall's payments are still shown");
+    assert_eq!(app.count("oauth_tokens").await, 1);
+}
+
 async fn a_failed_notification_is_resent_from_the_admin(db: Db) {
     let app = spawn_app_with(db, &[("NOTIFY_RETRY_DELAYS", "50ms,50ms,50ms")]).await;
     let cafe24 = Receiver::start().await;
@@ -388,6 +457,7 @@ crate::on_both_databases!(
     a_scripttag_failure_undoes_the_payment_gateway,
     tokens_are_refreshed_before_they_expire_and_after_a_401,
     unlinking_disables_every_shop_and_disconnects,
+    deleting_the_app_turns_every_shop_off_and_forgets_the_mall,
     a_failed_notification_is_resent_from_the_admin,
     registered_scripttags_follow_the_scripts_bytes,
 );
