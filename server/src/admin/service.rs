@@ -172,6 +172,13 @@ impl AdminService {
             .ok_or_else(|| error(AdminErrorKind::Internal, format!("payment company {id} is not available")))
     }
 
+    /// The shop as it is once its toggle lease is held: a change that finished meanwhile
+    /// is seen.
+    async fn claimed_shop(&self, mall_id: &str, shop_no: i64) -> Result<AdminShop, AdminError> {
+        let shops = self.app.store.admin_shops(mall_id).await.map_err(internal)?;
+        shops.into_iter().find(|s| s.shop_no == shop_no).ok_or_else(|| internal("the shop disappeared"))
+    }
+
     /// Registers the payment gateway and the storefront script for a shop, undoing the
     /// first when the second fails. Returns what is registered, and how it went.
     async fn enable(&self, mall_id: &str, shop: &AdminShop) -> (ShopRegistration, Result<(), AdminError>) {
@@ -267,7 +274,8 @@ impl AdminService {
             scripttag_no: shop.scripttag_no.clone(),
             scripttag_integrity: shop.scripttag_integrity.clone(),
         };
-        if let Err(e) = self.app.store.record_shop_registration(mall_id, shop.shop_no, &registration).await {
+        // Payments stop now; the toggle's lease is kept until Cafe24 has been told.
+        if let Err(e) = self.app.store.set_shop_enabled(mall_id, shop.shop_no, false).await {
             return (registration, Err(internal(e)));
         }
         let api = &self.app.cafe24_api;
@@ -349,6 +357,7 @@ impl AdminPort for AdminService {
             if !self.app.store.claim_shop_toggle(mall_id, shop.shop_no, TOGGLE_LEASE).await.map_err(internal)? {
                 return Err(error(AdminErrorKind::Conflict, "a shop is being changed right now; try again"));
             }
+            let shop = self.claimed_shop(mall_id, shop.shop_no).await?;
             let (registration, result) = self.disable(mall_id, &shop).await;
             self.app.store.record_shop_registration(mall_id, shop.shop_no, &registration).await.map_err(internal)?;
             result.map_err(|e| AdminError { field: None, ..e })?;
@@ -385,6 +394,7 @@ impl AdminPort for AdminService {
             return Err(error(AdminErrorKind::Conflict, "this shop is being changed right now")
                 .at(format!("shop:{}", shop.shop_no)));
         }
+        let shop = self.claimed_shop(mall_id, shop.shop_no).await?;
         let (registration, result) = match request.action {
             ToggleAction::Enable => self.enable(mall_id, &shop).await,
             ToggleAction::Disable => self.disable(mall_id, &shop).await,

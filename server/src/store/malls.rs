@@ -143,7 +143,8 @@ impl Store {
         Ok(())
     }
 
-    /// Enables or disables a shop (the admin's toggle arrives later; tests use this).
+    /// Turns a shop's payments on or off and nothing else (an enable or disable in progress
+    /// keeps its lease; tests use this too).
     pub async fn set_shop_enabled(&self, mall_id: &str, shop_no: i64, enabled: bool) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE shops SET enabled = $1 WHERE mall_id = $2 AND shop_no = $3")
             .bind(i64::from(enabled))

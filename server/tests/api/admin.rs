@@ -253,6 +253,72 @@ async fn a_scripttag_failure_undoes_the_payment_gateway(db: Db) {
     assert_eq!(status, StatusCode::OK, "works once Cafe24 does");
 }
 
+async fn a_shop_changes_once_at_a_time_and_a_failed_removal_says_what_remains(db: Db) {
+    let app = spawn_app_with(db, &[("CAFE24_API_TIMEOUT", "2s")]).await;
+    let merchant = app.sign_in("demomall", "en_US").await;
+    assert_eq!(merchant.toggle(&app, "enable", 2).await.0, StatusCode::OK);
+    let scripttags = app.simulated_cafe24("demomall", "scripttag").await.len();
+    let shop_two = || async {
+        app.state.store.admin_shops("demomall").await.unwrap().into_iter().find(|s| s.shop_no == 2).unwrap()
+    };
+
+    // Cafe24 hangs while the script is removed; meanwhile another change of the shop waits its turn.
+    app.cafe24_fault("scripttags.delete", "timeout").await;
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        merchant.toggle(&app, "enable", 2).await
+    };
+    let ((status, body), (other, other_body)) = tokio::join!(merchant.toggle(&app, "disable", 2), meanwhile);
+    assert_eq!(other, StatusCode::CONFLICT, "{other_body}");
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(error_message(&body).contains("payments are off, but Cafe24 kept the storefront script"), "{body}");
+    let two = shop_two().await;
+    assert_eq!((two.enabled, two.pg_registered, two.scripttag_no.is_some()), (0, 1, true), "what remains is known");
+    assert_eq!(app.simulated_cafe24("demomall", "scripttag").await.len(), scripttags);
+
+    // The payment method cannot be removed: the script is gone, the rest is said.
+    app.cafe24_fault("scripttags.delete", "none").await;
+    app.cafe24_fault("paymentgateway.delete", "error").await;
+    let (status, body) = merchant.toggle(&app, "disable", 2).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(error_message(&body).contains("kept the payment method"), "{body}");
+    let two = shop_two().await;
+    assert_eq!((two.enabled, two.pg_registered, two.scripttag_no.is_some()), (0, 1, false));
+
+    // Unlinking stops at the same failure and keeps the link, so it can be tried again.
+    let (status, body) = merchant.post(&app, "/admin/unlink", json!({"mall_id": "demomall"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(app.count_where("pg_credentials", "mall_id = 'demomall'").await, 1, "still linked");
+    assert_eq!(app.count("oauth_tokens").await, 1, "still connected");
+    app.cafe24_fault("paymentgateway.delete", "none").await;
+    let (status, body) = merchant.post(&app, "/admin/unlink", json!({"mall_id": "demomall"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(app.simulated_cafe24("demomall", "paymentgateway").await.is_empty());
+}
+
+async fn cafe24_refusing_the_sign_in_keeps_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let tokens_before = app.count("oauth_tokens").await;
+    app.cafe24_fault("token", "refuse").await;
+    let launch = app.url(&format!("/?{}", launch_query("othermall", "en_US", now_secs(), "P")));
+    let response = app.client.get(launch).send().await.unwrap();
+    let cookie = session_cookie(&response).unwrap();
+    let response = app.client.get(location(&response)).send().await.unwrap();
+    let response = app.client.get(location(&response)).header(header::COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.text().await.unwrap().contains("Cafe24 refused the sign-in"));
+    assert_eq!(app.count("oauth_tokens").await, tokens_before, "no tokens kept");
+    let page = app.client.get(app.url("/admin/display?mall_id=othermall")).header(header::COOKIE, &cookie);
+    assert!(!page.send().await.unwrap().status().is_success(), "not signed in");
+
+    // Cafe24 failing to list the shops does not lock the merchant out: the known shops stay.
+    app.cafe24_fault("token", "none").await;
+    app.cafe24_fault("shops", "error").await;
+    let merchant = app.sign_in("demomall", "en_US").await;
+    let page = app.admin_page("demomall", &merchant.cookie).await;
+    assert!(page.contains("Tindahan"), "the shops we already know");
+}
+
 async fn tokens_are_refreshed_before_they_expire_and_after_a_401(db: Db) {
     let app = spawn_app(db).await;
     app.cafe24_fault("token", "short").await;
@@ -455,6 +521,8 @@ crate::on_both_databases!(
     enabling_a_shop_registers_it_at_cafe24_and_takes_payments,
     a_currency_the_pg_lacks_is_refused_and_nothing_is_registered,
     a_scripttag_failure_undoes_the_payment_gateway,
+    a_shop_changes_once_at_a_time_and_a_failed_removal_says_what_remains,
+    cafe24_refusing_the_sign_in_keeps_nothing,
     tokens_are_refreshed_before_they_expire_and_after_a_401,
     unlinking_disables_every_shop_and_disconnects,
     deleting_the_app_turns_every_shop_off_and_forgets_the_mall,
