@@ -86,7 +86,9 @@ fn with_status<T>(result: Result<T, AdminError>) -> Result<T, AdminError> {
 #[server(prefix = "/admin/fn", endpoint = "overview", client = CsrfClient)]
 pub async fn load_admin(mall_id: String) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.overview(&headers, &mall_id).await)
+    let method: http::Method =
+        leptos_axum::extract().await.map_err(|e| AdminError::new(AdminErrorKind::Internal, e.to_string()))?;
+    with_status(port.overview(&headers, &mall_id, method == http::Method::GET).await)
 }
 
 #[server(prefix = "/admin/fn", endpoint = "link", client = CsrfClient)]

@@ -7,7 +7,9 @@ use super::types::*;
 /// for changes, the `X-CSRF-Token` header.
 #[async_trait::async_trait]
 pub trait AdminPort: Send + Sync {
-    async fn overview(&self, headers: &HeaderMap, mall_id: &str) -> Result<AdminOverview, AdminError>;
+    /// `page_load`: rendering the page (a GET, nothing changes); otherwise the browser asked
+    /// through the server function, a POST, which must carry the CSRF token like any other.
+    async fn overview(&self, headers: &HeaderMap, mall_id: &str, page_load: bool) -> Result<AdminOverview, AdminError>;
     async fn link(&self, headers: &HeaderMap, request: LinkRequest) -> Result<AdminOverview, AdminError>;
     async fn unlink(&self, headers: &HeaderMap, request: UnlinkRequest) -> Result<AdminOverview, AdminError>;
     async fn toggle_shop(&self, headers: &HeaderMap, request: ToggleRequest) -> Result<AdminOverview, AdminError>;

@@ -309,8 +309,12 @@ impl AdminService {
 
 #[async_trait::async_trait]
 impl AdminPort for AdminService {
-    async fn overview(&self, headers: &HeaderMap, mall_id: &str) -> Result<AdminOverview, AdminError> {
-        let session = self.session(headers, Some(mall_id)).await?;
+    async fn overview(&self, headers: &HeaderMap, mall_id: &str, page_load: bool) -> Result<AdminOverview, AdminError> {
+        let session = if page_load {
+            self.session(headers, Some(mall_id)).await?
+        } else {
+            self.session_for_change(headers, Some(mall_id)).await?
+        };
         self.overview_of(&session).await
     }
 

@@ -94,6 +94,18 @@ async fn admin_actions_need_the_malls_session_and_the_csrf_token(db: Db) {
     assert!(!response.status().is_success());
     assert!(response.text().await.unwrap().contains("CSRF"));
     assert_eq!(app.count("pg_credentials").await, before);
+    // Reading through a server function is a POST too: it needs the token (the page itself is a GET).
+    let overview = |csrf: Option<&str>| {
+        let mut request = app.client.post(app.url("/admin/fn/overview")).header(header::COOKIE, &merchant.cookie);
+        if let Some(token) = csrf {
+            request = request.header("X-CSRF-Token", token);
+        }
+        request.form(&[("mall_id", "demomall")]).send()
+    };
+    let response = overview(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!response.text().await.unwrap().contains(&merchant.csrf), "the token is not handed out");
+    assert_eq!(overview(Some(&merchant.csrf)).await.unwrap().status(), StatusCode::OK);
 
     let (status, body) = merchant.post(&app, "/admin/link", link).await;
     assert_eq!(status, StatusCode::OK, "{body}");
