@@ -228,9 +228,10 @@ impl AdminService {
         if registration.scripttag_no.is_none() {
             let src = self.app.url("/api/external-checkout/script").to_string();
             let integrity = script::current_integrity();
+            let skins = shop.skins();
             let result = with_token(&self.app, mall_id, |token| {
-                let (src, integrity) = (src.clone(), integrity.clone());
-                async move { api.create_scripttag(mall_id, &token, shop.shop_no, &src, &integrity).await }
+                let (src, integrity, skins) = (src.clone(), integrity.clone(), skins.clone());
+                async move { api.create_scripttag(mall_id, &token, shop.shop_no, &src, &integrity, &skins).await }
             })
             .await;
             match result {

@@ -51,6 +51,11 @@ pub struct Cafe24Shop {
     pub currency_code: String,
     #[serde(default)]
     pub primary_domain: Option<String>,
+    /// The skins the shop shows on PC and on mobile: where the storefront script goes.
+    #[serde(default)]
+    pub pc_skin_no: Option<i64>,
+    #[serde(default)]
+    pub mobile_skin_no: Option<i64>,
 }
 
 /// One product line for Cafe24's order calculation (prices as Cafe24 writes them).
@@ -252,13 +257,18 @@ impl Cafe24Api {
         shop_no: i64,
         src: &str,
         integrity: &str,
+        skins: &[i64],
     ) -> Result<String, Cafe24ApiError> {
-        let body = json!({"shop_no": shop_no, "request": {
+        let mut body = json!({"shop_no": shop_no, "request": {
             "src": src,
             "display_location": ["PRODUCT_DETAIL", "ORDER_BASKET"],
-            "skin_no": [1, 2],
             "integrity": integrity,
         }});
+        // The shop's PC and mobile skins; when Cafe24 did not say, `skin_no` is left out
+        // and Cafe24 applies the script to the shop's skins itself.
+        if !skins.is_empty() {
+            body["request"]["skin_no"] = json!(skins);
+        }
         let answer = self.send(self.admin(reqwest::Method::POST, mall_id, "/scripttags", token).json(&body)).await?;
         match &answer["scripttag"]["script_no"] {
             Value::String(s) => Ok(s.clone()),

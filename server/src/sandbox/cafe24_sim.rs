@@ -291,12 +291,12 @@ async fn shops(State(app): State<AppState>, Path(mall_id): Path<String>, headers
     let domain = format!("{mall_id}.cafe24shop.com");
     let shops = if mall_id == super::provision::DEMO_MALL_ID {
         json!([
-            {"shop_no": 1, "default": "T", "shop_name": "Tindahan", "currency_code": "PHP", "language_code": "en_US", "primary_domain": domain},
-            {"shop_no": 2, "default": "F", "shop_name": "Mise", "currency_code": "JPY", "language_code": "ja_JP", "primary_domain": format!("jp.{domain}")},
-            {"shop_no": 3, "default": "F", "shop_name": "Gage", "currency_code": "KRW", "language_code": "ko_KR", "primary_domain": format!("kr.{domain}")},
+            {"shop_no": 1, "default": "T", "shop_name": "Tindahan", "currency_code": "PHP", "language_code": "en_US", "primary_domain": domain, "pc_skin_no": 1, "mobile_skin_no": 2},
+            {"shop_no": 2, "default": "F", "shop_name": "Mise", "currency_code": "JPY", "language_code": "ja_JP", "primary_domain": format!("jp.{domain}"), "pc_skin_no": 7, "mobile_skin_no": 8},
+            {"shop_no": 3, "default": "F", "shop_name": "Gage", "currency_code": "KRW", "language_code": "ko_KR", "primary_domain": format!("kr.{domain}"), "pc_skin_no": 11, "mobile_skin_no": 12},
         ])
     } else {
-        json!([{"shop_no": 1, "default": "T", "shop_name": "Shop", "currency_code": "PHP", "language_code": "en_US", "primary_domain": domain}])
+        json!([{"shop_no": 1, "default": "T", "shop_name": "Shop", "currency_code": "PHP", "language_code": "en_US", "primary_domain": domain, "pc_skin_no": 1, "mobile_skin_no": 2}])
     };
     Json(json!({"shops": shops})).into_response()
 }

@@ -18,6 +18,15 @@ pub struct AdminShop {
     pub pg_registered: i64,
     pub scripttag_no: Option<String>,
     pub scripttag_integrity: Option<String>,
+    pub pc_skin_no: Option<i64>,
+    pub mobile_skin_no: Option<i64>,
+}
+
+impl AdminShop {
+    /// The skins the storefront script is registered for: PC, then mobile, as Cafe24 said.
+    pub fn skins(&self) -> Vec<i64> {
+        [self.pc_skin_no, self.mobile_skin_no].into_iter().flatten().collect()
+    }
 }
 
 /// What is registered at Cafe24 for a shop, after an enable or disable.
@@ -143,15 +152,18 @@ impl Store {
         Self::ensure_mall(&mut tx, mall_id, now).await?;
         for shop in shops {
             sqlx::query(
-                "INSERT INTO shops (mall_id, shop_no, shop_name, currency, enabled, primary_domain) \
-                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (mall_id, shop_no) DO UPDATE SET \
-                 shop_name = excluded.shop_name, currency = excluded.currency, primary_domain = excluded.primary_domain",
+                "INSERT INTO shops (mall_id, shop_no, shop_name, currency, enabled, primary_domain, pc_skin_no, \
+                 mobile_skin_no) VALUES ($1, $2, $3, $4, 0, $5, $6, $7) ON CONFLICT (mall_id, shop_no) DO UPDATE SET \
+                 shop_name = excluded.shop_name, currency = excluded.currency, primary_domain = excluded.primary_domain, \
+                 pc_skin_no = excluded.pc_skin_no, mobile_skin_no = excluded.mobile_skin_no",
             )
             .bind(mall_id)
             .bind(shop.shop_no)
             .bind(&shop.shop_name)
             .bind(&shop.currency_code)
             .bind(shop.primary_domain.clone())
+            .bind(shop.pc_skin_no)
+            .bind(shop.mobile_skin_no)
             .execute(&mut *tx)
             .await?;
         }
@@ -184,8 +196,8 @@ impl Store {
 
     pub async fn admin_shops(&self, mall_id: &str) -> Result<Vec<AdminShop>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT shop_no, shop_name, currency, enabled, partner_id, pg_registered, scripttag_no, scripttag_integrity \
-             FROM shops WHERE mall_id = $1 ORDER BY shop_no",
+            "SELECT shop_no, shop_name, currency, enabled, partner_id, pg_registered, scripttag_no, scripttag_integrity, \
+             pc_skin_no, mobile_skin_no FROM shops WHERE mall_id = $1 ORDER BY shop_no",
         )
         .bind(mall_id)
         .fetch_all(self.pool())

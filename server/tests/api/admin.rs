@@ -183,6 +183,7 @@ async fn enabling_a_shop_registers_it_at_cafe24_and_takes_payments(db: Db) {
     let tags = app.simulated_cafe24("demomall", "scripttag").await;
     assert_eq!(tags.len(), 1);
     assert_eq!(tags[0]["integrity"], paybridge::cafe24::script::current_integrity());
+    assert_eq!(tags[0]["skin_no"], json!([7, 8]), "the shop's PC and mobile skins, from Cafe24's shops list");
     assert_eq!(tags[0]["src"], app.url("/api/external-checkout/script").as_str());
     assert_eq!(tags[0]["display_location"], json!(["PRODUCT_DETAIL", "ORDER_BASKET"]));
     let script = app.client.get(app.url("/api/external-checkout/script")).send().await.unwrap();
