@@ -26,6 +26,19 @@ async fn launching_signs_in_through_oauth_and_shows_the_admin(db: Db) {
     assert!(app.admin_page("demomall", &japanese.cookie).await.contains("paybridge 設定"));
 }
 
+async fn the_session_cookie_is_secure_under_https(db: Db) {
+    // Served behind https (the port is closed: only the cookie matters here).
+    let app = spawn_app_with(db, &[("APP_URL", "https://127.0.0.1:1")]).await;
+    let launch = app.url(&format!("/?{}", launch_query("demomall", "en_US", now_secs(), "P")));
+    let response = app.client.get(launch).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(location(&response).as_str().starts_with("https://127.0.0.1:1/"), "https all the way");
+}
+
 async fn bad_launches_and_forged_oauth_are_refused(db: Db) {
     let app = spawn_app(db).await;
     let tokens_before = app.state.store.tokens(&app.state.keys, "demomall").await.unwrap();
@@ -529,6 +542,7 @@ crate::on_both_databases!(
     cafe24_calculates_what_an_order_will_cost,
     launching_signs_in_through_oauth_and_shows_the_admin,
     bad_launches_and_forged_oauth_are_refused,
+    the_session_cookie_is_secure_under_https,
     admin_actions_need_the_malls_session_and_the_csrf_token,
     linking_checks_the_credentials_and_seals_the_secret,
     enabling_a_shop_registers_it_at_cafe24_and_takes_payments,
