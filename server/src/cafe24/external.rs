@@ -20,10 +20,10 @@ use super::signature;
 use crate::{
     admin::tokens::with_token,
     cafe24::api::CalculationItem,
-    domain::{Currency, FailureReason, Money, PaymentEvent, PaymentStatus},
-    gateway::{CheckoutMode, CheckoutRequest, GatewayError},
+    domain::{Currency, FailureReason, MerchantCredentials, Money, PaymentEvent, PaymentStatus},
+    gateway::{Checkout, CheckoutMode, CheckoutRequest, GatewayError, PaymentGateway},
     startup::AppState,
-    store::{now_ms, EventSource, Flow, Inserted, NewPayment, Payment},
+    store::{new_id, now_ms, EventSource, Flow, Inserted, NewPayment, Payment},
 };
 
 /// Cafe24 reservations older than this are refused.
@@ -202,6 +202,35 @@ fn lines(order: &[Value], currency: Currency) -> Result<Vec<Line>, String> {
         .collect()
 }
 
+/// A review-page checkout at the PG under our payment id.
+fn checkout_request(app: &AppState, payment_id: &str, amount: Money, description: Option<String>) -> CheckoutRequest {
+    CheckoutRequest {
+        reference: payment_id.to_owned(),
+        amount,
+        description,
+        callback_url: app.url("/api/external-checkout/order/callback"),
+        webhook_url: Some(app.url("/api/asynchronous-checkout/checkout/webhook")),
+        mode: CheckoutMode::Review,
+        allow_deposit: false,
+    }
+}
+
+async fn open_checkout(
+    gateway: &dyn PaymentGateway,
+    credentials: &MerchantCredentials,
+    request: &CheckoutRequest,
+) -> Result<Checkout, Response> {
+    gateway.create_checkout(credentials, request).await.map_err(|e| match e {
+        GatewayError::Rejected(m) => {
+            refused(StatusCode::UNPROCESSABLE_ENTITY, format!("the payment company refused the checkout: {m}"))
+        }
+        other => {
+            tracing::warn!(reference = %request.reference, error = %other, "external checkout at the PG failed");
+            refused(StatusCode::BAD_GATEWAY, format!("{other}; nothing was changed"))
+        }
+    })
+}
+
 /// `POST /api/external-checkout/payload`: the button hands over Cafe24's reservation.
 pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
     let Ok(p) = serde_json::from_slice::<Value>(&body) else {
@@ -291,38 +320,39 @@ pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
         goods_name,
         external_order: Some(Value::Array(items).to_string()),
     };
-    let payment = match app.store.insert_payment(&new).await {
-        Ok(Inserted::Created(p)) => p,
-        Ok(Inserted::Existing(p)) if p.status == PaymentStatus::Request && p.flow == Flow::External => p,
-        Ok(Inserted::Existing(p)) => {
-            return refused(StatusCode::CONFLICT, format!("order {order_id} already has a payment ({})", p.status))
-        }
-        Err(e) => return internal(e),
-    };
     let Some(gateway) = app.gateways.get(&credentials.gateway) else {
         return refused(StatusCode::SERVICE_UNAVAILABLE, "the payment company is not available");
     };
-    if payment.tid.is_none() {
-        let request = CheckoutRequest {
-            reference: payment.id.clone(),
-            amount: payment.amount,
-            description: payment.goods_name.clone(),
-            callback_url: app.url("/api/external-checkout/order/callback"),
-            webhook_url: Some(app.url("/api/asynchronous-checkout/checkout/webhook")),
-            mode: CheckoutMode::Review,
-            allow_deposit: false,
-        };
-        let checkout = match gateway.create_checkout(&credentials, &request).await {
-            Ok(c) => c,
-            Err(GatewayError::Rejected(m)) => {
-                return refused(StatusCode::UNPROCESSABLE_ENTITY, format!("the payment company refused: {m}"))
+    let usable = |p: &Payment| p.status == PaymentStatus::Request && p.flow == Flow::External;
+    let conflict =
+        |p: &Payment| refused(StatusCode::CONFLICT, format!("order {order_id} already has a payment ({})", p.status));
+    // The PG is asked first, then the payment is stored with its checkout in one
+    // transaction: a PG refusing (or not answering) leaves nothing behind here, and a
+    // crash in between leaves at worst an open checkout at the PG that nobody was sent
+    // to. The same reservation posted again finds the stored payment and its checkout.
+    let existing = match app.store.payment_by_order(&mall_id, &order_id).await {
+        Ok(existing) => existing,
+        Err(e) => return internal(e),
+    };
+    let payment = match existing {
+        Some(p) if usable(&p) => p,
+        Some(p) => return conflict(&p),
+        None => {
+            let id = new_id("pay");
+            let request = checkout_request(&app, &id, amount, new.goods_name.clone());
+            let checkout = match open_checkout(gateway.as_ref(), &credentials, &request).await {
+                Ok(c) => c,
+                Err(refusal) => return refusal,
+            };
+            match app.store.insert_opened_payment(&id, &new, &checkout.tid, &checkout.payment_url).await {
+                Ok(Inserted::Created(p)) => p,
+                // The same reservation posted twice at once: the first one stored is used.
+                Ok(Inserted::Existing(p)) if usable(&p) => p,
+                Ok(Inserted::Existing(p)) => return conflict(&p),
+                Err(e) => return internal(e),
             }
-            Err(e) => return refused(StatusCode::BAD_GATEWAY, e.to_string()),
-        };
-        if let Err(e) = app.store.attach_checkout(&payment.id, &checkout.tid, &checkout.payment_url).await {
-            return internal(e);
         }
-    }
+    };
     let mut review = app.url("/api/external-checkout/order/review");
     review
         .query_pairs_mut()
@@ -520,14 +550,28 @@ impl ReviewPort for ReviewService {
         let totals = self.totals(&payment, country.as_deref()).await.map_err(|m| review_error(502, m))?;
         let total = Money::parse(&totals.total, payment.amount.currency)
             .map_err(|e| review_error(502, format!("Cafe24's total cannot be read: {e}")))?;
-        let payment = match self.app.store.settle_amount(&payment.id, total).await.map_err(store_error)? {
-            Ok(p) => p,
+        // The callback checks the PG's amount against ours, so ours must be what the PG
+        // was asked to take whenever the PG may have taken it: the amount is settled
+        // (committed) before the PG is asked, and a crash after that leaves an amount the
+        // next Pay settles again to the same total. Only a definite refusal (the PG
+        // answered no, so it holds what it held before) puts the previous amount back,
+        // recorded with the refusal in one transaction. When the PG did not answer, it may
+        // have taken the new amount: ours stays (the next Pay settles the same total).
+        let settled = match self.app.store.settle_amount(&payment.id, total).await.map_err(store_error)? {
+            Ok(s) => s,
             Err(why) => return Err(ReviewError { status: 409, message: why, redirect_url: back }),
         };
-        match gateway.pay(&creds, &tid, payment.amount).await {
+        let asked = settled.payment.amount;
+        match gateway.pay(&creds, &tid, asked).await {
             Ok(redirect_url) => Ok(NextStep { message: "continue at the payment company".into(), redirect_url }),
+            Err(GatewayError::Rejected(why)) => {
+                tracing::warn!(payment_id = %payment.id, %why, "the PG refused to take the payment");
+                self.app.store.restore_amount(&payment.id, asked, settled.previous, &why).await.map_err(store_error)?;
+                let message = format!("the payment company refused to take {asked}: {why}; nothing was changed");
+                Err(ReviewError { status: 502, message, redirect_url: back })
+            }
             Err(e) => {
-                tracing::warn!(payment_id = %payment.id, error = %e, "the PG refused to take the payment");
+                tracing::warn!(payment_id = %payment.id, error = %e, "the PG did not take the payment");
                 Err(ReviewError { status: 502, message: e.to_string(), redirect_url: back })
             }
         }

@@ -14,7 +14,7 @@ mod tokens;
 pub use admin::{AdminShop, DeliveryRow, LinkedRow, RecentPayment, ShopRegistration, StaleScripttag};
 pub use malls::{EnabledShop, ShopRoute};
 pub use outbox::{AfterAttempt, AttemptRow, Delivery, NewMessage, Notifications, OutboxMessage, OutboxRow};
-pub use payments::{Applied, EventSource, Flow, Inserted, NewPayment, Payment, PaymentEventRow};
+pub use payments::{Applied, EventSource, Flow, Inserted, NewPayment, Payment, PaymentEventRow, Settled};
 pub use refunds::{NewRefund, Refund, RefundMode, RefundOutcome, RefundRefusal, RefundStatus, Reserved};
 pub use rekey::Resealed;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};

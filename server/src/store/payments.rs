@@ -172,6 +172,13 @@ impl EventSource {
     }
 }
 
+/// A payment after [`Store::settle_amount`], and its amount before.
+#[derive(Debug)]
+pub struct Settled {
+    pub payment: Payment,
+    pub previous: Money,
+}
+
 #[derive(Debug)]
 pub struct Applied {
     pub payment: Payment,
@@ -287,19 +294,44 @@ impl Store {
     /// Creates the payment in status Request, or returns the one this mall already has
     /// for the `order_id`.
     pub async fn insert_payment(&self, new: &NewPayment) -> Result<Inserted, StoreError> {
+        self.insert_payment_with(&new_id("pay"), new, None).await
+    }
+
+    /// Creates the payment `id` with the PG's checkout (`tid`, `payment_url`) that was
+    /// opened under that reference, both recorded in one transaction; or returns the
+    /// payment this mall already has for the `order_id` (then the checkout is not
+    /// stored: the PG holds an open checkout nobody was sent to). The external checkout
+    /// asks the PG first, so that a PG refusing it leaves nothing behind.
+    pub async fn insert_opened_payment(
+        &self,
+        id: &str,
+        new: &NewPayment,
+        tid: &str,
+        payment_url: &str,
+    ) -> Result<Inserted, StoreError> {
+        self.insert_payment_with(id, new, Some((tid, payment_url))).await
+    }
+
+    async fn insert_payment_with(
+        &self,
+        id: &str,
+        new: &NewPayment,
+        checkout: Option<(&str, &str)>,
+    ) -> Result<Inserted, StoreError> {
         if let Some(existing) = self.payment_by_order(&new.mall_id, &new.order_id).await? {
             return Ok(Inserted::Existing(existing));
         }
         let now = now_ms();
-        let id = new_id("pay");
+        let (tid, payment_url) = checkout.unzip();
         let mut tx = self.begin_write().await?;
         let insert = sqlx::query(
             "INSERT INTO payments (id, mall_id, shop_no, partner_id, flow, order_id, currency, amount_minor, \
              amount_text, cancelled_minor, status, paymethod, gateway, status_key, return_url, return_noty_url, \
-             extra_data, goods_name, external_order, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
+             extra_data, goods_name, external_order, tid, payment_url, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $21)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(&new.mall_id)
         .bind(new.shop_no)
         .bind(&new.partner_id)
@@ -317,6 +349,8 @@ impl Store {
         .bind(new.extra_data.clone())
         .bind(new.goods_name.clone())
         .bind(new.external_order.clone())
+        .bind(tid)
+        .bind(payment_url)
         .bind(now)
         .execute(&mut *tx)
         .await;
@@ -334,7 +368,7 @@ impl Store {
         }
         self.record_event(
             &mut tx,
-            &id,
+            id,
             EventRecord {
                 kind: "payment.requested",
                 from_status: None,
@@ -345,9 +379,12 @@ impl Store {
             },
         )
         .await?;
+        if let Some(tid) = tid {
+            self.record_checkout_created(&mut tx, id, tid).await?;
+        }
         tx.commit().await?;
         let created = self
-            .payment_by_id(&id)
+            .payment_by_id(id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("payment {id} not found after insert")))?;
         Ok(Inserted::Created(created))
@@ -378,27 +415,32 @@ impl Store {
             .bind(payment_id)
             .execute(&mut *tx)
             .await?;
-        self.record_event(
-            &mut tx,
-            payment_id,
-            EventRecord {
-                kind: "checkout.created",
-                from_status: None,
-                to_status: None,
-                amount_minor: None,
-                source: &EventSource::new("gateway"),
-                detail: Some(tid),
-            },
-        )
-        .await?;
+        self.record_checkout_created(&mut tx, payment_id, tid).await?;
         tx.commit().await?;
         Ok(Ok(self.payment_by_id(payment_id).await?.expect("payment exists")))
+    }
+
+    async fn record_checkout_created(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        payment_id: &str,
+        tid: &str,
+    ) -> Result<(), StoreError> {
+        let event = EventRecord {
+            kind: "checkout.created",
+            from_status: None,
+            to_status: None,
+            amount_minor: None,
+            source: &EventSource::new("gateway"),
+            detail: Some(tid),
+        };
+        self.record_event(tx, payment_id, event).await
     }
 
     /// Sets the amount of a payment still in status Request (external checkout: the
     /// total with shipping, once Cafe24 has calculated it, just before the PG is asked
     /// to take it). `Err` when the payment has moved on.
-    pub async fn settle_amount(&self, payment_id: &str, amount: Money) -> Result<Result<Payment, String>, StoreError> {
+    pub async fn settle_amount(&self, payment_id: &str, amount: Money) -> Result<Result<Settled, String>, StoreError> {
         let mut tx = self.begin_write().await?;
         let payment = self.lock_payment(&mut tx, payment_id).await?;
         if payment.status != PaymentStatus::Request {
@@ -408,30 +450,59 @@ impl Store {
             return Ok(Err(format!("{amount} cannot be this payment's amount")));
         }
         if amount != payment.amount {
-            sqlx::query("UPDATE payments SET amount_minor = $1, amount_text = $2, updated_at = $3 WHERE id = $4")
-                .bind(amount.minor)
-                .bind(amount.to_major_string())
-                .bind(now_ms())
-                .bind(payment_id)
-                .execute(&mut *tx)
-                .await?;
             let detail = format!("{} → {amount}", payment.amount);
-            self.record_event(
-                &mut tx,
-                payment_id,
-                EventRecord {
-                    kind: "amount.settled",
-                    from_status: None,
-                    to_status: None,
-                    amount_minor: Some(amount.minor),
-                    source: &EventSource::new("cafe24"),
-                    detail: Some(&detail),
-                },
-            )
-            .await?;
+            self.set_amount(&mut tx, payment_id, amount, "amount.settled", &detail).await?;
         }
         tx.commit().await?;
-        Ok(Ok(self.payment_by_id(payment_id).await?.expect("payment exists")))
+        let settled = self.payment_by_id(payment_id).await?.expect("payment exists");
+        Ok(Ok(Settled { payment: settled, previous: payment.amount }))
+    }
+
+    /// Undoes [`Store::settle_amount`] when the PG has definitely refused to take
+    /// `settled`: puts `previous` back, with an `amount.restored` event saying why, in
+    /// one transaction — only while the payment is still in Request at `settled`
+    /// (anything else happened since, and wins). Returns the payment as it is now.
+    pub async fn restore_amount(
+        &self,
+        payment_id: &str,
+        settled: Money,
+        previous: Money,
+        why: &str,
+    ) -> Result<Payment, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let payment = self.lock_payment(&mut tx, payment_id).await?;
+        if payment.status == PaymentStatus::Request && payment.amount == settled && previous != settled {
+            let detail = format!("{settled} → {previous}: {why}");
+            self.set_amount(&mut tx, payment_id, previous, "amount.restored", &detail).await?;
+        }
+        tx.commit().await?;
+        Ok(self.payment_by_id(payment_id).await?.expect("payment exists"))
+    }
+
+    async fn set_amount(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        payment_id: &str,
+        amount: Money,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET amount_minor = $1, amount_text = $2, updated_at = $3 WHERE id = $4")
+            .bind(amount.minor)
+            .bind(amount.to_major_string())
+            .bind(now_ms())
+            .bind(payment_id)
+            .execute(&mut **tx)
+            .await?;
+        let event = EventRecord {
+            kind,
+            from_status: None,
+            to_status: None,
+            amount_minor: Some(amount.minor),
+            source: &EventSource::new("cafe24"),
+            detail: Some(detail),
+        };
+        self.record_event(tx, payment_id, event).await
     }
 
     /// Applies `event` under the payment's lock, with the notifications the change causes,

@@ -183,9 +183,8 @@ async fn shipping_is_added_by_cafe24s_calculation(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
     let order_id = unique_order_id();
-    let small = vec![json!({"shop_no": 1, "product_no": 5, "variant_code": "P0000005000A", "quantity": 1,
-                             "product_price": "180.50", "option_price": "0.00", "product_name": "Ube jar"})];
-    let (status, answer) = post_payload(&app, &payload(&order_id, &small, &cafe24.url("/noty"), 180, now_secs())).await;
+    let (status, answer) =
+        post_payload(&app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let (status, paid) =
         app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
@@ -291,21 +290,6 @@ async fn declines_cancels_and_unknown_orders_send_the_buyer_back(db: Db) {
     let notys = cafe24.wait_for("/cancelled", 1, SECONDS).await;
     assert_eq!(notys[0].fields["result_code"], "9999");
 
-    // The PG refuses to take a payment it has already closed.
-    let refused = unique_order_id();
-    post_payload(&app, &payload(&refused, &basket(), &cafe24.url("/refused"), 2700, now_secs())).await;
-    let tid = app.payment(&refused).await.tid.unwrap();
-    // As if the PG had closed the checkout on its side without telling us.
-    sqlx::query("UPDATE sandbox_pg_orders SET status = 'expired' WHERE code = $1")
-        .bind(&tid)
-        .execute(app.state.store.pool())
-        .await
-        .unwrap();
-    let (status, body) =
-        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": refused})).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert!(body["mData"]["redirect_url"].as_str().unwrap().contains("/api/shop/pg_fail"));
-
     for (path, status) in [
         ("/api/external-checkout/order/callback?reference_no=pay_unknown", StatusCode::NOT_FOUND),
         ("/api/external-checkout/order/callback", StatusCode::BAD_REQUEST),
@@ -325,6 +309,134 @@ async fn declines_cancels_and_unknown_orders_send_the_buyer_back(db: Db) {
     assert_eq!(review.status(), StatusCode::NOT_FOUND);
 }
 
+/// A basket below the simulated Cafe24's free-shipping threshold: Cafe24's total adds
+/// 100.00 of shipping (180.50 → 280.50).
+fn small_basket() -> Vec<Value> {
+    vec![json!({"shop_no": 1, "product_no": 5, "variant_code": "P0000005000A", "quantity": 1,
+                "product_price": "180.50", "option_price": "0.00", "product_name": "Ube jar"})]
+}
+
+async fn pg_order(app: &TestApp, tid: &str) -> (i64, String) {
+    sqlx::query_as("SELECT amount_minor, status FROM sandbox_pg_orders WHERE code = $1")
+        .bind(tid)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn event_kinds(app: &TestApp, order_id: &str) -> Vec<String> {
+    let payment = app.payment(order_id).await;
+    app.state.store.payment_events(&payment.id).await.unwrap().into_iter().map(|e| e.kind).collect()
+}
+
+async fn the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let (status, answer) =
+        post_payload(&app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    // As if the PG had closed the checkout on its side without telling us.
+    sqlx::query("UPDATE sandbox_pg_orders SET status = 'expired' WHERE code = $1")
+        .bind(&tid)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let [payments, events, refunds, pg_orders, pg_refunds] = app.snapshot().await;
+
+    let (status, body) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["bResult"], false);
+    let message = body["mData"]["message"].as_str().unwrap();
+    assert!(message.contains("refused to take 280.50 PHP") && message.contains("expired"), "{message}");
+    let back = body["mData"]["redirect_url"].as_str().unwrap();
+    assert_eq!(back, format!("{MALL_BASE}/api/shop/pg_fail?order_id={order_id}&sync_type=async"));
+
+    // Cafe24's total with shipping was not left behind: the payment is as it was, and
+    // its history says what happened.
+    let payment = app.payment(&order_id).await;
+    assert_eq!((payment.amount.minor, payment.amount_text.as_str()), (18050, "180.50"));
+    assert_eq!(payment.status.code(), 1, "still a request");
+    assert_eq!(pg_order(&app, &tid).await, (18050, "expired".to_owned()), "the PG's order is untouched");
+    let kinds = event_kinds(&app, &order_id).await;
+    assert_eq!(kinds[kinds.len() - 2..], ["amount.settled", "amount.restored"], "{kinds:?}");
+    assert_eq!(app.snapshot().await, [payments, events + 2, refunds, pg_orders, pg_refunds]);
+    assert_eq!(app.count("outbox").await, 0, "Cafe24 is told nothing");
+
+    // Asking again is refused the same way, and the amount stays as it was.
+    let (status, _) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(app.payment(&order_id).await.amount.minor, 18050);
+}
+
+async fn a_pg_that_does_not_answer_keeps_the_settled_amount_for_the_next_pay(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    post_payload(&app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    // A second instance on the same database that cannot reach the PG: the PG may or
+    // may not have taken the new amount, so ours must stay what it was asked to take.
+    let cut_off = app.sibling(&[("SANDBOX_PG_URL", "http://127.0.0.1:9/sandbox-pg")]).await;
+    let (status, body) = cut_off
+        .post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["mData"]["redirect_url"].as_str().unwrap().contains("/api/shop/pg_fail"));
+    assert_eq!(app.payment(&order_id).await.amount.minor, 28050);
+
+    // The buyer presses Pay again: the same total, settled once, taken once.
+    let (status, paid) =
+        app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(pg_order(&app, &tid).await, (28050, "open".to_owned()));
+    let callback = app.press(paid["mData"]["redirect_url"].as_str().unwrap(), "approve").await;
+    let back = location(&app.client.get(callback).send().await.unwrap());
+    assert_eq!(back.path(), "/api/shop/pgsuccess");
+    let notys = cafe24.wait_for("/noty", 1, SECONDS).await;
+    assert_eq!((notys[0].fields["payed_tf"].as_str(), notys[0].fields["amount"].as_str()), ("T", "280.50"));
+    let kinds = event_kinds(&app, &order_id).await;
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("amount.")).collect::<Vec<_>>(), ["amount.settled"]);
+}
+
+async fn the_pg_refusing_the_checkout_creates_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    // Shop 1 sells in KRW, which the sandbox PG does not take (as if the PG had stopped
+    // taking the shop's currency after the shop was enabled).
+    let set_currency = |currency: &'static str| {
+        sqlx::query("UPDATE shops SET currency = $1 WHERE mall_id = 'demomall' AND shop_no = 1")
+            .bind(currency)
+            .execute(app.state.store.pool())
+    };
+    set_currency("KRW").await.unwrap();
+    let order_id = unique_order_id();
+    let won = vec![json!({"shop_no": 1, "product_no": 5, "variant_code": "P0000005000A", "quantity": 2,
+                           "product_price": "9000", "option_price": "0", "product_name": "Ube jar"})];
+    let mut in_won = payload(&order_id, &won, &cafe24.url("/noty"), 18000, now_secs());
+    in_won["currency"] = json!("KRW");
+    let before = app.snapshot().await;
+
+    let (status, answer) = post_payload(&app, &in_won).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["bResult"], false);
+    let message = answer["mData"]["message"].as_str().unwrap();
+    assert!(message.contains("payment company refused the checkout") && message.contains("KRW"), "{message}");
+    assert_eq!(app.snapshot().await, before, "nothing created");
+    assert!(app.state.store.payment_by_order("demomall", &order_id).await.unwrap().is_none());
+
+    // Nothing left behind blocks the order once the PG takes the shop's currency again.
+    set_currency("PHP").await.unwrap();
+    let (status, answer) =
+        post_payload(&app, &payload(&order_id, &basket(), &cafe24.url("/noty"), 2700, now_secs())).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(app.snapshot().await, [before[0] + 1, before[1] + 2, before[2], before[3] + 1, before[4]]);
+    assert_eq!(event_kinds(&app, &order_id).await, ["payment.requested", "checkout.created"]);
+}
+
 crate::on_both_databases!(
     the_storefront_script_is_one_stable_file_any_shop_may_load,
     script_data_describes_enabled_shops_and_never_a_secret,
@@ -333,4 +445,7 @@ crate::on_both_databases!(
     shipping_is_added_by_cafe24s_calculation,
     bad_payloads_are_refused_and_change_nothing,
     declines_cancels_and_unknown_orders_send_the_buyer_back,
+    the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was,
+    a_pg_that_does_not_answer_keeps_the_settled_amount_for_the_next_pay,
+    the_pg_refusing_the_checkout_creates_nothing,
 );
