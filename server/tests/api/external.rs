@@ -437,6 +437,48 @@ async fn the_pg_refusing_the_checkout_creates_nothing(db: Db) {
     assert_eq!(event_kinds(&app, &order_id).await, ["payment.requested", "checkout.created"]);
 }
 
+async fn a_disabled_shop_gets_no_button_data_no_hmac_and_no_payment(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    // The mall is known (its credentials are linked) but its only shop is switched off.
+    assert!(app.state.store.set_shop_enabled("demomall", 1, false).await.unwrap());
+    let before = app.snapshot().await;
+
+    let response =
+        app.client.get(app.url("/api/external-checkout/script/data?mall_id=demomall&shop_no=1")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&body["bResult"], body["mData"]["message"].as_str()),
+        (&json!(false), Some("paybridge is not enabled for this shop"))
+    );
+
+    let now = now_secs().to_string();
+    let response = app
+        .client
+        .get(app.url("/api/external-checkout/script/hmac"))
+        .query(&[
+            ("mall_id", "demomall"),
+            ("request_time", &now),
+            ("client_key", CLIENT_ID),
+            ("member_id", "mockbuyer"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["mData"]["message"], "paybridge is not enabled in this mall");
+    assert!(body.get("hmac_key").is_none());
+
+    let order_id = unique_order_id();
+    let (status, answer) =
+        post_payload(&app, &payload(&order_id, &basket(), &cafe24.url("/noty"), 2700, now_secs())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["mData"]["message"], "paybridge is not enabled for this shop");
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+}
+
 crate::on_both_databases!(
     the_storefront_script_is_one_stable_file_any_shop_may_load,
     script_data_describes_enabled_shops_and_never_a_secret,
@@ -448,4 +490,5 @@ crate::on_both_databases!(
     the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was,
     a_pg_that_does_not_answer_keeps_the_settled_amount_for_the_next_pay,
     the_pg_refusing_the_checkout_creates_nothing,
+    a_disabled_shop_gets_no_button_data_no_hmac_and_no_payment,
 );
