@@ -7,7 +7,7 @@ use web_sys::{HtmlButtonElement, HtmlElement, Window};
 
 use crate::{
     js::{call_with_callback, concat, get, get_json, post_json, set, text},
-    paths::{encode, return_url_base, shows_button},
+    paths::{buyer, encode, return_url_base, shows_button},
 };
 
 const LABEL: &str = "Pay with paybridge";
@@ -88,8 +88,7 @@ pub async fn mount(window: Window, base: String) -> Result<(), JsValue> {
 async fn pay(window: &Window, shop: &Shop) -> Result<String, JsValue> {
     let who = call_with_callback(&shop.sdk, "getCustomerIDInfo", &[]).await?;
     let ids = get(&who, "id");
-    let member_id = text(&ids, "member_id").filter(|m| !m.is_empty());
-    let buyer = member_id.clone().or_else(|| text(&ids, "guest_id")).unwrap_or_default();
+    let buyer = buyer(text(&ids, "member_id"), text(&ids, "guest_id"));
     let now = JsValue::from_f64((js_sys::Date::now() / 1000.0).floor());
     let request_time = JSON::stringify(&now)?.as_string().unwrap_or_default();
     let hmac_url = concat(&[
@@ -101,7 +100,7 @@ async fn pay(window: &Window, shop: &Shop) -> Result<String, JsValue> {
         "&client_key=",
         &encode(&shop.client_id),
         "&member_id=",
-        &encode(&buyer),
+        &encode(&buyer.id),
     ]);
     let hmac = text(&get_json(&hmac_url).await?, "hmac_key").ok_or("paybridge refused to sign the reservation")?;
     let reservation = call_with_callback(
@@ -111,7 +110,7 @@ async fn pay(window: &Window, shop: &Shop) -> Result<String, JsValue> {
             JsValue::from_str(&shop.mall_id),
             JsValue::from_str(&request_time),
             JsValue::from_str(&shop.client_id),
-            JsValue::from_str(&buyer),
+            JsValue::from_str(&buyer.id),
             JsValue::from_str(&hmac),
         ],
     )
@@ -120,8 +119,8 @@ async fn pay(window: &Window, shop: &Shop) -> Result<String, JsValue> {
     let payload: Object = JSON::parse(&JSON::stringify(&reservation)?.as_string().unwrap_or_default())?.dyn_into()?;
     set(&payload, "mall_id", &JsValue::from_str(&shop.mall_id));
     set(&payload, "shop_no", &JsValue::from_str(&shop.shop_no));
-    set(&payload, "member_id", &JsValue::from_str(&buyer));
-    set(&payload, "bGuest", &JsValue::from_f64(if member_id.is_some() { 0.0 } else { 1.0 }));
+    set(&payload, "member_id", &JsValue::from_str(&buyer.id));
+    set(&payload, "bGuest", &JsValue::from_f64(if buyer.guest { 1.0 } else { 0.0 }));
     let location = window.location();
     let base = return_url_base(&location.origin()?, &location.pathname()?);
     set(&payload, "return_url_base", &JsValue::from_str(&base));

@@ -38,6 +38,23 @@ fn is_shop_segment(segment: &str) -> bool {
     segment.strip_prefix("shop").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Who pays, from `CAFE24API.getCustomerIDInfo`: a signed-in member by their member id,
+/// anyone else as a guest by the guest id Cafe24 gives them.
+#[cfg_attr(test, derive(Debug, PartialEq, Eq))]
+pub struct Buyer {
+    /// Signed into the reservation HMAC and sent as `member_id`.
+    pub id: String,
+    /// `bGuest` in the payload.
+    pub guest: bool,
+}
+
+pub fn buyer(member_id: Option<String>, guest_id: Option<String>) -> Buyer {
+    match member_id.filter(|m| !m.is_empty()) {
+        Some(id) => Buyer { id, guest: false },
+        None => Buyer { id: guest_id.unwrap_or_default(), guest: true },
+    }
+}
+
 /// Percent-encodes a query value.
 pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -89,6 +106,16 @@ mod tests {
         assert_eq!(return_url_base(origin, "/shop3/m/order/basket.html"), format!("{origin}/shop3/m"));
         assert_eq!(return_url_base(origin, "/shopping/x"), origin);
         assert_eq!(return_url_base(origin, "/"), origin);
+    }
+
+    #[test]
+    fn a_member_pays_as_themselves_and_anyone_else_as_a_guest() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(buyer(some("demobuyer"), None), Buyer { id: "demobuyer".into(), guest: false });
+        assert_eq!(buyer(some("demobuyer"), some("guest_1")), Buyer { id: "demobuyer".into(), guest: false });
+        assert_eq!(buyer(None, some("guest_1")), Buyer { id: "guest_1".into(), guest: true });
+        assert_eq!(buyer(some(""), some("guest_1")), Buyer { id: "guest_1".into(), guest: true });
+        assert_eq!(buyer(None, None), Buyer { id: String::new(), guest: true });
     }
 
     #[test]

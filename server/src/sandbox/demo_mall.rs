@@ -467,9 +467,54 @@ fn basket_line(product: &Product, quantity: i64, product_no: i64) -> Value {
     })
 }
 
+/// The storefront's signed-in member; `?guest=1` shops as a guest instead.
+const DEMO_MEMBER: &str = "demobuyer";
+
+#[derive(Deserialize)]
+struct Visitor {
+    guest: Option<String>,
+}
+
+/// Who is shopping on a storefront page.
+struct Customer {
+    /// What `CAFE24API.getCustomerIDInfo` answers as `id`.
+    ids: Value,
+    /// The line that says so, with a link to switch.
+    line: String,
+}
+
+impl Visitor {
+    fn is_guest(&self) -> bool {
+        self.guest.as_deref().is_some_and(|g| !g.is_empty() && g != "0")
+    }
+
+    fn customer(&self, path: &str) -> Customer {
+        if self.is_guest() {
+            // Cafe24 knows a visitor who is not signed in by a guest id.
+            let guest_id = new_id("guest");
+            let line = format!(
+                r#"<p class="muted" data-testid="customer">Shopping as a guest · <a href="{path}" data-testid="sign-in">Sign in as {DEMO_MEMBER}</a></p>"#
+            );
+            Customer { ids: json!({"member_id": null, "guest_id": guest_id}), line }
+        } else {
+            let line = format!(
+                r#"<p class="muted" data-testid="customer">Signed in as {DEMO_MEMBER} · <a href="{path}?guest=1" data-testid="sign-out">Sign out and shop as a guest</a></p>"#
+            );
+            Customer { ids: json!({"member_id": DEMO_MEMBER, "guest_id": null}), line }
+        }
+    }
+}
+
 /// A storefront page as Cafe24 renders it: the `path_role` meta tag, the button's box,
 /// Cafe24's front SDK (simulated) and our scripttag with its SRI hash.
-fn storefront_page(app: &AppState, role: &str, title: &str, lines: &[Value], intro: &str) -> Response {
+fn storefront_page(
+    app: &AppState,
+    role: &str,
+    title: &str,
+    lines: &[Value],
+    intro: &str,
+    customer: Customer,
+) -> Response {
     let script = app.url("/api/external-checkout/script");
     let rows: String = lines
         .iter()
@@ -483,14 +528,16 @@ fn storefront_page(app: &AppState, role: &str, title: &str, lines: &[Value], int
         })
         .collect();
     let body = format!(
-        "<p class=\"muted\"><a href=\"/demo-mall/\">Tindahan</a> — a simulated Cafe24 storefront</p>\
+        "<p class=\"muted\"><a href=\"/demo-mall/\">Tindahan</a> — a simulated Cafe24 storefront</p>{who}\
          <h1>{title}</h1>{intro}<div class=\"box\"><table><tr><th>Product</th><th>Qty</th><th>Price</th></tr>{rows}</table></div>\
          <div id=\"appPaymentButtonBox\"></div>\
-         <script>window.DEMO_BASKET = {basket};</script>\
+         <script>window.DEMO_BASKET = {basket}; window.DEMO_CUSTOMER = {customer};</script>\
          <script src=\"/demo-mall/cafe24-sdk.js\"></script>\
          <script src=\"{script}\" integrity=\"{integrity}\" crossorigin=\"anonymous\"></script>",
         title = html_escape(title),
         basket = Value::Array(lines.to_vec()),
+        who = customer.line,
+        customer = customer.ids,
         script = html_escape(script.as_str()),
         integrity = crate::cafe24::script::current_integrity(),
     );
@@ -498,21 +545,23 @@ fn storefront_page(app: &AppState, role: &str, title: &str, lines: &[Value], int
     Html(page(title, &body).replacen("<title>", &format!("{head}<title>"), 1)).into_response()
 }
 
-async fn product_page(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+async fn product_page(State(app): State<AppState>, Path(id): Path<String>, Query(visitor): Query<Visitor>) -> Response {
     let Some((index, product)) = PRODUCTS.iter().enumerate().find(|(_, p)| p.id == id) else {
         return error_page(StatusCode::NOT_FOUND, "No such product", "That product is not sold here.");
     };
     let line = basket_line(product, 1, 20 + index as i64);
     let intro = format!("<p class=\"amount\">{}</p>", php(product.price));
-    storefront_page(&app, "PRODUCT_DETAIL", product.name, &[line], &intro)
+    let customer = visitor.customer(&format!("/demo-mall/products/{}", product.id));
+    storefront_page(&app, "PRODUCT_DETAIL", product.name, &[line], &intro, customer)
 }
 
-async fn basket_page(State(app): State<AppState>) -> Response {
+async fn basket_page(State(app): State<AppState>, Query(visitor): Query<Visitor>) -> Response {
     let lines = [basket_line(&PRODUCTS[0], 2, 20), basket_line(&PRODUCTS[1], 1, 21)];
-    storefront_page(&app, "ORDER_BASKET", "Your basket", &lines, "")
+    storefront_page(&app, "ORDER_BASKET", "Your basket", &lines, "", visitor.customer("/demo-mall/basket"))
 }
 
-/// The part of Cafe24's front SDK the button uses, backed by the simulated Cafe24.
+/// The part of Cafe24's front SDK the button uses, backed by the simulated Cafe24. The
+/// page says who is shopping (`window.DEMO_CUSTOMER`: a member, or a guest).
 async fn cafe24_sdk() -> Response {
     const SDK: &str = r#"(function () {
   var mall = "demomall";
@@ -520,7 +569,7 @@ async fn cafe24_sdk() -> Response {
     MALL_ID: mall,
     SHOP_NO: 1,
     getCustomerIDInfo: function (callback) {
-      callback(null, { id: { member_id: "demobuyer", guest_id: null } });
+      callback(null, { id: window.DEMO_CUSTOMER || { member_id: "demobuyer", guest_id: null } });
     },
     precreateOrder: function (mallId, requestTime, clientId, memberId, hmac, callback) {
       fetch("/demo-cafe24/" + mallId + "/front/precreate-order", {

@@ -479,6 +479,64 @@ async fn a_disabled_shop_gets_no_button_data_no_hmac_and_no_payment(db: Db) {
     assert_eq!(app.snapshot().await, before, "nothing changed");
 }
 
+/// The JSON a demo storefront page assigns to `window.{name}`.
+fn page_value(page: &str, name: &str) -> Value {
+    let marker = format!("window.{name} = ");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} on the page"));
+    let rest = &page[start + marker.len()..];
+    serde_json::Deserializer::from_str(rest).into_iter::<Value>().next().unwrap().unwrap()
+}
+
+async fn a_signed_out_buyer_reserves_as_a_guest_on_the_demo_storefront(db: Db) {
+    let app = spawn_app(db).await;
+    let app = &app;
+    let get_page =
+        |path: &'static str| async move { app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap() };
+    let member_page = get_page("/demo-mall/basket").await;
+    assert_eq!(page_value(&member_page, "DEMO_CUSTOMER"), json!({"member_id": "demobuyer", "guest_id": null}));
+    assert!(
+        member_page.contains("Signed in as demobuyer") && member_page.contains("href=\"/demo-mall/basket?guest=1\"")
+    );
+
+    // Signed out: CAFE24API.getCustomerIDInfo answers a guest id and no member id.
+    let page = get_page("/demo-mall/basket?guest=1").await;
+    assert!(page.contains("Shopping as a guest"));
+    let ids = page_value(&page, "DEMO_CUSTOMER");
+    assert_eq!(ids["member_id"], Value::Null);
+    let guest_id = ids["guest_id"].as_str().unwrap().to_owned();
+    assert!(guest_id.starts_with("guest"), "{guest_id}");
+
+    // What the button does with it: the guest id is signed and reserved in place of a
+    // member id, and the payload says bGuest.
+    let now = now_secs().to_string();
+    let hmac: Value = app
+        .client
+        .get(app.url("/api/external-checkout/script/hmac"))
+        .query(&[("mall_id", "demomall"), ("request_time", &now), ("client_key", CLIENT_ID), ("member_id", &guest_id)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, mut reservation) = app
+        .post_json(
+            "/demo-cafe24/demomall/front/precreate-order",
+            &json!({"request_time": now, "client_id": CLIENT_ID, "member_id": guest_id,
+                    "hmac": hmac["hmac_key"], "products": page_value(&page, "DEMO_BASKET")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reservation}");
+    reservation["member_id"] = json!(guest_id);
+    reservation["bGuest"] = json!(1);
+    reservation["return_url_base"] = json!(app.base.as_str().trim_end_matches('/'));
+    let (status, answer) = post_payload(app, &reservation).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let payment = app.payment(reservation["order_id"].as_str().unwrap()).await;
+    let extra: Value = serde_json::from_str(payment.extra_data.as_deref().unwrap()).unwrap();
+    assert_eq!(extra, json!({"member_id": guest_id, "bGuest": 1}));
+}
+
 crate::on_both_databases!(
     the_storefront_script_is_one_stable_file_any_shop_may_load,
     script_data_describes_enabled_shops_and_never_a_secret,
@@ -491,4 +549,5 @@ crate::on_both_databases!(
     a_pg_that_does_not_answer_keeps_the_settled_amount_for_the_next_pay,
     the_pg_refusing_the_checkout_creates_nothing,
     a_disabled_shop_gets_no_button_data_no_hmac_and_no_payment,
+    a_signed_out_buyer_reserves_as_a_guest_on_the_demo_storefront,
 );
