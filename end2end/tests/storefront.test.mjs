@@ -43,6 +43,51 @@ test('product page → button → review page → Pay → approve → the mall\'
   await page.close();
 });
 
+test('the basket page, opened as a page of its own, shows the button', async () => {
+  const page = await shared.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${shared.server.base}/demo-mall/basket`);
+  assert.equal(await page.evaluate(() => window.top === window.self), true, 'a top-level page');
+  const button = page.getByTestId('paybridge-button');
+  await button.waitFor({ timeout: 15_000 });
+  assert.equal(await button.innerText(), 'Pay with paybridge');
+  assert.equal(await page.locator('#appPaymentButtonBox [data-testid="paybridge-button"]').count(), 1);
+  await screenshot(page, 'storefront-basket-button');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a signed-out buyer checks out as a guest: the guest id is signed and reserved, and bGuest is set', async () => {
+  const page = await shared.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${shared.server.base}/demo-mall/basket`);
+  assert.match(await page.getByTestId('customer').innerText(), /Signed in as demobuyer/);
+  await Promise.all([page.waitForURL((u) => u.searchParams.get('guest') === '1'), page.getByTestId('sign-out').click()]);
+  assert.match(await page.getByTestId('customer').innerText(), /Shopping as a guest/);
+  const guestId = await page.evaluate(() => window.DEMO_CUSTOMER.guest_id);
+  assert.match(guestId, /^guest_/);
+
+  const button = page.getByTestId('paybridge-button');
+  await button.waitFor({ timeout: 15_000 });
+  const hmacRequest = page.waitForRequest((r) => r.url().includes('/api/external-checkout/script/hmac'));
+  const payloadRequest = page.waitForRequest(
+    (r) => r.url().endsWith('/api/external-checkout/payload') && r.method() === 'POST',
+  );
+  await Promise.all([page.waitForURL((u) => u.pathname === '/api/external-checkout/order/review'), button.click()]);
+  assert.equal(new URL((await hmacRequest).url()).searchParams.get('member_id'), guestId);
+  const payload = (await payloadRequest).postDataJSON();
+  assert.equal(payload.member_id, guestId);
+  assert.equal(payload.bGuest, 1);
+
+  await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByTestId('review-order').innerText(), payload.order_id);
+  assert.match(await page.getByTestId('review-total').innerText(), /1080\.50 PHP/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('the button stays away from pages that are not product or basket pages, and from iframes', async () => {
   const page = await shared.browser.newPage();
   await page.setContent(`<html><head><meta name="path_role" content="MAIN"></head><body>
