@@ -20,12 +20,12 @@ pub fn AdminPage() -> impl IntoView {
             </span>
             <Transition fallback=|| view! { <p>{Lang::En.t("loading")}</p> }>
                 {move || {
-                    overview
-                        .get()
-                        .map(|result| match result {
+                    Suspend::new(async move {
+                        match overview.await {
                             Ok(o) => view! { <Overview overview=o refresh=move || overview.refetch()/> }.into_any(),
                             Err(e) => view! { <SignIn error=e/> }.into_any(),
-                        })
+                        }
+                    })
                 }}
             </Transition>
         </section>

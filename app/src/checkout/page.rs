@@ -20,11 +20,16 @@ pub fn ReviewPage() -> impl IntoView {
             <span class="badge" data-testid="hydration">
                 {move || if hydrated.get() { "interactive" } else { "loading" }}
             </span>
+            // The resource is awaited inside `Suspend` rather than read with `.get()`: the
+            // pattern Leptos recommends, which does not leave a streamed response waiting.
             <Suspense fallback=|| view! { <p>"Loading your order…"</p> }>
                 {move || {
-                    review.get().map(|result| match result {
-                        Ok(view) => view! { <Review review=view key=params().2/> }.into_any(),
-                        Err(e) => view! { <p class="error" data-testid="review-error">{e.message}</p> }.into_any(),
+                    let key = params().2;
+                    Suspend::new(async move {
+                        match review.await {
+                            Ok(view) => view! { <Review review=view key=key/> }.into_any(),
+                            Err(e) => view! { <p class="error" data-testid="review-error">{e.message}</p> }.into_any(),
+                        }
                     })
                 }}
             </Suspense>
