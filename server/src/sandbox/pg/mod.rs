@@ -1,6 +1,7 @@
 //! The sandbox payment company (SPEC §6): a small PG with an HTTP API, merchant
 //! credentials, a hosted payment page whose buttons send the buyer back to the
-//! merchant's callback, signed webhooks with retries, and fault switches for tests.
+//! merchant's callback, signed webhooks with retries, and fault switches for tests
+//! (refuse or hold the next refund, send an order's webhooks unsigned).
 //! Its records live in the `sandbox_pg_*` tables.
 
 mod page;
@@ -45,12 +46,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/v1/checkouts", post(create_checkout))
         .route("/v1/orders/{code}", get(get_order))
         .route("/v1/orders/{code}/refunds", post(refunds::refund))
+        .route("/v1/orders/{code}/refunds/{reference}", get(refunds::get_refund))
         .route("/v1/orders/{code}/pay", post(pay))
         .route("/checkout/{code}", get(page::hosted_page))
         .route("/checkout/{code}/{action}", post(page::buyer_action))
         .route("/orders/{code}/deposit", post(deposit))
         .route("/orders/{code}/webhooks/resend", post(webhooks::resend))
         .route("/orders/{code}/refund-outcome", post(refunds::set_refund_outcome))
+        .route("/orders/{code}/refunds/{refund_code}/decide", post(refunds::decide_held))
+        .route("/orders/{code}/webhook-signing", post(webhooks::set_signing))
         .with_state(state)
 }
 
@@ -155,10 +159,13 @@ struct OrderRow {
     next_refund_outcome: Option<String>,
     mode: String,
     shipping_address: Option<String>,
+    /// 1: this order's webhooks go out without a signature (a PG without signatures).
+    unsigned_webhooks: i64,
 }
 
 const ORDER_COLUMNS: &str = "code, merchant, reference, amount_minor, currency, description, status, \
-     allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome, mode, shipping_address";
+     allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome, mode, shipping_address, \
+     unsigned_webhooks";
 
 /// The address the sandbox "wallet" holds for every buyer (review-page checkouts).
 fn wallet_address() -> serde_json::Value {

@@ -1,7 +1,9 @@
 //! Refunds at the sandbox PG: immediate when the merchant gives no webhook URL, pending
 //! and decided a moment later (then reported by webhook) when it does. The fault switch
 //! `POST /sandbox-pg/orders/{code}/refund-outcome` with `outcome=RX` makes the order's
-//! next refund end refused.
+//! next refund end refused; with `outcome=HOLD` its next pending refund waits until a
+//! test decides it (`POST /sandbox-pg/orders/{code}/refunds/{refund_code}/decide`).
+//! The merchant reads a refund back with `GET /v1/orders/{code}/refunds/{reference}`.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use super::{authenticate, field, form_fields, webhooks, ApiError, OrderRow, Sand
 use crate::store::{new_id, now_ms};
 
 const RX_MESSAGE: &str = "refused by the sandbox (refund-outcome RX)";
+const DECIDED_REFUSED: &str = "refused by the sandbox (decided refused)";
 
 /// How long a pending refund waits before the sandbox decides it.
 const DECISION_DELAY: Duration = Duration::from_millis(200);
@@ -70,6 +73,7 @@ pub(super) async fn refund(
     .await?;
     let refundable = order.amount_minor - order.refunded_minor - pending;
     let forced_refusal = order.next_refund_outcome.as_deref() == Some("RX");
+    let hold = order.next_refund_outcome.as_deref() == Some("HOLD");
     let refusal = if order.status != "paid" {
         Some(format!("order {code} is not paid (status {})", order.status))
     } else if body.currency.as_deref().is_some_and(|c| c != order.currency) {
@@ -88,8 +92,8 @@ pub(super) async fn refund(
     };
     let refund_code = new_id("sbx_rfd");
     sqlx::query(
-        "INSERT INTO sandbox_pg_refunds (code, order_code, reference, amount_minor, status, webhook_url, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sandbox_pg_refunds (code, order_code, reference, amount_minor, status, webhook_url, message, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&refund_code)
     .bind(&code)
@@ -97,10 +101,13 @@ pub(super) async fn refund(
     .bind(body.amount)
     .bind(status)
     .bind(body.webhook_url.clone())
+    .bind(refusal.clone())
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    if forced_refusal && (status == "pending" || refusal.as_deref() == Some(RX_MESSAGE)) {
+    let switch_spent = (forced_refusal && (status == "pending" || refusal.as_deref() == Some(RX_MESSAGE)))
+        || (hold && status == "pending");
+    if switch_spent {
         // The switch is spent by this refund.
         sqlx::query("UPDATE sandbox_pg_orders SET next_refund_outcome = NULL WHERE code = $1")
             .bind(&code)
@@ -112,13 +119,13 @@ pub(super) async fn refund(
     }
     tx.commit().await?;
 
-    if status == "pending" {
+    if status == "pending" && !hold {
         let pg = pg.clone();
-        let (refund_code, reference, url) = (refund_code.clone(), body.reference.clone(), body.webhook_url.clone());
+        let refund_code = refund_code.clone();
         tokio::spawn(async move {
             tokio::time::sleep(DECISION_DELAY).await;
-            let outcome = if forced_refusal { "refused" } else { "refunded" };
-            if let Err(e) = decide(&pg, &code, &refund_code, &reference, outcome, url.as_deref()).await {
+            let outcome = if forced_refusal { Decision::Refused(RX_MESSAGE) } else { Decision::Refunded };
+            if let Err(e) = decide(&pg, &code, &refund_code, outcome).await {
                 tracing::warn!(error = e.2, "sandbox PG could not decide a refund");
             }
         });
@@ -140,41 +147,115 @@ async fn add_refunded(tx: &mut sqlx::Transaction<'static, sqlx::Any>, code: &str
     Ok(())
 }
 
-/// Ends a pending refund and tells the merchant.
-async fn decide(
-    pg: &SandboxPg,
-    code: &str,
-    refund_code: &str,
-    reference: &str,
-    outcome: &str,
-    webhook_url: Option<&str>,
-) -> Result<(), ApiError> {
+#[derive(Clone, Copy)]
+enum Decision {
+    Refunded,
+    Refused(&'static str),
+}
+
+/// Ends a pending refund and tells the merchant; `false` when it was not pending.
+async fn decide(pg: &SandboxPg, code: &str, refund_code: &str, decision: Decision) -> Result<bool, ApiError> {
+    let (outcome, message) = match decision {
+        Decision::Refunded => ("refunded", None),
+        Decision::Refused(message) => ("refused", Some(message)),
+    };
     let mut tx = pg.store.begin_write().await?;
-    let (amount,): (i64,) =
-        sqlx::query_as("SELECT amount_minor FROM sandbox_pg_refunds WHERE code = $1 AND status = 'pending'")
+    let pending: Option<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT reference, amount_minor, webhook_url FROM sandbox_pg_refunds \
+         WHERE code = $1 AND order_code = $2 AND status = 'pending'",
+    )
+    .bind(refund_code)
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((reference, amount, webhook_url)) = pending else {
+        return Ok(false);
+    };
+    let decided =
+        sqlx::query("UPDATE sandbox_pg_refunds SET status = $1, message = $2 WHERE code = $3 AND status = 'pending'")
+            .bind(outcome)
+            .bind(message)
             .bind(refund_code)
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-    sqlx::query("UPDATE sandbox_pg_refunds SET status = $1 WHERE code = $2")
-        .bind(outcome)
-        .bind(refund_code)
-        .execute(&mut *tx)
-        .await?;
+    if decided.rows_affected() == 0 {
+        return Ok(false);
+    }
     if outcome == "refunded" {
         add_refunded(&mut tx, code, amount).await?;
     }
     tx.commit().await?;
     let order = pg.existing_order(code).await?;
     if let Some(url) = webhook_url {
-        let message = (outcome == "refused").then(|| RX_MESSAGE.to_owned());
-        let event = webhooks::RefundEvent { refund_code, reference, amount_minor: amount, status: outcome, message };
-        pg.send_webhook(&order, url, webhooks::refund_event(&order, event)).await?;
+        let event = webhooks::RefundEvent {
+            refund_code,
+            reference: &reference,
+            amount_minor: amount,
+            status: outcome,
+            message: message.map(str::to_owned),
+        };
+        pg.send_webhook(&order, &url, webhooks::refund_event(&order, event)).await?;
     }
-    Ok(())
+    Ok(true)
+}
+
+/// `GET /v1/orders/{code}/refunds/{reference}`: the refund made under the merchant's
+/// reference, as the PG sees it now.
+pub(super) async fn get_refund(
+    State(pg): State<SandboxPg>,
+    headers: HeaderMap,
+    Path((code, reference)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let merchant = authenticate(&headers)?;
+    let order = pg.merchant_order(&merchant, &code).await?;
+    let refund: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT code, amount_minor, status, message FROM sandbox_pg_refunds WHERE order_code = $1 AND reference = $2",
+    )
+    .bind(&code)
+    .bind(&reference)
+    .fetch_optional(pg.store.pool())
+    .await?;
+    let (refund_code, amount, status, message) =
+        refund.ok_or_else(|| ApiError::not_found(format!("order {code} has no refund {reference}")))?;
+    Ok(Json(json!({
+        "refund_code": refund_code,
+        "order_code": code,
+        "reference": reference,
+        "status": status,
+        "amount": amount,
+        "currency": order.currency,
+        "message": message,
+    })))
+}
+
+/// `POST /sandbox-pg/orders/{code}/refunds/{refund_code}/decide` with `outcome=refunded`
+/// or `outcome=refused`: ends a pending refund (one held by `refund-outcome` `HOLD`).
+pub(super) async fn decide_held(
+    State(pg): State<SandboxPg>,
+    Path((code, refund_code)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let fields = form_fields(query, &body);
+    let decision = match field(&fields, "outcome") {
+        Some("refunded") => Decision::Refunded,
+        Some("refused") => Decision::Refused(DECIDED_REFUSED),
+        _ => return Err(ApiError::invalid("outcome must be refunded or refused")),
+    };
+    pg.existing_order(&code).await?;
+    if !decide(&pg, &code, &refund_code, decision).await? {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "not_pending",
+            format!("order {code} has no pending refund {refund_code}"),
+        ));
+    }
+    Ok(Json(json!({"order_code": code, "refund_code": refund_code, "decided": true})))
 }
 
 /// `POST /sandbox-pg/orders/{code}/refund-outcome` with `outcome=RX` (refuse the next
-/// refund) or `outcome=R` (refund normally again).
+/// refund), `outcome=HOLD` (keep the next pending refund pending until decided) or
+/// `outcome=R` (refund normally again).
 pub(super) async fn set_refund_outcome(
     State(pg): State<SandboxPg>,
     Path(code): Path<String>,
@@ -184,8 +265,9 @@ pub(super) async fn set_refund_outcome(
     let fields = form_fields(query, &body);
     let outcome = match field(&fields, "outcome") {
         Some("RX") => Some("RX"),
+        Some("HOLD") => Some("HOLD"),
         Some("R") => None,
-        _ => return Err(ApiError::invalid("outcome must be RX (refuse the next refund) or R")),
+        _ => return Err(ApiError::invalid("outcome must be RX (refuse the next refund), HOLD or R")),
     };
     pg.existing_order(&code).await?;
     sqlx::query("UPDATE sandbox_pg_orders SET next_refund_outcome = $1 WHERE code = $2")

@@ -1,6 +1,8 @@
 //! The webhooks the sandbox PG sends: signed with the merchant's secret, retried while
 //! the merchant does not answer 2xx. The last one of each order is kept so a test can
 //! send it again (`POST /sandbox-pg/orders/{code}/webhooks/resend?times=N`).
+//! `POST /sandbox-pg/orders/{code}/webhook-signing` with `signing=off` sends the order's
+//! webhooks without a signature, as a PG without webhook signatures does.
 
 use std::time::Duration;
 
@@ -64,17 +66,19 @@ pub(super) fn refund_event(order: &OrderRow, refund: RefundEvent<'_>) -> Webhook
     }
 }
 
-async fn deliver_once(http: &reqwest::Client, url: &str, secret: &str, body: &str) -> Result<u16, String> {
-    let signature = sign_webhook(secret, now_ms() / 1000, body.as_bytes());
-    let response = http
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .body(body.to_owned())
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
+/// Signs with `secret`, or sends unsigned when there is none.
+async fn deliver_once(http: &reqwest::Client, url: &str, secret: Option<&str>, body: &str) -> Result<u16, String> {
+    let mut request = http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_owned());
+    if let Some(secret) = secret {
+        request = request.header(SIGNATURE_HEADER, sign_webhook(secret, now_ms() / 1000, body.as_bytes()));
+    }
+    let response = request.send().await.map_err(|e| e.without_url().to_string())?;
     Ok(response.status().as_u16())
+}
+
+/// The secret the order's webhooks are signed with; none when they go out unsigned.
+fn signing_secret(order: &OrderRow) -> Option<&'static str> {
+    (order.unsigned_webhooks == 0).then(|| webhook_secret(&order.merchant))
 }
 
 impl SandboxPg {
@@ -87,7 +91,7 @@ impl SandboxPg {
             .bind(&order.code)
             .execute(self.store.pool())
             .await?;
-        let (http, url, secret) = (self.http.clone(), url.to_owned(), webhook_secret(&order.merchant));
+        let (http, url, secret) = (self.http.clone(), url.to_owned(), signing_secret(order));
         tokio::spawn(async move {
             for delay in std::iter::once(Duration::ZERO).chain(RETRY_DELAYS) {
                 tokio::time::sleep(delay).await;
@@ -128,7 +132,7 @@ pub(super) async fn resend(
         .and_then(|l| serde_json::from_str(&l).ok())
         .ok_or_else(|| ApiError(StatusCode::CONFLICT, "no_webhook", format!("order {code} has sent no webhook")))?;
     let (url, body) = (last["url"].as_str().unwrap_or_default(), last["body"].as_str().unwrap_or_default());
-    let secret = webhook_secret(&order.merchant);
+    let secret = signing_secret(&order);
     let sends = (0..times).map(|_| deliver_once(&pg.http, url, secret, body));
     let statuses: Vec<serde_json::Value> = futures::future::join_all(sends)
         .await
@@ -138,5 +142,28 @@ pub(super) async fn resend(
             Err(error) => json!(error),
         })
         .collect();
-    Ok(Json(json!({"sent": times, "statuses": statuses})))
+    Ok(Json(json!({"sent": times, "signed": secret.is_some(), "statuses": statuses})))
+}
+
+/// `POST /sandbox-pg/orders/{code}/webhook-signing` with `signing=off` (send the order's
+/// webhooks unsigned, like a PG without signatures) or `signing=on`.
+pub(super) async fn set_signing(
+    State(pg): State<SandboxPg>,
+    Path(code): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let fields = form_fields(query, &body);
+    let unsigned = match field(&fields, "signing") {
+        Some("off") => true,
+        Some("on") => false,
+        _ => return Err(ApiError::invalid("signing must be on or off")),
+    };
+    pg.existing_order(&code).await?;
+    sqlx::query("UPDATE sandbox_pg_orders SET unsigned_webhooks = $1 WHERE code = $2")
+        .bind(i64::from(unsigned))
+        .bind(&code)
+        .execute(pg.store.pool())
+        .await?;
+    Ok(Json(json!({"order_code": code, "signing": if unsigned { "off" } else { "on" }})))
 }
