@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::{helpers::*, receiver::Receiver};
 
 const CANCEL: &str = "/api/asynchronous-cancellation/cancel";
+const REFUND_WEBHOOK: &str = "/api/asynchronous-cancellation/cancel/webhook";
 const SECONDS: Duration = Duration::from_secs(10);
 
 /// A paid asynchronous payment (its payment noty already delivered).
@@ -30,6 +31,42 @@ fn async_cancel(cafe24: &Receiver, order_id: &str, tid: &str, amount: &str, rema
 async fn state(app: &TestApp, order_id: &str) -> (i64, i64) {
     let p = app.payment(order_id).await;
     (p.status.code(), p.cancelled_minor)
+}
+
+/// A refund of the payment we track: our id, the PG's refund code, and its status.
+struct OurRefund {
+    id: String,
+    code: String,
+    status: String,
+}
+
+async fn only_refund(app: &TestApp, order_id: &str) -> OurRefund {
+    let payment = app.payment(order_id).await;
+    let (id, code, status): (String, Option<String>, String) =
+        sqlx::query_as("SELECT id, gateway_refund_id, status FROM refunds WHERE payment_id = $1")
+            .bind(&payment.id)
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    OurRefund { id, code: code.expect("the PG's refund code"), status }
+}
+
+/// An async cancel the sandbox PG accepts and keeps pending until the test decides it.
+async fn held_refund(app: &TestApp, cafe24: &Receiver, order_id: &str, tid: &str, amount: &str) -> OurRefund {
+    app.sandbox_pg(&format!("/orders/{tid}/refund-outcome"), &[("outcome", "HOLD")]).await;
+    let (status, body) = app.post_json(CANCEL, &async_cancel(cafe24, order_id, tid, amount, None)).await;
+    assert_eq!((status, &body["result_code"]), (StatusCode::OK, &json!("0000")), "{body}");
+    let refund = only_refund(app, order_id).await;
+    assert_eq!(refund.status, "pending");
+    refund
+}
+
+/// The refund webhook the sandbox PG would send.
+fn refund_webhook(refund: &OurRefund, tid: &str, status: &str, amount: i64) -> serde_json::Value {
+    json!({
+        "event_id": format!("evt-{status}-{amount}"), "type": "refund", "reference": refund.id, "order_code": tid,
+        "status": status, "amount": amount, "currency": "PHP", "refund_code": refund.code,
+    })
 }
 
 async fn an_async_cancel_is_requested_then_notified(db: Db) {
@@ -112,7 +149,8 @@ async fn bad_async_cancels_and_refund_webhooks_change_nothing(db: Db) {
     assert_eq!(status, StatusCode::CONFLICT, "above what was paid");
     assert_eq!(app.snapshot().await, before);
 
-    // Refund webhooks: unknown refund, bad signature.
+    // A refund webhook for a refund we do not know is refused, whoever signs it (the
+    // signature is checked once the refund, and so the merchant's secret, is known).
     let webhook = json!({
         "event_id": "evt-r", "type": "refund", "reference": "rfd_unknown", "order_code": tid,
         "status": "refunded", "amount": 306500, "currency": "PHP", "refund_code": "sbx_rfd_x",
@@ -126,8 +164,56 @@ async fn bad_async_cancels_and_refund_webhooks_change_nothing(db: Db) {
     assert!(cafe24.received("/cancel-noty").is_empty());
 }
 
+async fn refund_webhooks_with_a_bad_signature_or_a_wrong_amount_leave_a_pending_refund_alone(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let (order_id, tid) = paid_async(&app, &cafe24).await;
+    let refund = held_refund(&app, &cafe24, &order_id, &tid, "1000.00").await;
+    let before = app.snapshot().await;
+    let truthful = refund_webhook(&refund, &tid, "refunded", 100000);
+
+    let (status, body) = app.post_webhook(REFUND_WEBHOOK, &truthful, "not-the-merchant-secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}: bad signature");
+
+    let signed = truthful.to_string();
+    let signature =
+        paybridge::gateway::sandbox::sign_webhook(PG_SECRET, paybridge::store::now_ms() / 1000, signed.as_bytes());
+    let response = app
+        .client
+        .post(app.url(REFUND_WEBHOOK))
+        .header("content-type", "application/json")
+        .header(paybridge::gateway::sandbox::SIGNATURE_HEADER, signature)
+        .body(signed.replace("100000", "306500"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "amount tampered after signing");
+
+    let wrong_amount = refund_webhook(&refund, &tid, "refunded", 306500);
+    let (status, body) = app.post_webhook(REFUND_WEBHOOK, &wrong_amount, PG_SECRET).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: signed by the PG, but not the refund's amount");
+
+    let mut other_order = truthful.clone();
+    other_order["order_code"] = json!("sbx_ord_someone_else");
+    let (status, body) = app.post_webhook(REFUND_WEBHOOK, &other_order, PG_SECRET).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}: another transaction");
+
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(only_refund(&app, &order_id).await.status, "pending");
+    assert_eq!(state(&app, &order_id).await, (2, 0));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(cafe24.received("/cancel-noty").is_empty(), "nothing sent");
+
+    // The PG's own decision, signed, still goes through once.
+    app.sandbox_pg(&format!("/orders/{tid}/refunds/{}/decide", refund.code), &[("outcome", "refunded")]).await;
+    let notys = cafe24.wait_for("/cancel-noty", 1, SECONDS).await;
+    assert_eq!((notys[0].fields["status"].as_str(), notys[0].fields["cancel_amount"].as_str()), ("P", "1000.00"));
+    assert_eq!(state(&app, &order_id).await, (7, 100000));
+}
+
 crate::on_both_databases!(
     an_async_cancel_is_requested_then_notified,
     a_refund_the_pg_refuses_later_is_notified_with_status_f,
     bad_async_cancels_and_refund_webhooks_change_nothing,
+    refund_webhooks_with_a_bad_signature_or_a_wrong_amount_leave_a_pending_refund_alone,
 );

@@ -246,10 +246,26 @@ async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     assert_eq!(app.snapshot().await, before, "nothing changed");
 
     // Validly signed by the PG, but for another amount: refused by the payment itself.
+    // The refusal is logged in the payment's history (SPEC §3: "refused and logged, never
+    // applied"); nothing else moves.
     let (status, body) = app.post_webhook(WEBHOOK, &order_webhook(&payment, "paid", 100, "evt-2"), PG_SECRET).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(app.payment(&order_id).await.status.code(), 1);
-    assert_eq!(app.count("outbox").await, 0);
+    let after = app.payment(&order_id).await;
+    assert_eq!((after.status.code(), after.amount.minor, after.cancelled_minor), (1, 306500, 0));
+    assert_eq!((after.amount_text.as_str(), after.updated_at), ("3065.00", payment.updated_at));
+    let mut one_more_event = before;
+    one_more_event[1] += 1;
+    assert_eq!(app.snapshot().await, one_more_event, "only the refusal was recorded");
+    let events = app.state.store.payment_events(&payment.id).await.unwrap();
+    let refusal = events.last().unwrap();
+    assert_eq!(refusal.kind, "transition.refused");
+    assert_eq!((refusal.from_status, refusal.to_status, refusal.amount_minor), (Some(1), None, None));
+    assert_eq!(refusal.source, "gateway");
+    assert_eq!(
+        refusal.detail.as_deref(),
+        Some("payment.completed: the payment company reports 1.00 PHP, but the payment is for 3065.00 PHP")
+    );
+    assert!(app.state.store.outbox_messages(&payment.id).await.unwrap().is_empty(), "no noty queued");
 
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(cafe24.received("/noty").is_empty(), "nothing sent");

@@ -378,6 +378,15 @@ impl TestApp {
         self.post_with_headers(path, &headers, body.into_bytes()).await
     }
 
+    /// Pulls a sandbox PG test switch (`path` under `/sandbox-pg`); it must take it.
+    pub async fn sandbox_pg(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let response = self.client.post(self.url(&format!("/sandbox-pg{path}"))).form(form).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::OK, "sandbox PG {path}: {body}");
+        body
+    }
+
     pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE {condition}"))
             .fetch_one(self.state.store.pool())
@@ -403,12 +412,14 @@ impl TestApp {
         self.count_where(table, "1 = 1").await
     }
 
-    /// Everything a bad request must leave untouched.
-    pub async fn snapshot(&self) -> [i64; 5] {
+    /// Everything a bad request must leave untouched: payments, payment_events, refunds,
+    /// outbox, sandbox_pg_orders, sandbox_pg_refunds (row counts).
+    pub async fn snapshot(&self) -> [i64; 6] {
         [
             self.count("payments").await,
             self.count("payment_events").await,
             self.count("refunds").await,
+            self.count("outbox").await,
             self.count("sandbox_pg_orders").await,
             self.count("sandbox_pg_refunds").await,
         ]
