@@ -1,7 +1,9 @@
-//! Webhooks from the PG (SPEC §4.4, §4.5). A webhook is verified by its signature (or,
-//! for a PG without one, by asking the PG), then its event is applied together with the
-//! notifications it causes in one transaction. We answer 2xx only after that commit, so
-//! the PG retries anything we did not keep; a redelivered event changes nothing.
+//! Webhooks from the PG (SPEC §4.4, §4.5). A webhook is verified by its signature, then
+//! its event is applied together with the notifications it causes in one transaction.
+//! A webhook without a signature (a PG that does not sign) is only a notice: its body is
+//! not believed, and we apply what the PG answers when asked about that payment or
+//! refund. We answer 2xx only after the commit, so the PG retries anything we did not
+//! keep; a redelivered event changes nothing.
 
 use axum::{
     body::Bytes,
@@ -15,7 +17,10 @@ use serde_json::json;
 use super::checkout::gateway_for;
 use crate::{
     domain::{FailureReason, MerchantCredentials, PaymentEvent},
-    gateway::{OrderStatus, RefundStatus as GatewayRefundStatus, WebhookError, WebhookEvent, WebhookKind},
+    gateway::{
+        GatewayError, OrderStatus, PaymentGateway, RefundStatus as GatewayRefundStatus, WebhookError, WebhookEvent,
+        WebhookKind,
+    },
     startup::AppState,
     store::{EventSource, Payment, RefundOutcome, StoreError},
 };
@@ -52,35 +57,76 @@ async fn credentials(app: &AppState, payment: &Payment) -> Result<MerchantCreden
     })
 }
 
-/// The verified event, or — for a PG that does not sign webhooks — the truth asked of it.
-async fn verify(
-    app: &AppState,
+/// What a webhook may be believed for.
+enum Verified {
+    /// Its signature holds: the body is the PG's word.
+    Signed(WebhookEvent),
+    /// It carries no signature (a PG without signatures): only what the PG answers
+    /// when asked counts.
+    AskThePg,
+}
+
+async fn verify<'a>(
+    app: &'a AppState,
     credentials: &MerchantCredentials,
-    payment: &Payment,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<WebhookEvent, Refused> {
+) -> Result<(&'a dyn PaymentGateway, Verified), Refused> {
     let gateway = gateway_for(app, &credentials.gateway).map_err(|e| Refused(e.status, e.message))?;
     match gateway.verify_webhook(credentials, headers, body) {
-        Ok(Some(event)) => Ok(event),
-        Ok(None) => {
-            let tid = payment
-                .tid
-                .as_deref()
-                .ok_or_else(|| Refused(StatusCode::CONFLICT, "the payment has no transaction yet".into()))?;
-            let order = gateway
-                .get_order(credentials, tid)
-                .await
-                .map_err(|e| Refused(StatusCode::BAD_GATEWAY, format!("could not confirm with the PG: {e}")))?;
-            Ok(WebhookEvent {
-                event_id: format!("{}:{:?}", order.tid, order.status),
-                tid: order.tid,
-                kind: WebhookKind::Order { reference: order.reference, status: order.status, amount: order.amount },
-            })
-        }
+        Ok(Some(event)) => Ok((gateway, Verified::Signed(event))),
+        Ok(None) => Ok((gateway, Verified::AskThePg)),
         Err(e @ WebhookError::BadSignature) => Err(Refused(StatusCode::UNAUTHORIZED, e.to_string())),
         Err(e @ WebhookError::Malformed(_)) => Err(Refused(StatusCode::BAD_REQUEST, e.to_string())),
     }
+}
+
+fn tid_of(payment: &Payment) -> Result<&str, Refused> {
+    payment.tid.as_deref().ok_or_else(|| Refused(StatusCode::CONFLICT, "the payment has no transaction yet".into()))
+}
+
+fn unconfirmed(e: GatewayError) -> Refused {
+    Refused(StatusCode::BAD_GATEWAY, format!("could not confirm with the PG: {e}"))
+}
+
+/// The payment's status as the PG reports it when asked, as an order event.
+async fn order_event_from_pg(
+    gateway: &dyn PaymentGateway,
+    credentials: &MerchantCredentials,
+    payment: &Payment,
+) -> Result<WebhookEvent, Refused> {
+    let order = gateway.get_order(credentials, tid_of(payment)?).await.map_err(unconfirmed)?;
+    Ok(WebhookEvent {
+        event_id: format!("{}:{:?}", order.tid, order.status),
+        tid: order.tid,
+        kind: WebhookKind::Order { reference: order.reference, status: order.status, amount: order.amount },
+    })
+}
+
+/// The refund as the PG reports it when asked, as a refund event.
+async fn refund_event_from_pg(
+    gateway: &dyn PaymentGateway,
+    credentials: &MerchantCredentials,
+    payment: &Payment,
+    refund_id: &str,
+) -> Result<WebhookEvent, Refused> {
+    let refund = match gateway.get_refund(credentials, tid_of(payment)?, refund_id).await {
+        Ok(refund) => refund,
+        Err(GatewayError::Rejected(message)) => {
+            return Err(Refused(StatusCode::CONFLICT, format!("the PG does not confirm this refund: {message}")))
+        }
+        Err(e) => return Err(unconfirmed(e)),
+    };
+    Ok(WebhookEvent {
+        event_id: format!("{}:{}:{:?}", refund.tid, refund.id, refund.status),
+        tid: refund.tid,
+        kind: WebhookKind::Refund {
+            reference: refund.reference,
+            gateway_refund_id: refund.id,
+            status: refund.status,
+            amount: refund.amount,
+        },
+    })
 }
 
 /// `POST /api/asynchronous-checkout/checkout/webhook`: the PG reports a payment's status.
@@ -99,7 +145,10 @@ async fn checkout_event(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Res
         .await?
         .ok_or_else(|| Refused(StatusCode::NOT_FOUND, format!("no payment {reference}")))?;
     let credentials = credentials(app, &payment).await?;
-    let event = verify(app, &credentials, &payment, headers, body).await?;
+    let event = match verify(app, &credentials, headers, body).await? {
+        (_, Verified::Signed(event)) => event,
+        (gateway, Verified::AskThePg) => order_event_from_pg(gateway, &credentials, &payment).await?,
+    };
     let WebhookKind::Order { reference: event_reference, status, amount } = event.kind else {
         return Err(Refused(StatusCode::BAD_REQUEST, "a refund event was sent to the checkout webhook".into()));
     };
@@ -137,7 +186,10 @@ async fn refund_event(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         .await?
         .ok_or_else(|| Refused(StatusCode::NOT_FOUND, format!("no refund {reference}")))?;
     let credentials = credentials(app, &payment).await?;
-    let event = verify(app, &credentials, &payment, headers, body).await?;
+    let event = match verify(app, &credentials, headers, body).await? {
+        (_, Verified::Signed(event)) => event,
+        (gateway, Verified::AskThePg) => refund_event_from_pg(gateway, &credentials, &payment, &refund.id).await?,
+    };
     let WebhookKind::Refund { reference: event_reference, gateway_refund_id, status, amount } = event.kind else {
         return Err(Refused(StatusCode::BAD_REQUEST, "a payment event was sent to the refund webhook".into()));
     };

@@ -102,6 +102,17 @@ pub struct GatewayRefund {
     pub status: RefundStatus,
 }
 
+/// A refund as the PG reports it when asked (see [`PaymentGateway::get_refund`]).
+#[derive(Clone, Debug)]
+pub struct GatewayRefundRecord {
+    pub id: String,
+    /// Our refund id, the reference the refund was requested under.
+    pub reference: String,
+    pub tid: String,
+    pub status: RefundStatus,
+    pub amount: Money,
+}
+
 /// What a PG's webhook reports, once its signature is verified.
 #[derive(Clone, Debug)]
 pub struct WebhookEvent {
@@ -159,6 +170,14 @@ pub trait PaymentGateway: Send + Sync {
         request: &RefundRequest,
     ) -> Result<GatewayRefund, GatewayError>;
 
+    /// The refund the PG made (or is deciding) for payment `tid` under our `reference`.
+    async fn get_refund(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+        reference: &str,
+    ) -> Result<GatewayRefundRecord, GatewayError>;
+
     /// For a review-page checkout: asks the PG to take `amount` (the final total) and
     /// returns where the buyer approves it.
     async fn pay(&self, creds: &MerchantCredentials, tid: &str, amount: Money) -> Result<String, GatewayError>;
@@ -167,8 +186,10 @@ pub trait PaymentGateway: Send + Sync {
     /// is verified: it only says whose credentials verify the webhook.
     fn webhook_reference(&self, body: &[u8]) -> Option<String>;
 
-    /// Verifies a webhook with the merchant's credentials and reads it. A PG without
-    /// signatures returns `Ok(None)`: the caller must ask the PG for the truth instead.
+    /// Verifies a webhook with the merchant's credentials and reads it. `Ok(None)` means
+    /// the webhook carries no signature to verify (a PG without signatures): the caller
+    /// must not read the body beyond [`Self::webhook_reference`] and asks the PG for the
+    /// truth instead ([`Self::get_order`], [`Self::get_refund`]).
     fn verify_webhook(
         &self,
         creds: &MerchantCredentials,

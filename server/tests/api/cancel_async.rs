@@ -211,9 +211,50 @@ async fn refund_webhooks_with_a_bad_signature_or_a_wrong_amount_leave_a_pending_
     assert_eq!(state(&app, &order_id).await, (7, 100000));
 }
 
+async fn an_unsigned_refund_webhook_is_checked_with_the_pg_and_its_body_ignored(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let (order_id, tid) = paid_async(&app, &cafe24).await;
+    // The sandbox PG plays a PG without webhook signatures for this order.
+    app.sandbox_pg(&format!("/orders/{tid}/webhook-signing"), &[("signing", "off")]).await;
+    let refund = held_refund(&app, &cafe24, &order_id, &tid, "3065.00").await;
+    let before = app.snapshot().await;
+
+    // Notices claiming the refund done, or refused; asked, the PG says it is pending.
+    for claim in ["refunded", "refused"] {
+        let (status, body) =
+            app.post_unsigned_webhook(REFUND_WEBHOOK, &refund_webhook(&refund, &tid, claim, 306500)).await;
+        assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("nothing to do yet")), "{claim}: {body}");
+    }
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(only_refund(&app, &order_id).await.status, "pending");
+    assert_eq!(state(&app, &order_id).await, (2, 0));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(cafe24.received("/cancel-noty").is_empty(), "nothing sent");
+
+    // The PG refunds and sends its unsigned webhook: we ask it, and apply that, once.
+    app.sandbox_pg(&format!("/orders/{tid}/refunds/{}/decide", refund.code), &[("outcome", "refunded")]).await;
+    let notys = cafe24.wait_for("/cancel-noty", 1, SECONDS).await;
+    assert_eq!((notys[0].fields["status"].as_str(), notys[0].fields["cancel_amount"].as_str()), ("P", "3065.00"));
+    assert_eq!(state(&app, &order_id).await, (3, 306500));
+    assert_eq!(only_refund(&app, &order_id).await.status, "succeeded");
+
+    // Its redeliveries, and a notice that now claims it refused, change nothing.
+    let report = app.sandbox_pg(&format!("/orders/{tid}/webhooks/resend"), &[("times", "10")]).await;
+    assert_eq!(report["signed"], false, "the PG sends this order's webhooks unsigned");
+    assert!(report["statuses"].as_array().unwrap().iter().all(|s| s == 200), "{report}");
+    let (status, body) = app.post_unsigned_webhook(REFUND_WEBHOOK, &refund_webhook(&refund, &tid, "refused", 1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(cafe24.received("/cancel-noty").len(), 1, "one cancel noty");
+    assert_eq!(state(&app, &order_id).await, (3, 306500));
+    assert_eq!(app.count_where("payment_events", "kind = 'payment.refunded'").await, 1, "one transition");
+}
+
 crate::on_both_databases!(
     an_async_cancel_is_requested_then_notified,
     a_refund_the_pg_refuses_later_is_notified_with_status_f,
     bad_async_cancels_and_refund_webhooks_change_nothing,
     refund_webhooks_with_a_bad_signature_or_a_wrong_amount_leave_a_pending_refund_alone,
+    an_unsigned_refund_webhook_is_checked_with_the_pg_and_its_body_ignored,
 );

@@ -211,8 +211,10 @@ async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     let (status, _) = app.post_webhook(WEBHOOK, &good, "not-the-merchant-secret").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "bad signature");
 
-    let response = app.client.post(app.url(WEBHOOK)).json(&good).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no signature");
+    // Without a signature the body is only a notice; the PG, asked, says the order is open.
+    let (status, body) = app.post_unsigned_webhook(WEBHOOK, &good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], "nothing to do yet", "unsigned: the PG's answer, not the body");
 
     // Signed, then the amount changed on the way.
     let signed_body = good.to_string();
@@ -271,6 +273,62 @@ async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     assert!(cafe24.received("/noty").is_empty(), "nothing sent");
 }
 
+/// The PG's event ids of the payment's `payment.completed` events.
+async fn completed_event_ids(app: &TestApp, payment_id: &str) -> Vec<Option<String>> {
+    sqlx::query_as::<_, (Option<String>,)>(
+        "SELECT source_event_id FROM payment_events WHERE payment_id = $1 AND kind = 'payment.completed'",
+    )
+    .bind(payment_id)
+    .fetch_all(app.state.store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id,)| id)
+    .collect()
+}
+
+async fn an_unsigned_webhook_is_checked_with_the_pg_and_its_body_ignored(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    let payment = app.payment(&order_id).await;
+    let tid = payment.tid.clone().unwrap();
+    // The sandbox PG plays a PG without webhook signatures for this order.
+    app.sandbox_pg(&format!("/orders/{tid}/webhook-signing"), &[("signing", "off")]).await;
+    let before = app.snapshot().await;
+
+    // The body claims paid; asked, the PG says the order is still open.
+    let lie = order_webhook(&payment, "paid", 306500, "evt-lie");
+    let (status, body) = app.post_unsigned_webhook(WEBHOOK, &lie).await;
+    assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("nothing to do yet")), "{body}");
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(app.payment(&order_id).await.status.code(), 1);
+
+    // The buyer approves and never comes back: only the PG's unsigned webhook tells us.
+    app.press(&payment_url, "approve").await;
+    let notys = cafe24.wait_for("/noty", 1, SECONDS).await;
+    assert_eq!((notys[0].fields["payed_tf"].as_str(), notys[0].fields["amount"].as_str()), ("T", "3065.00"));
+    assert_eq!(app.payment(&order_id).await.status.code(), 2);
+    assert_eq!(
+        completed_event_ids(&app, &payment.id).await,
+        [Some(format!("{tid}:Paid"))],
+        "applied from the PG's answer (a signed webhook would carry the PG's event id)"
+    );
+
+    // The PG's redeliveries, and a notice that now lies the other way, change nothing.
+    let report = app.sandbox_pg(&format!("/orders/{tid}/webhooks/resend"), &[("times", "20")]).await;
+    assert_eq!(report["signed"], false, "the PG sends this order's webhooks unsigned");
+    assert!(report["statuses"].as_array().unwrap().iter().all(|s| s == 200), "{report}");
+    let (status, body) = app.post_unsigned_webhook(WEBHOOK, &order_webhook(&payment, "declined", 1, "evt-lie-2")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cafe24.received("/noty").len(), 1, "one noty");
+    assert_eq!(app.payment(&order_id).await.status.code(), 2);
+    assert_eq!(completed_event_ids(&app, &payment.id).await.len(), 1, "one transition");
+    assert_eq!(app.state.store.outbox_messages(&payment.id).await.unwrap().len(), 1);
+}
+
 async fn a_database_error_after_the_state_change_commits_nothing(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
@@ -316,5 +374,6 @@ crate::on_both_databases!(
     fifty_duplicate_webhooks_at_once_make_one_transition_and_one_noty,
     callback_and_webhook_at_the_same_moment_for_200_payments,
     bad_webhooks_change_nothing_and_send_nothing,
+    an_unsigned_webhook_is_checked_with_the_pg_and_its_body_ignored,
     a_database_error_after_the_state_change_commits_nothing,
 );

@@ -378,6 +378,11 @@ impl TestApp {
         self.post_with_headers(path, &headers, body.into_bytes()).await
     }
 
+    /// Posts a webhook without a signature, as a PG without webhook signatures sends it.
+    pub async fn post_unsigned_webhook(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_raw(path, "application/json", body.to_string().into_bytes()).await
+    }
+
     /// Pulls a sandbox PG test switch (`path` under `/sandbox-pg`); it must take it.
     pub async fn sandbox_pg(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let response = self.client.post(self.url(&format!("/sandbox-pg{path}"))).form(form).send().await.unwrap();
