@@ -81,6 +81,76 @@ async fn a_noty_that_never_succeeds_is_tried_four_times_then_reported(db: Db) {
     }
 }
 
+/// One recorded delivery attempt: HTTP status, outcome, error, and how long it took.
+#[derive(Debug, sqlx::FromRow)]
+struct Attempt {
+    http_status: Option<i64>,
+    outcome: String,
+    error: Option<String>,
+    millis: i64,
+}
+
+async fn attempts(app: &TestApp) -> Vec<Attempt> {
+    sqlx::query_as(
+        "SELECT http_status, outcome, error, finished_at - started_at AS millis FROM outbox_attempts \
+         ORDER BY started_at, attempt",
+    )
+    .fetch_all(app.state.store.pool())
+    .await
+    .unwrap()
+}
+
+async fn a_noty_answered_with_a_redirect_is_not_followed_and_is_retried(db: Db) {
+    let app = spawn_app_with(db, &[("NOTIFY_RETRY_DELAYS", "1s,100ms,100ms")]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.plan("/moved", Plan::RedirectTo("/elsewhere"));
+    let order_id = paid_async(&app, &cafe24.url("/moved")).await;
+    cafe24.wait_for("/moved", 1, SECONDS).await;
+    cafe24.recover("/moved");
+    app.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
+
+    let got = cafe24.received("/moved");
+    assert_eq!(got.len(), 2, "the redirect counted as a failed attempt, and the retry went to the same URL");
+    assert_eq!(got[0].body, got[1].body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(cafe24.received("/elsewhere").is_empty(), "the redirect was never followed");
+    let log = attempts(&app).await;
+    assert_eq!(
+        log.iter().map(|a| (a.http_status, a.outcome.as_str(), a.error.as_deref())).collect::<Vec<_>>(),
+        [(Some(307), "failed", Some("answered HTTP 307")), (Some(200), "delivered", None)]
+    );
+    let message = &app.state.store.outbox_messages(&app.payment(&order_id).await.id).await.unwrap()[0];
+    assert_eq!((message.status.as_str(), message.attempts), ("delivered", 2));
+}
+
+async fn a_noty_target_that_hangs_is_timed_out_and_retried(db: Db) {
+    // Deliveries time out at half the lease: 1 s here; the receiver would answer after 30 s.
+    let app = spawn_app_with(db, &[("NOTIFY_LEASE", "2s"), QUICK_RETRIES]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.plan("/slow", Plan::Hang(Duration::from_secs(30)));
+    let order_id = paid_async(&app, &cafe24.url("/slow")).await;
+    cafe24.wait_for("/slow", 1, SECONDS).await;
+    cafe24.recover("/slow");
+    app.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
+
+    let got = cafe24.received("/slow");
+    assert_eq!(got.len(), 2, "given up on, then tried again");
+    assert_eq!(got[0].body, got[1].body);
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(1100), "the retry came after the timeout and the retry delay: {gap:?}");
+    assert!(gap < Duration::from_secs(5), "the hanging attempt was not waited out: {gap:?}");
+    let log = attempts(&app).await;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(
+        (log[0].http_status, log[0].outcome.as_str(), log[0].error.as_deref()),
+        (None, "failed", Some("timed out"))
+    );
+    assert!((1000..3000).contains(&log[0].millis), "recorded as failed at the 1 s timeout: {log:?}");
+    assert_eq!(log[1].outcome, "delivered");
+    let message = &app.state.store.outbox_messages(&app.payment(&order_id).await.id).await.unwrap()[0];
+    assert_eq!((message.status.as_str(), message.attempts), ("delivered", 2));
+}
+
 async fn shutdown_finishes_deliveries_in_flight_and_releases_the_rest(db: Db) {
     let mut app = spawn_app_with(db, &[QUICK_RETRIES]).await;
     let cafe24 = Receiver::start().await;
@@ -231,6 +301,8 @@ crate::on_both_databases!(
     a_noty_failing_twice_is_delivered_on_the_third_attempt,
     one_payments_notys_arrive_in_the_order_they_were_caused,
     a_noty_that_never_succeeds_is_tried_four_times_then_reported,
+    a_noty_answered_with_a_redirect_is_not_followed_and_is_retried,
+    a_noty_target_that_hangs_is_timed_out_and_retried,
     shutdown_finishes_deliveries_in_flight_and_releases_the_rest,
     a_killed_server_loses_no_notification,
     five_hundred_notifications_are_each_delivered_once,

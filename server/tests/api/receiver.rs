@@ -1,6 +1,6 @@
 //! A simulated Cafe24 noty endpoint: records what it receives, answers `{"result":"OK"}`
-//! unless told to fail, and notices when the same notification is being delivered
-//! twice at the same time.
+//! unless told to fail, redirect or hang, and notices when the same notification is
+//! being delivered twice at the same time.
 
 use std::{
     collections::HashMap,
@@ -14,7 +14,7 @@ use std::{
 use axum::{
     body::Bytes,
     extract::State,
-    http::{StatusCode, Uri},
+    http::{header, StatusCode, Uri},
     response::{IntoResponse, Response},
     Json,
 };
@@ -23,6 +23,8 @@ use url::Url;
 
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// When the request arrived.
+    pub at: Instant,
     pub path: String,
     pub body: String,
     pub fields: HashMap<String, String>,
@@ -35,10 +37,15 @@ pub enum Plan {
     AlwaysFail,
     /// 200, but not `{"result":"OK"}`.
     WrongAnswer,
+    /// `307 Temporary Redirect` to this path on the receiver (a client that followed it
+    /// would POST the same notification there).
+    RedirectTo(&'static str),
+    /// Holds the request this long before answering `{"result":"OK"}`.
+    Hang(Duration),
 }
 
-#[derive(Default)]
 struct Inner {
+    base: Url,
     received: Mutex<Vec<Received>>,
     plans: Mutex<HashMap<String, Plan>>,
     in_flight: Mutex<HashMap<String, usize>>,
@@ -54,9 +61,16 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let inner = Arc::new(Inner::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let inner = Arc::new(Inner {
+            base: base.clone(),
+            received: Mutex::default(),
+            plans: Mutex::default(),
+            in_flight: Mutex::default(),
+            overlaps: AtomicUsize::default(),
+            delay_ms: AtomicUsize::default(),
+        });
         let router = axum::Router::new().fallback(receive).with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Receiver { base, inner }
@@ -104,7 +118,20 @@ impl Receiver {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Response {
+    let at = Instant::now();
     let body = String::from_utf8_lossy(&body).into_owned();
+    let path = uri.path().to_owned();
+    let fields = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let hang = match inner.plans.lock().unwrap().get(&path) {
+        Some(Plan::Hang(time)) => Some(*time),
+        _ => None,
+    };
+    if let Some(time) = hang {
+        // Recorded on arrival: the sender gives up long before the answer.
+        inner.received.lock().unwrap().push(Received { at, path, body, fields });
+        tokio::time::sleep(time).await;
+        return Json(json!({"result": "OK"})).into_response();
+    }
     let first = {
         let mut in_flight = inner.in_flight.lock().unwrap();
         let n = in_flight.entry(body.clone()).or_default();
@@ -119,9 +146,7 @@ async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Resp
         tokio::time::sleep(Duration::from_millis(delay as u64)).await;
     }
     *inner.in_flight.lock().unwrap().get_mut(&body).unwrap() -= 1;
-    let path = uri.path().to_owned();
-    let fields = serde_urlencoded::from_str(&body).unwrap_or_default();
-    inner.received.lock().unwrap().push(Received { path: path.clone(), body, fields });
+    inner.received.lock().unwrap().push(Received { at, path: path.clone(), body, fields });
     let plan = {
         let mut plans = inner.plans.lock().unwrap();
         let plan = plans.get(&path).copied();
@@ -137,6 +162,11 @@ async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Resp
     match plan {
         Some(Plan::FailTimes(_) | Plan::AlwaysFail) => (StatusCode::INTERNAL_SERVER_ERROR, "down").into_response(),
         Some(Plan::WrongAnswer) => Json(json!({"result": "NG"})).into_response(),
+        Some(Plan::RedirectTo(target)) => {
+            let location = inner.base.join(target).unwrap().to_string();
+            (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)], "moved").into_response()
+        }
+        Some(Plan::Hang(_)) => unreachable!("answered above"),
         None => Json(json!({"result": "OK"})).into_response(),
     }
 }
