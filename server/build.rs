@@ -40,6 +40,8 @@ fn main() {
     // The tools found on PATH (wasm-opt, wasm-bindgen) decide the bundle: build it again
     // when PATH changes, so installing wasm-opt later is not hidden by a cached build.
     println!("cargo:rerun-if-env-changed=PATH");
+    // `sqlx::migrate!` embeds the migrations; a new file alone must rebuild the server.
+    println!("cargo:rerun-if-changed={}", workspace.join("migrations").display());
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir =
         env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target")).join("button");
