@@ -69,6 +69,16 @@ fn refund_webhook(refund: &OurRefund, tid: &str, status: &str, amount: i64) -> s
     })
 }
 
+/// A pending refund nothing has touched: the same rows, still pending, nothing paid back,
+/// nothing sent to Cafe24.
+async fn assert_refund_untouched(app: &TestApp, cafe24: &Receiver, order_id: &str, before: [i64; 6]) {
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(only_refund(app, order_id).await.status, "pending");
+    assert_eq!(state(app, order_id).await, (2, 0));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(cafe24.received("/cancel-noty").is_empty(), "nothing sent");
+}
+
 async fn an_async_cancel_is_requested_then_notified(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
@@ -198,11 +208,7 @@ async fn refund_webhooks_with_a_bad_signature_or_a_wrong_amount_leave_a_pending_
     let (status, body) = app.post_webhook(REFUND_WEBHOOK, &other_order, PG_SECRET).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}: another transaction");
 
-    assert_eq!(app.snapshot().await, before, "nothing changed");
-    assert_eq!(only_refund(&app, &order_id).await.status, "pending");
-    assert_eq!(state(&app, &order_id).await, (2, 0));
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(cafe24.received("/cancel-noty").is_empty(), "nothing sent");
+    assert_refund_untouched(&app, &cafe24, &order_id, before).await;
 
     // The PG's own decision, signed, still goes through once.
     app.sandbox_pg(&format!("/orders/{tid}/refunds/{}/decide", refund.code), &[("outcome", "refunded")]).await;
@@ -226,11 +232,7 @@ async fn an_unsigned_refund_webhook_is_checked_with_the_pg_and_its_body_ignored(
             app.post_unsigned_webhook(REFUND_WEBHOOK, &refund_webhook(&refund, &tid, claim, 306500)).await;
         assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("nothing to do yet")), "{claim}: {body}");
     }
-    assert_eq!(app.snapshot().await, before, "nothing changed");
-    assert_eq!(only_refund(&app, &order_id).await.status, "pending");
-    assert_eq!(state(&app, &order_id).await, (2, 0));
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(cafe24.received("/cancel-noty").is_empty(), "nothing sent");
+    assert_refund_untouched(&app, &cafe24, &order_id, before).await;
 
     // The PG refunds and sends its unsigned webhook: we ask it, and apply that, once.
     app.sandbox_pg(&format!("/orders/{tid}/refunds/{}/decide", refund.code), &[("outcome", "refunded")]).await;

@@ -93,29 +93,27 @@ async fn script_data_describes_enabled_shops_and_never_a_secret(db: Db) {
     }
 }
 
+/// `GET /api/external-checkout/script/hmac`, as the button asks for it.
+async fn ask_script_hmac(app: &TestApp, mall: &str, time: i64, client: &str, member: &str) -> reqwest::Response {
+    let time = time.to_string();
+    let query = [("mall_id", mall), ("request_time", &time), ("client_key", client), ("member_id", member)];
+    app.client.get(app.url("/api/external-checkout/script/hmac")).query(&query).send().await.unwrap()
+}
+
 async fn script_hmac_signs_for_our_client_at_a_fresh_time_only(db: Db) {
     let app = spawn_app(db).await;
-    let ask = |mall: &str, time: i64, client: &str| {
-        app.client
-            .get(app.url("/api/external-checkout/script/hmac"))
-            .query(&[
-                ("mall_id", mall),
-                ("request_time", &time.to_string()),
-                ("client_key", client),
-                ("member_id", "mockbuyer"),
-            ])
-            .send()
-    };
+    let ask =
+        |mall: &'static str, time: i64, client: &'static str| ask_script_hmac(&app, mall, time, client, "mockbuyer");
     let now = now_secs();
-    let response = ask("demomall", now, CLIENT_ID).await.unwrap();
+    let response = ask("demomall", now, CLIENT_ID).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let expected =
         paybridge::cafe24::signature::sign(SERVICE_KEY, &["demomall", &now.to_string(), CLIENT_ID, "mockbuyer"]);
     assert_eq!(body["hmac_key"], expected);
-    assert_eq!(ask("demomall", now, "another-app").await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(ask("demomall", now - 600, CLIENT_ID).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(ask("othermall", now, CLIENT_ID).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(ask("demomall", now, "another-app").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(ask("demomall", now - 600, CLIENT_ID).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(ask("othermall", now, CLIENT_ID).await.status(), StatusCode::FORBIDDEN);
 }
 
 async fn post_payload(app: &TestApp, body: &Value) -> (StatusCode, Value) {
@@ -456,19 +454,7 @@ async fn a_disabled_shop_gets_no_button_data_no_hmac_and_no_payment(db: Db) {
         (&json!(false), Some("paybridge is not enabled for this shop"))
     );
 
-    let now = now_secs().to_string();
-    let response = app
-        .client
-        .get(app.url("/api/external-checkout/script/hmac"))
-        .query(&[
-            ("mall_id", "demomall"),
-            ("request_time", &now),
-            ("client_key", CLIENT_ID),
-            ("member_id", "mockbuyer"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = ask_script_hmac(&app, "demomall", now_secs(), CLIENT_ID, "mockbuyer").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["mData"]["message"], "paybridge is not enabled in this mall");
@@ -511,21 +497,12 @@ async fn a_signed_out_buyer_reserves_as_a_guest_on_the_demo_storefront(db: Db) {
 
     // What the button does with it: the guest id is signed and reserved in place of a
     // member id, and the payload says bGuest.
-    let now = now_secs().to_string();
-    let hmac: Value = app
-        .client
-        .get(app.url("/api/external-checkout/script/hmac"))
-        .query(&[("mall_id", "demomall"), ("request_time", &now), ("client_key", CLIENT_ID), ("member_id", &guest_id)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now = now_secs();
+    let hmac: Value = ask_script_hmac(app, "demomall", now, CLIENT_ID, &guest_id).await.json().await.unwrap();
     let (status, mut reservation) = app
         .post_json(
             "/demo-cafe24/demomall/front/precreate-order",
-            &json!({"request_time": now, "client_id": CLIENT_ID, "member_id": guest_id,
+            &json!({"request_time": now.to_string(), "client_id": CLIENT_ID, "member_id": guest_id,
                     "hmac": hmac["hmac_key"], "products": page_value(&page, "DEMO_BASKET")}),
         )
         .await;
