@@ -180,10 +180,7 @@ async fn a_storefront_purchase_is_reviewed_paid_and_notified(db: Db) {
 async fn shipping_is_added_by_cafe24s_calculation(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
-    let order_id = unique_order_id();
-    let (status, answer) =
-        post_payload(&app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    let order_id = reserve_small_basket(&app, &cafe24).await;
     let (status, paid) =
         app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
@@ -314,6 +311,15 @@ fn small_basket() -> Vec<Value> {
                 "product_price": "180.50", "option_price": "0.00", "product_name": "Ube jar"})]
 }
 
+/// The button's payload for [`small_basket`], accepted; returns the order id.
+async fn reserve_small_basket(app: &TestApp, cafe24: &Receiver) -> String {
+    let order_id = unique_order_id();
+    let (status, answer) =
+        post_payload(app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    order_id
+}
+
 async fn pg_order(app: &TestApp, tid: &str) -> (i64, String) {
     sqlx::query_as("SELECT amount_minor, status FROM sandbox_pg_orders WHERE code = $1")
         .bind(tid)
@@ -330,10 +336,7 @@ async fn event_kinds(app: &TestApp, order_id: &str) -> Vec<String> {
 async fn the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
-    let order_id = unique_order_id();
-    let (status, answer) =
-        post_payload(&app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    let order_id = reserve_small_basket(&app, &cafe24).await;
     let tid = app.payment(&order_id).await.tid.unwrap();
     // As if the PG had closed the checkout on its side without telling us.
     sqlx::query("UPDATE sandbox_pg_orders SET status = 'expired' WHERE code = $1")
@@ -376,8 +379,7 @@ async fn the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was(db: Db)
 async fn a_pg_that_does_not_answer_keeps_the_settled_amount_for_the_next_pay(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
-    let order_id = unique_order_id();
-    post_payload(&app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
+    let order_id = reserve_small_basket(&app, &cafe24).await;
     let tid = app.payment(&order_id).await.tid.unwrap();
     // A second instance on the same database that cannot reach the PG: the PG may or
     // may not have taken the new amount, so ours must stay what it was asked to take.
