@@ -171,14 +171,29 @@ fn kst(ms: i64) -> String {
     t.format(format).unwrap_or_default()
 }
 
-async fn issue_tokens(app: &AppState, mall_id: &str) -> Result<Value, sqlx::Error> {
-    let short = fault_for(app, "token").await.as_deref() == Some("short");
+/// How long the simulator's access and refresh tokens live, as Cafe24's do.
+const ACCESS_LIFETIME_MS: i64 = 2 * 3600 * 1000;
+const REFRESH_LIFETIME_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// A new access and refresh token for the mall, recorded (as digests) so the simulated
+/// Admin API accepts them.
+async fn new_tokens(
+    store: &crate::store::Store,
+    mall_id: &str,
+    access_lifetime_ms: i64,
+) -> Result<crate::cafe24::api::TokenSet, sqlx::Error> {
     let now = now_ms();
-    let access = random_token();
-    let refresh = random_token();
-    let access_expires = now + if short { 60_000 } else { 2 * 3600 * 1000 };
-    let refresh_expires = now + 14 * 24 * 3600 * 1000;
-    for (token, kind, expires) in [(&access, "access", access_expires), (&refresh, "refresh", refresh_expires)] {
+    let refresh_expires = now + REFRESH_LIFETIME_MS;
+    let tokens = crate::cafe24::api::TokenSet {
+        access_token: random_token(),
+        refresh_token: random_token(),
+        expires_at: now + access_lifetime_ms,
+        refresh_token_expires_at: Some(refresh_expires),
+        scopes: crate::cafe24::api::SCOPES.split(',').map(str::to_owned).collect(),
+    };
+    for (token, kind, expires) in
+        [(&tokens.access_token, "access", tokens.expires_at), (&tokens.refresh_token, "refresh", refresh_expires)]
+    {
         sqlx::query(
             "INSERT INTO demo_cafe24_tokens (token, kind, mall_id, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)",
         )
@@ -186,18 +201,25 @@ async fn issue_tokens(app: &AppState, mall_id: &str) -> Result<Value, sqlx::Erro
         .bind(kind)
         .bind(mall_id)
         .bind(expires)
-        .execute(app.store.pool())
+        .execute(store.pool())
         .await?;
     }
+    Ok(tokens)
+}
+
+async fn issue_tokens(app: &AppState, mall_id: &str) -> Result<Value, sqlx::Error> {
+    let short = fault_for(app, "token").await.as_deref() == Some("short");
+    let now = now_ms();
+    let tokens = new_tokens(&app.store, mall_id, if short { 60_000 } else { ACCESS_LIFETIME_MS }).await?;
     Ok(json!({
-        "access_token": access,
-        "expires_at": kst(access_expires),
-        "refresh_token": refresh,
-        "refresh_token_expires_at": kst(refresh_expires),
+        "access_token": tokens.access_token,
+        "expires_at": kst(tokens.expires_at),
+        "refresh_token": tokens.refresh_token,
+        "refresh_token_expires_at": kst(tokens.refresh_token_expires_at.unwrap_or_default()),
         "client_id": app.cafe24.client_id,
         "mall_id": mall_id,
         "user_id": "demo_admin",
-        "scopes": crate::cafe24::api::SCOPES.split(',').collect::<Vec<_>>(),
+        "scopes": tokens.scopes,
         "issued_at": kst(now),
     }))
 }
@@ -573,29 +595,7 @@ pub async fn issue_installed_tokens(
     store: &crate::store::Store,
     mall_id: &str,
 ) -> Result<crate::cafe24::api::TokenSet, sqlx::Error> {
-    let now = now_ms();
-    let tokens = crate::cafe24::api::TokenSet {
-        access_token: random_token(),
-        refresh_token: random_token(),
-        expires_at: now + 2 * 3600 * 1000,
-        refresh_token_expires_at: Some(now + 14 * 24 * 3600 * 1000),
-        scopes: crate::cafe24::api::SCOPES.split(',').map(str::to_owned).collect(),
-    };
-    let expiries = [tokens.expires_at, tokens.refresh_token_expires_at.unwrap_or_default()];
-    for ((token, kind), expires) in
-        [(&tokens.access_token, "access"), (&tokens.refresh_token, "refresh")].into_iter().zip(expiries)
-    {
-        sqlx::query(
-            "INSERT INTO demo_cafe24_tokens (token, kind, mall_id, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)",
-        )
-        .bind(digest(token))
-        .bind(kind)
-        .bind(mall_id)
-        .bind(expires)
-        .execute(store.pool())
-        .await?;
-    }
-    Ok(tokens)
+    new_tokens(store, mall_id, ACCESS_LIFETIME_MS).await
 }
 
 #[derive(Deserialize)]
