@@ -372,11 +372,7 @@ impl AdminPort for AdminService {
         overview.credentials = None;
         // Unlinking disconnects the app: the tokens are revoked at Cafe24 and forgotten.
         if let Some(tokens) = self.app.store.tokens(&self.app.keys, mall_id).await.map_err(internal)? {
-            for token in [&tokens.access_token, &tokens.refresh_token] {
-                if let Err(e) = self.app.cafe24_api.revoke(mall_id, token).await {
-                    tracing::warn!(mall_id, error = %e, "token revocation failed; forgetting the token anyway");
-                }
-            }
+            super::tokens::revoke(&self.app, mall_id, &tokens).await;
         }
         self.app.store.delete_tokens(mall_id).await.map_err(internal)?;
         self.app.store.sign_out_mall(mall_id).await.map_err(internal)?;

@@ -87,3 +87,13 @@ where
         other => other.map_err(upstream),
     }
 }
+
+/// Revokes both of the mall's tokens at Cafe24 where it still accepts that. A failure is
+/// logged, never fatal: the caller forgets the tokens either way.
+pub async fn revoke(app: &AppState, mall_id: &str, tokens: &TokenSet) {
+    for token in [&tokens.access_token, &tokens.refresh_token] {
+        if let Err(e) = app.cafe24_api.revoke(mall_id, token).await {
+            tracing::warn!(mall_id, error = %e, "token revocation failed; forgetting the token anyway");
+        }
+    }
+}

@@ -72,11 +72,7 @@ async fn uninstall(app: &AppState, mall_id: &str) -> Result<(), crate::store::St
     // Deleting the app normally revokes its tokens at Cafe24 already; revoke anyway where
     // Cafe24 still accepts it, and never keep a token because that failed.
     if let Some(tokens) = tokens {
-        for token in [&tokens.access_token, &tokens.refresh_token] {
-            if let Err(e) = app.cafe24_api.revoke(mall_id, token).await {
-                tracing::info!(mall_id, error = %e, "token revocation after the app's deletion failed");
-            }
-        }
+        super::tokens::revoke(app, mall_id, &tokens).await;
     }
     tracing::info!(mall_id, known, "the app was deleted from the mall: shops off, credentials and tokens forgotten");
     Ok(())
