@@ -68,10 +68,7 @@ test('a newcomer buys in the demo mall and cancels the payment', async () => {
 });
 
 test('the merchant opens paybridge from the demo mall, links credentials and enables a shop', async () => {
-  const page = await shared.browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${shared.server.base}/demo-mall/`);
+  const { page, errors } = await shared.open('/demo-mall/');
   await Promise.all([page.waitForURL((url) => url.pathname === '/admin/display'), page.getByTestId('admin-launch').click()]);
   await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
   assert.equal(await page.getByTestId('mall-id').innerText(), 'demomall');

@@ -8,10 +8,7 @@ import { screenshot, serverAndBrowser } from './support.mjs';
 const shared = serverAndBrowser();
 
 test('product page → button → review page → Pay → approve → the mall\'s success page, notified', async () => {
-  const page = await shared.browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${shared.server.base}/demo-mall/products/ube`);
+  const { page, errors } = await shared.open('/demo-mall/products/ube');
   const button = page.getByTestId('paybridge-button');
   await button.waitFor({ timeout: 15_000 });
   assert.equal(await button.innerText(), 'Pay with paybridge');
@@ -44,10 +41,7 @@ test('product page → button → review page → Pay → approve → the mall\'
 });
 
 test('the basket page, opened as a page of its own, shows the button', async () => {
-  const page = await shared.browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${shared.server.base}/demo-mall/basket`);
+  const { page, errors } = await shared.open('/demo-mall/basket');
   assert.equal(await page.evaluate(() => window.top === window.self), true, 'a top-level page');
   const button = page.getByTestId('paybridge-button');
   await button.waitFor({ timeout: 15_000 });
@@ -59,10 +53,7 @@ test('the basket page, opened as a page of its own, shows the button', async () 
 });
 
 test('a signed-out buyer checks out as a guest: the guest id is signed and reserved, and bGuest is set', async () => {
-  const page = await shared.browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${shared.server.base}/demo-mall/basket`);
+  const { page, errors } = await shared.open('/demo-mall/basket');
   assert.match(await page.getByTestId('customer').innerText(), /Signed in as demobuyer/);
   await Promise.all([page.waitForURL((u) => u.searchParams.get('guest') === '1'), page.getByTestId('sign-out').click()]);
   assert.match(await page.getByTestId('customer').innerText(), /Shopping as a guest/);

@@ -98,8 +98,17 @@ export function orderId() {
 }
 
 // One server and one browser for a test file: started before its tests, stopped after.
+// `shared.open(path)` opens a page of the server and collects the page's uncaught errors.
 export function serverAndBrowser() {
-  const shared = {};
+  const shared = {
+    async open(path) {
+      const page = await shared.browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e));
+      await page.goto(`${shared.server.base}${path}`);
+      return { page, errors };
+    },
+  };
   before(async () => {
     shared.server = await startServer();
     shared.browser = await launchBrowser();

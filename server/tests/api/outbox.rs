@@ -10,7 +10,7 @@ use paybridge::store::{now_ms, Store};
 
 use crate::{
     helpers::*,
-    receiver::{Plan, Receiver},
+    receiver::{Plan, Received, Receiver},
 };
 
 const SECONDS: Duration = Duration::from_secs(10);
@@ -100,16 +100,26 @@ async fn attempts(app: &TestApp) -> Vec<Attempt> {
     .unwrap()
 }
 
+/// A paid payment whose noty target misbehaves (`plan`) for the first attempt, then
+/// recovers: returns the order and what the target received once the noty is delivered.
+async fn noty_to_a_target_failing_once(
+    app: &TestApp,
+    cafe24: &Receiver,
+    path: &str,
+    plan: Plan,
+) -> (String, Vec<Received>) {
+    cafe24.plan(path, plan);
+    let order_id = paid_async(app, &cafe24.url(path)).await;
+    cafe24.wait_for(path, 1, SECONDS).await;
+    cafe24.recover(path);
+    app.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
+    (order_id, cafe24.received(path))
+}
+
 async fn a_noty_answered_with_a_redirect_is_not_followed_and_is_retried(db: Db) {
     let app = spawn_app_with(db, &[("NOTIFY_RETRY_DELAYS", "1s,100ms,100ms")]).await;
     let cafe24 = Receiver::start().await;
-    cafe24.plan("/moved", Plan::RedirectTo("/elsewhere"));
-    let order_id = paid_async(&app, &cafe24.url("/moved")).await;
-    cafe24.wait_for("/moved", 1, SECONDS).await;
-    cafe24.recover("/moved");
-    app.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
-
-    let got = cafe24.received("/moved");
+    let (order_id, got) = noty_to_a_target_failing_once(&app, &cafe24, "/moved", Plan::RedirectTo("/elsewhere")).await;
     assert_eq!(got.len(), 2, "the redirect counted as a failed attempt, and the retry went to the same URL");
     assert_eq!(got[0].body, got[1].body);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -127,13 +137,8 @@ async fn a_noty_target_that_hangs_is_timed_out_and_retried(db: Db) {
     // Deliveries time out at half the lease: 1 s here; the receiver would answer after 30 s.
     let app = spawn_app_with(db, &[("NOTIFY_LEASE", "2s"), QUICK_RETRIES]).await;
     let cafe24 = Receiver::start().await;
-    cafe24.plan("/slow", Plan::Hang(Duration::from_secs(30)));
-    let order_id = paid_async(&app, &cafe24.url("/slow")).await;
-    cafe24.wait_for("/slow", 1, SECONDS).await;
-    cafe24.recover("/slow");
-    app.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
-
-    let got = cafe24.received("/slow");
+    let (order_id, got) =
+        noty_to_a_target_failing_once(&app, &cafe24, "/slow", Plan::Hang(Duration::from_secs(30))).await;
     assert_eq!(got.len(), 2, "given up on, then tried again");
     assert_eq!(got[0].body, got[1].body);
     let gap = got[1].at - got[0].at;
