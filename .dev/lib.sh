@@ -48,13 +48,16 @@ need_cargo_leptos() {
   fi
 }
 
-# The storefront button's build (server/build.rs) shrinks its WASM with wasm-opt.
+# wasm-opt from binaryen at the version pinned in .dev/tools (npm): the release hydrate
+# bundle (cargo-leptos runs the wasm-opt on PATH) and the storefront button
+# (server/build.rs) are shrunk with it. Debian's binaryen 108 breaks wasm-bindgen's
+# output: a release bundle built with it fails to start in the browser.
 need_wasm_opt() {
-  if ! command -v wasm-opt >/dev/null; then
-    say "installing Debian's binaryen (wasm-opt) for the storefront button"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq binaryen >/dev/null
+  if [ ! -f .dev/tools/node_modules/.package-lock.json ] || [ .dev/tools/package-lock.json -nt .dev/tools/node_modules/.package-lock.json ]; then
+    say "installing the pinned build tools (binaryen's wasm-opt from npm, in .dev/tools)"
+    (cd .dev/tools && npm ci --no-audit --no-fund)
   fi
+  export PATH="$ROOT/.dev/tools/node_modules/.bin:$PATH"
 }
 
 need_chromium() {

@@ -1,9 +1,13 @@
 //! Builds the storefront payment button (`frontend/button`) into the one self-contained
 //! script served at `/api/external-checkout/script` (SPEC §4.6): the WASM is compiled
-//! with the size-optimised `wasm-release` profile, shrunk with wasm-opt when it is
-//! installed, bound with the wasm-bindgen CLI, and inlined (base64) into its JS glue.
-//! Paths are remapped so the bytes — and the SRI hash registered with Cafe24 — do not
-//! depend on where the build ran.
+//! with the size-optimised `wasm-release` profile, bound with the wasm-bindgen CLI,
+//! shrunk with wasm-opt (after wasm-bindgen, as binaryen's and wasm-bindgen's
+//! documentation say), and inlined (base64) into its JS glue. Paths are remapped so the
+//! bytes — and the SRI hash registered with Cafe24 — do not depend on where the build ran.
+//!
+//! wasm-opt is the pinned binaryen of `.dev/tools` (npm) when it is installed, else the
+//! one on PATH, and only from [`MIN_BINARYEN`] on: older releases (Debian's 108) break the
+//! externref table that wasm-bindgen's output grows at start.
 
 use std::{
     env,
@@ -29,6 +33,44 @@ fn have(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
+/// The oldest binaryen whose `wasm-opt -Oz` keeps wasm-bindgen 0.2.117's output
+/// instantiable (checked in Chromium against the npm releases; see the README).
+const MIN_BINARYEN: u32 = 110;
+
+/// `wasm-opt version 132 (version_132)` → 132.
+fn binaryen_version(tool: &Path) -> Option<u32> {
+    let output = Command::new(tool).arg("--version").output().ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rest = text.split("version").nth(1)?;
+    rest.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The wasm-opt to use, if a recent enough one is installed.
+fn find_wasm_opt(workspace: &Path) -> Option<PathBuf> {
+    let pinned = workspace.join(".dev").join("tools").join("node_modules").join(".bin").join("wasm-opt");
+    for candidate in [pinned, PathBuf::from("wasm-opt")] {
+        match binaryen_version(&candidate) {
+            Some(version) if version >= MIN_BINARYEN => return Some(candidate),
+            Some(version) => println!(
+                "cargo:warning={} is binaryen {version}, older than {MIN_BINARYEN}, which breaks wasm-bindgen's output: \
+                 not used",
+                candidate.display()
+            ),
+            None => {}
+        }
+    }
+    None
+}
+
+/// Writes `bytes` unless the file already holds them, so that an unchanged button does
+/// not make cargo recompile the server that embeds it.
+fn write_if_changed(path: &Path, bytes: &[u8]) {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return;
+    }
+    std::fs::write(path, bytes).unwrap_or_else(|e| fail(&e.to_string()));
+}
+
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest.parent().expect("server/ is inside the workspace").to_path_buf();
@@ -37,9 +79,11 @@ fn main() {
         println!("cargo:rerun-if-changed={}", button.join(watched).display());
     }
     println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
-    // The tools found on PATH (wasm-opt, wasm-bindgen) decide the bundle: build it again
-    // when PATH changes, so installing wasm-opt later is not hidden by a cached build.
+    // The tools found (wasm-opt, wasm-bindgen) decide the bundle: build it again when PATH
+    // or the pinned tools change, so installing wasm-opt later is not hidden by a cached
+    // build. (`.dev/tools` always exists; cargo checks the files inside it.)
     println!("cargo:rerun-if-env-changed=PATH");
+    println!("cargo:rerun-if-changed={}", workspace.join(".dev").join("tools").display());
     // `sqlx::migrate!` embeds the migrations; a new file alone must rebuild the server.
     println!("cargo:rerun-if-changed={}", workspace.join("migrations").display());
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -67,23 +111,7 @@ fn main() {
             .env("CARGO_ENCODED_RUSTFLAGS", remap),
         "cargo build of paybridge-button for wasm32-unknown-unknown",
     );
-    let mut wasm = target_dir.join("wasm32-unknown-unknown").join("wasm-release").join("paybridge_button.wasm");
-    // wasm-opt runs before wasm-bindgen: older wasm-opt releases (Debian's 108) mangle
-    // the externref table wasm-bindgen adds.
-    if have("wasm-opt") {
-        let optimised = out.join("button_opt.wasm");
-        run(
-            Command::new("wasm-opt")
-                .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-reference-types"])
-                .args(["--enable-sign-ext", "--enable-mutable-globals", "-o"])
-                .arg(&optimised)
-                .arg(&wasm),
-            "wasm-opt",
-        );
-        wasm = optimised;
-    } else {
-        println!("cargo:warning=wasm-opt is not installed: the storefront button is larger than it needs to be");
-    }
+    let wasm = target_dir.join("wasm32-unknown-unknown").join("wasm-release").join("paybridge_button.wasm");
     let bound = out.join("button");
     if !have("wasm-bindgen") {
         fail("the wasm-bindgen CLI is not on PATH");
@@ -96,6 +124,20 @@ fn main() {
         "wasm-bindgen",
     );
     let module = bound.join("button_bg.wasm");
+    match find_wasm_opt(&workspace) {
+        Some(wasm_opt) => run(
+            Command::new(&wasm_opt)
+                .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-reference-types"])
+                .args(["--enable-sign-ext", "--enable-mutable-globals", "--enable-multivalue", "-o"])
+                .arg(&module)
+                .arg(&module),
+            "wasm-opt",
+        ),
+        None => println!(
+            "cargo:warning=no wasm-opt of binaryen {MIN_BINARYEN} or later: the storefront button is larger than it \
+             needs to be (`npm ci --prefix .dev/tools` installs the pinned one)"
+        ),
+    }
     let glue = std::fs::read_to_string(bound.join("button.js")).unwrap_or_else(|e| fail(&e.to_string()));
     let bytes = std::fs::read(&module).unwrap_or_else(|e| fail(&e.to_string()));
     let script = format!(
@@ -112,5 +154,5 @@ fn main() {
         version = env!("CARGO_PKG_VERSION"),
         wasm = STANDARD.encode(bytes),
     );
-    std::fs::write(out.join("storefront.js"), script).unwrap_or_else(|e| fail(&e.to_string()));
+    write_if_changed(&out.join("storefront.js"), script.as_bytes());
 }

@@ -31,7 +31,7 @@ test('approving on the sandbox page lands on the return_url with result_code=000
   assert.equal(res.status, 200, JSON.stringify(answer));
   assert.equal(answer.result_code, '0000');
 
-  const page = await shared.browser.newPage();
+  const { page } = await shared.newPage();
   await page.goto(answer.payment_url);
   await page.getByTestId('amount').waitFor();
   assert.match(await page.getByTestId('amount').innerText(), /3065\.00 PHP/);
@@ -50,8 +50,7 @@ test('approving on the sandbox page lands on the return_url with result_code=000
 });
 
 test('a newcomer buys in the demo mall and cancels the payment', async () => {
-  const page = await shared.browser.newPage();
-  await page.goto(`${shared.server.base}/demo-mall/`);
+  const { page } = await shared.open('/demo-mall/');
   await screenshot(page, 'demo-mall-storefront');
   await page.getByTestId('buy-ube').click();
   await page.getByTestId('approve').waitFor();
@@ -68,9 +67,9 @@ test('a newcomer buys in the demo mall and cancels the payment', async () => {
 });
 
 test('the merchant opens paybridge from the demo mall, links credentials and enables a shop', async () => {
-  const { page, errors } = await shared.open('/demo-mall/');
+  const { page, errors, hydrated } = await shared.open('/demo-mall/');
   await Promise.all([page.waitForURL((url) => url.pathname === '/admin/display'), page.getByTestId('admin-launch').click()]);
-  await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
+  await hydrated();
   assert.equal(await page.getByTestId('mall-id').innerText(), 'demomall');
   await screenshot(page, 'admin-signed-in');
 

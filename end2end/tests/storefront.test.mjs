@@ -8,14 +8,14 @@ import { screenshot, serverAndBrowser } from './support.mjs';
 const shared = serverAndBrowser();
 
 test('product page → button → review page → Pay → approve → the mall\'s success page, notified', async () => {
-  const { page, errors } = await shared.open('/demo-mall/products/ube');
+  const { page, errors, hydrated } = await shared.open('/demo-mall/products/ube');
   const button = page.getByTestId('paybridge-button');
   await button.waitFor({ timeout: 15_000 });
   assert.equal(await button.innerText(), 'Pay with paybridge');
   await screenshot(page, 'storefront-button');
 
   await Promise.all([page.waitForURL((u) => u.pathname === '/api/external-checkout/order/review'), button.click()]);
-  await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
+  await hydrated();
   const orderId = await page.getByTestId('review-order').innerText();
   assert.match(await page.getByTestId('review-shipping').innerText(), /100\.00/);
   assert.match(await page.getByTestId('review-total').innerText(), /280\.50 PHP/);
@@ -53,7 +53,7 @@ test('the basket page, opened as a page of its own, shows the button', async () 
 });
 
 test('a signed-out buyer checks out as a guest: the guest id is signed and reserved, and bGuest is set', async () => {
-  const { page, errors } = await shared.open('/demo-mall/basket');
+  const { page, errors, hydrated } = await shared.open('/demo-mall/basket');
   assert.match(await page.getByTestId('customer').innerText(), /Signed in as demobuyer/);
   await Promise.all([page.waitForURL((u) => u.searchParams.get('guest') === '1'), page.getByTestId('sign-out').click()]);
   assert.match(await page.getByTestId('customer').innerText(), /Shopping as a guest/);
@@ -72,26 +72,55 @@ test('a signed-out buyer checks out as a guest: the guest id is signed and reser
   assert.equal(payload.member_id, guestId);
   assert.equal(payload.bGuest, 1);
 
-  await page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 });
+  await hydrated();
   assert.equal(await page.getByTestId('review-order').innerText(), payload.order_id);
   assert.match(await page.getByTestId('review-total').innerText(), /1080\.50 PHP/);
   assert.deepEqual(errors, []);
   await page.close();
 });
 
+// Counts the WebAssembly modules the page's scripts start, and marks each one ready a
+// task after it was instantiated: by then the button's start function has run and made
+// its decision (the page-role and iframe checks come before its first await).
+function watchWasm(page) {
+  return page.addInitScript(() => {
+    const instantiate = WebAssembly.instantiate;
+    window.__wasm = { started: 0, ready: 0 };
+    WebAssembly.instantiate = function (...args) {
+      window.__wasm.started++;
+      return instantiate.apply(this, args).then((result) => {
+        setTimeout(() => window.__wasm.ready++, 0);
+        return result;
+      });
+    };
+  });
+}
+
+// Serves `html` as a page of paybridge's origin (a path paybridge does not have) and opens it.
+async function openHtml(page, path, html) {
+  const url = `${shared.server.base}${path}`;
+  await page.route(url, (route) => route.fulfill({ contentType: 'text/html', body: html }));
+  await page.goto(url, { waitUntil: 'load' });
+}
+
 test('the button stays away from pages that are not product or basket pages, and from iframes', async () => {
-  const page = await shared.browser.newPage();
-  await page.setContent(`<html><head><meta name="path_role" content="MAIN"></head><body>
+  const { page } = await shared.newPage();
+  await watchWasm(page);
+  const asked = [];
+  page.on('request', (r) => r.url().includes('/api/external-checkout/script/') && asked.push(r.url()));
+  await openHtml(page, '/e2e/main-page', `<html><head><meta name="path_role" content="MAIN"></head><body>
     <div id="appPaymentButtonBox"></div>
     <script>window.CAFE24API = { MALL_ID: "demomall", SHOP_NO: 1 };</script>
     <script src="${shared.server.base}/api/external-checkout/script"></script></body></html>`);
-  await page.waitForTimeout(1500);
+  await page.waitForFunction(() => window.__wasm.ready === 1);
   assert.equal(await page.getByTestId('paybridge-button').count(), 0);
+  assert.deepEqual(asked, [], 'a main page asks paybridge nothing');
 
-  await page.goto(`${shared.server.base}/demo-mall/`);
-  await page.setContent(`<iframe id="f" src="${shared.server.base}/demo-mall/basket"></iframe>`);
-  const frame = page.frameLocator('#f');
-  await page.waitForTimeout(2500);
-  assert.equal(await frame.getByTestId('paybridge-button').count(), 0);
+  // The frame's load event comes after its (synchronous) scripttag has run.
+  await openHtml(page, '/e2e/framed-basket', `<iframe id="f" src="${shared.server.base}/demo-mall/basket"></iframe>`);
+  const frame = page.frame({ url: (u) => u.pathname === '/demo-mall/basket' });
+  assert.equal(await frame.evaluate(() => typeof window.DEMO_BASKET), 'object', 'the basket page ran its scripts');
+  assert.equal(await frame.evaluate(() => window.__wasm.started), 0, 'no button module starts inside an iframe');
+  assert.equal(await page.frameLocator('#f').getByTestId('paybridge-button').count(), 0);
   await page.close();
 });

@@ -1,5 +1,8 @@
-// Starts the paybridge binary built by `cargo leptos build` on a free port with its own
-// SQLite database, and launches Debian's Chromium through playwright-core.
+// Starts the paybridge binary built by `cargo leptos build` (debug, or `--release` when
+// PAYBRIDGE_BUILD=release) on a free port with its own SQLite database, and launches
+// Debian's Chromium through playwright-core. Any uncaught error in a page — a bundle that
+// fails to instantiate, a panic while hydrating — fails the test it happened in.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -7,12 +10,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const root = resolve(here, '..', '..');
-export const resultsDir = resolve(here, '..', 'test-results');
+/// `debug` or `release`: which build the tests run against (screenshots go under it).
+export const build = process.env.PAYBRIDGE_BUILD ?? 'debug';
+export const resultsDir = resolve(here, '..', 'test-results', build);
 export const SERVICE_KEY = 'e2e-service-key';
 export const PARTNER_ID = 'demomall:0:demo-app-public-key';
 
@@ -28,7 +33,7 @@ function freePort() {
 }
 
 export async function startServer() {
-  const bin = process.env.PAYBRIDGE_BIN ?? join(root, 'target', 'debug', 'paybridge');
+  const bin = process.env.PAYBRIDGE_BIN ?? join(root, 'target', build, 'paybridge');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'paybridge-e2e-'));
   const child = spawn(bin, [], {
@@ -97,21 +102,56 @@ export function orderId() {
   return `20261123-${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 }
 
-// One server and one browser for a test file: started before its tests, stopped after.
-// `shared.open(path)` opens a page of the server and collects the page's uncaught errors.
+// Chromium reports every non-2xx fetch as a console error; the tests provoke refusals on
+// purpose, so those are not page errors. Everything else on the console's error level is.
+function isPageError(message) {
+  return message.type() === 'error' && !message.text().startsWith('Failed to load resource:');
+}
+
+// One server and one browser context for a test file: started before its tests, stopped
+// after. `shared.open(path)` opens a page of the server and returns it with its errors and
+// `hydrated()`; `shared.newPage()` a blank one. Whatever page of the context throws (or logs an
+// error) fails the running test, so a bundle that does not start cannot pass unnoticed.
 export function serverAndBrowser() {
+  let seen = [];
   const shared = {
-    async open(path) {
-      const page = await shared.browser.newPage();
+    async newPage() {
+      const page = await shared.context.newPage();
       const errors = [];
-      page.on('pageerror', (e) => errors.push(e));
-      await page.goto(`${shared.server.base}${path}`);
-      return { page, errors };
+      let failed;
+      const firstError = new Promise((_, reject) => (failed = reject));
+      firstError.catch(() => {});
+      const record = (what) => {
+        errors.push(what);
+        seen.push(`${page.url()}: ${what}`);
+        failed(new Error(`${page.url()}: ${what}`));
+      };
+      page.on('pageerror', (e) => record(`uncaught ${e.name}: ${e.message}`));
+      page.on('console', (m) => isPageError(m) && record(`console.error: ${m.text()}`));
+      // Waits until the Leptos page has hydrated; fails at once when the page throws (a
+      // bundle that does not instantiate never hydrates).
+      const hydrated = () =>
+        Promise.race([
+          page.getByTestId('hydration').filter({ hasText: 'interactive' }).waitFor({ timeout: 15_000 }),
+          firstError,
+        ]);
+      return { page, errors, hydrated };
+    },
+    async open(path) {
+      const opened = await shared.newPage();
+      await opened.page.goto(`${shared.server.base}${path}`);
+      return opened;
     },
   };
   before(async () => {
     shared.server = await startServer();
     shared.browser = await launchBrowser();
+    shared.context = await shared.browser.newContext();
+  });
+  afterEach(() => {
+    const errors = seen;
+    seen = [];
+    assert.deepEqual(errors, [], `errors in the ${build} build's pages`);
   });
   after(async () => {
     await shared.browser?.close();
