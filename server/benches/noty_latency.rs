@@ -15,6 +15,7 @@ use axum::{body::Bytes, extract::State, routing::post, Json, Router};
 use paybridge::{
     cafe24::signature,
     config::Config,
+    domain::{MallId, OrderId},
     gateway::sandbox::{sign_webhook, SIGNATURE_HEADER},
     startup::Application,
     store::{now_ms, Store},
@@ -153,8 +154,9 @@ async fn main() {
             .await
             .unwrap();
         assert_eq!(answer["result_code"], "0000", "{answer}");
-        let payment = store.payment_by_order("demomall", &order_id).await.unwrap().unwrap();
-        payments.push((order_id, payment.id, payment.tid.unwrap()));
+        let (mall, order) = (MallId::parse("demomall").unwrap(), OrderId::parse(&order_id).unwrap());
+        let payment = store.payment_by_order(&mall, &order).await.unwrap().unwrap();
+        payments.push((order_id, payment.id.into_string(), payment.tid.unwrap()));
     }
     let payments = Arc::new(payments);
     let sent = drive(count, rate, |i| {
@@ -168,7 +170,7 @@ async fn main() {
             .to_string();
             let signature = sign_webhook("demo-app-secret-key", now_ms() / 1000, body.as_bytes());
             let response = client
-                .post(format!("{base}/api/asynchronous-checkout/checkout/webhook"))
+                .post(format!("{base}/pg/sandbox/webhook"))
                 .header("content-type", "application/json")
                 .header(SIGNATURE_HEADER, signature)
                 .body(body)

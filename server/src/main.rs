@@ -93,7 +93,7 @@ async fn serve(config: Config) -> Result<(), String> {
     }
     let sandbox = config.sandbox;
     let app = Application::build(config).await.map_err(|e| e.to_string())?;
-    let url = app.state().public_url.clone();
+    let url = app.state().public_url.base().clone();
     tracing::info!(%url, sandbox, "paybridge is listening");
     if sandbox {
         tracing::info!("demo mall: {}", app.state().url("/demo-mall/"));

@@ -1,75 +1,30 @@
-//! Wiring: configuration → database → connectors → router → listener.
+//! Wiring: configuration → database → connectors → the payment core → channels →
+//! listener.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use app::admin::AdminPort;
-use axum::{
-    extract::{FromRef, State},
-    http::{header, HeaderValue, StatusCode},
-    response::IntoResponse,
-    routing::get,
-    Json, Router,
-};
-use leptos::prelude::provide_context;
+use axum::{extract::FromRef, Router};
 use leptos::prelude::LeptosOptions;
-use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
-use serde_json::json;
 use tokio::net::TcpListener;
-use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
 use url::Url;
 
+pub use crate::http::AppState;
+
 use crate::{
-    admin::{self, service::AdminService},
-    cafe24::{self, api::Cafe24Api},
-    config::{Cafe24Credentials, Config, EncryptionKeySource},
+    admin::{self, AdminContext},
+    cafe24::{api::Cafe24Api, noty::Cafe24Notifier, tokens::Cafe24Client},
+    config::{Config, EncryptionKeySource},
+    domain::Channel,
     gateway::{sandbox::SandboxGateway, Gateways},
     hosts::{HostPattern, HostPolicy},
-    notify::{delivery_timeout, GuardedResolver, OutboxWorker},
+    http,
+    outbox::{delivery_timeout, GuardedResolver, OutboxWorker},
+    payments::{Notifiers, PaymentService},
     sandbox,
     secrets::KeyRing,
     store::{Store, StoreError},
+    web::PublicUrl,
 };
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub keys: Arc<KeyRing>,
-    pub gateways: Gateways,
-    pub hosts: Arc<HostPolicy>,
-    pub cafe24: Arc<Cafe24Credentials>,
-    /// Where Cafe24, PGs and browsers reach us (`APP_URL`).
-    pub public_url: Url,
-    /// For outgoing calls: timeouts on every call, redirects never followed (SPEC §7).
-    pub http: reqwest::Client,
-    /// Cafe24's OAuth and Admin API.
-    pub cafe24_api: Arc<Cafe24Api>,
-    pub leptos_options: LeptosOptions,
-}
-
-impl AppState {
-    /// What a committed change tells Cafe24 (the outbox delivers it).
-    pub fn notifications(&self) -> crate::cafe24::noty::Cafe24Notifications<'_> {
-        crate::cafe24::noty::Cafe24Notifications { service_key: &self.cafe24.service_key, gateways: &self.gateways }
-    }
-
-    /// Cookies are `Secure` when we are served over https.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url.scheme() == "https"
-    }
-
-    pub fn url(&self, path: &str) -> Url {
-        let mut url = self.public_url.clone();
-        let base = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!("{base}{path}"));
-        url
-    }
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -169,6 +124,7 @@ impl Application {
             crate::gateway::sandbox::GATEWAY_ID,
             Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
         );
+        let keys = Arc::new(keys);
 
         let public_base = public_url.as_str().trim_end_matches('/').to_owned();
         let cafe24_api_base = config.cafe24_api_base.clone().unwrap_or_else(|| {
@@ -194,22 +150,38 @@ impl Application {
             .env(if config.production { leptos::config::Env::PROD } else { leptos::config::Env::DEV })
             .build();
 
+        let cafe24_api = Arc::new(cafe24_api);
+        let cafe24 = Arc::new(config.cafe24.clone());
+        let notifiers = Notifiers::default().with(
+            Channel::Cafe24,
+            Arc::new(Cafe24Notifier {
+                store: store.clone(),
+                service_key: cafe24.service_key.as_str().into(),
+                gateways: gateways.clone(),
+            }),
+        );
+        let payments =
+            PaymentService::new(store.clone(), keys.clone(), gateways.clone(), notifiers, public_url.clone());
         let state = AppState {
             store: store.clone(),
-            keys: Arc::new(keys),
+            keys: keys.clone(),
             gateways,
             hosts: Arc::new(hosts),
-            cafe24: Arc::new(config.cafe24.clone()),
-            public_url,
-            http,
-            cafe24_api: Arc::new(cafe24_api),
+            cafe24,
+            public_url: PublicUrl::new(public_url),
+            http: http.clone(),
+            cafe24_client: Cafe24Client::new(cafe24_api.clone(), store.clone(), keys.clone()),
+            cafe24_api,
+            payments,
             leptos_options,
         };
 
         if config.sandbox {
             sandbox::provision::provision_demo_mall(&store, &state.keys).await?;
         }
-        let router = router(&state, config.sandbox.then_some(sandbox_pg_url));
+        let sandbox_pg =
+            config.sandbox.then(|| sandbox::pg::SandboxPg { store: store.clone(), base_url: sandbox_pg_url, http });
+        let router = http::router(&state, sandbox_pg);
         let worker = OutboxWorker {
             store,
             http: notification_client(&state.hosts, delivery_timeout(config.notify_lease))?,
@@ -233,8 +205,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped));
-        let state = self.state.clone();
-        tokio::spawn(async move { admin::service::update_stale_scripttags(&state).await });
+        let admin = AdminContext::from_ref(&self.state);
+        tokio::spawn(async move { admin::service::update_stale_scripttags(&admin).await });
         let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
         // Requests are finished; the worker finishes the deliveries in hand and
         // releases the rest for any instance to pick up.
@@ -244,63 +216,6 @@ impl Application {
         }
         self.state.store.close().await;
         served
-    }
-}
-
-fn router(state: &AppState, sandbox_pg_url: Option<Url>) -> Router {
-    // `/` is the app launch too; its handler renders the home page when it is not.
-    let routes = generate_route_list_with_exclusions(app::App, Some(vec!["/".to_owned()]));
-    let admin: Arc<dyn AdminPort> = Arc::new(AdminService::new(state.clone()));
-    let review: Arc<dyn app::checkout::ReviewPort> = Arc::new(cafe24::external::ReviewService::new(state.clone()));
-    let mut router = Router::new()
-        .route("/", get(admin::root))
-        .route("/healthz", get(healthz))
-        .merge(cafe24::router())
-        .merge(admin::router())
-        .leptos_routes_with_context(
-            state,
-            routes,
-            move || {
-                provide_context(admin.clone());
-                provide_context(review.clone());
-            },
-            {
-                let options = state.leptos_options.clone();
-                move || app::shell(options.clone())
-            },
-        );
-    if let Some(base_url) = sandbox_pg_url {
-        router = router.merge(sandbox::demo_mall::router()).merge(sandbox::cafe24_sim::router()).nest(
-            "/sandbox-pg",
-            sandbox::pg::router(sandbox::pg::SandboxPg {
-                store: state.store.clone(),
-                base_url,
-                http: state.http.clone(),
-            }),
-        );
-    }
-    router
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
-        .layer(
-            // Paths only: query strings may carry keys and must not reach the logs.
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-            }),
-        )
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .with_state(state.clone())
-}
-
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"})))
-        }
     }
 }
 

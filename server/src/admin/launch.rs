@@ -10,12 +10,11 @@ use axum::{
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::cookies;
+use super::{cookies, AdminContext};
 use crate::{
     cafe24::signature,
-    sandbox::{html_escape, page},
-    startup::AppState,
     store::{now_ms, random_token},
+    web::{html_escape, page},
 };
 
 /// A launch link is good for this long after its `timestamp`.
@@ -31,7 +30,7 @@ fn refused(status: StatusCode, message: &str) -> Response {
 }
 
 /// `GET /`: the app launch when the query says so, else the home page.
-pub async fn root(State(app): State<AppState>, request: Request) -> Response {
+pub async fn root(State(app): State<AdminContext>, request: Request) -> Response {
     let query = request.uri().query().unwrap_or_default().to_owned();
     let is_launch = url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "hmac" || k == "mall_id");
     if is_launch {
@@ -45,7 +44,7 @@ pub async fn root(State(app): State<AppState>, request: Request) -> Response {
 /// Checks the launch `hmac` = base64(HMAC-SHA256(client secret, the query without `hmac`,
 /// as received)), a fresh `timestamp` and `user_type` P or A (SPEC §4.7); then starts a
 /// new session and sends the merchant to Cafe24 to grant access.
-async fn launch(app: &AppState, query: &str) -> Response {
+async fn launch(app: &AdminContext, query: &str) -> Response {
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let signed: Vec<&str> = query.split('&').filter(|part| !part.starts_with("hmac=")).collect();
@@ -93,7 +92,7 @@ pub struct OAuthCallback {
 
 /// `GET /auth/token`: Cafe24 sends the merchant back with a code for the session's state.
 pub async fn oauth_callback(
-    State(app): State<AppState>,
+    State(app): State<AdminContext>,
     headers: HeaderMap,
     Query(params): Query<OAuthCallback>,
 ) -> Response {
@@ -157,7 +156,7 @@ pub async fn oauth_callback(
 }
 
 /// `POST /admin/logout`: ends this browser's session (CSRF-checked like every admin POST).
-pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn logout(State(app): State<AdminContext>, headers: HeaderMap) -> Response {
     let service = super::service::AdminService::new(app.clone());
     if let Err(e) = service.session_for_change(&headers, None).await {
         return (StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN), e.message).into_response();

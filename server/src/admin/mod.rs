@@ -5,11 +5,12 @@
 mod cookies;
 mod launch;
 pub mod service;
-pub(crate) mod tokens;
 mod uninstall;
 
+use std::{future::Future, sync::Arc};
+
 use axum::{
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, FromRef, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -19,14 +20,76 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use app::admin::{AdminError, AdminErrorKind, AdminPort};
+use leptos::prelude::LeptosOptions;
 use service::AdminService;
+use url::Url;
 
-use crate::startup::AppState;
+use crate::{
+    cafe24::{
+        api::{Cafe24Api, Cafe24ApiError},
+        tokens::{Cafe24Client, TokenError},
+    },
+    config::Cafe24Credentials,
+    gateway::Gateways,
+    secrets::KeyRing,
+    store::Store,
+    web::PublicUrl,
+};
 
 pub use launch::root;
 pub use uninstall::APP_DELETED_EVENT;
 
-pub fn router() -> Router<AppState> {
+/// What the admin's routes and its service need.
+#[derive(Clone)]
+pub struct AdminContext {
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+    pub gateways: Gateways,
+    pub cafe24: Arc<Cafe24Credentials>,
+    pub cafe24_api: Arc<Cafe24Api>,
+    /// The Admin API with the mall's tokens.
+    pub client: Cafe24Client,
+    pub public_url: PublicUrl,
+    pub leptos_options: LeptosOptions,
+}
+
+impl AdminContext {
+    pub fn url(&self, path: &str) -> Url {
+        self.public_url.url(path)
+    }
+
+    /// Cookies are `Secure` when we are served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.is_https()
+    }
+
+    /// A Cafe24 Admin API call with the mall's token, its failure in the admin's terms.
+    pub async fn with_token<T, F, Fut>(&self, mall_id: &str, call: F) -> Result<T, AdminError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, Cafe24ApiError>>,
+    {
+        self.client.with_token(mall_id, call).await.map_err(upstream)
+    }
+}
+
+/// A failed Cafe24 call, as the admin shows it.
+pub fn upstream(e: TokenError) -> AdminError {
+    match e {
+        TokenError::NotConnected => AdminError::new(AdminErrorKind::SignIn, e.to_string()),
+        TokenError::Store(cause) => {
+            tracing::error!(operation = "admin: Cafe24 tokens", error = %cause, "admin storage failed");
+            AdminError::new(AdminErrorKind::Internal, "something went wrong on our side; nothing was changed")
+        }
+        other => AdminError::new(AdminErrorKind::Upstream, other.to_string()),
+    }
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminContext: FromRef<S>,
+{
     Router::new()
         .route("/auth/token", get(launch::oauth_callback))
         .route("/admin/link", post(link))
@@ -35,6 +98,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/notifications/resend", post(resend))
         .route("/admin/logout", post(launch::logout))
         .route("/api/cafe24/webhook", post(uninstall::cafe24_webhook))
+        .layer(crate::web::catch_panics(panic_answer))
         .layer(DefaultBodyLimit::max(64 * 1024))
 }
 
@@ -51,6 +115,15 @@ impl IntoResponse for AdminResponse {
             }
         }
     }
+}
+
+/// A panic in an admin route answers like any admin error.
+fn panic_answer() -> Response {
+    AdminResponse(Err(AdminError::new(
+        AdminErrorKind::Internal,
+        "something went wrong on our side; nothing was changed",
+    )))
+    .into_response()
 }
 
 /// JSON or form bodies, as the seed's Postman collection sends JSON.
@@ -77,22 +150,22 @@ async fn checked<T: DeserializeOwned>(
     parse(headers, body)
 }
 
-async fn link(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
+async fn link(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
     AdminResponse(async { service.link(&headers, checked(&service, &headers, &body).await?).await }.await)
 }
 
-async fn unlink(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
+async fn unlink(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
     AdminResponse(async { service.unlink(&headers, checked(&service, &headers, &body).await?).await }.await)
 }
 
-async fn toggle(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
+async fn toggle(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
     AdminResponse(async { service.toggle_shop(&headers, checked(&service, &headers, &body).await?).await }.await)
 }
 
-async fn resend(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
+async fn resend(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
     AdminResponse(async { service.resend(&headers, checked(&service, &headers, &body).await?).await }.await)
 }

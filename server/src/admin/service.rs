@@ -9,19 +9,19 @@ use app::admin::*;
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-use super::{cookies, tokens::with_token};
+use super::{cookies, AdminContext};
+use crate::gateway::sandbox::GATEWAY_ID;
 use crate::{
     cafe24::script,
     domain::MerchantCredentials,
-    gateway::{sandbox::GATEWAY_ID, GatewayError},
-    startup::AppState,
+    gateway::GatewayError,
     store::{random_token, AdminSession, AdminShop, ShopRegistration},
 };
 
 const TOGGLE_LEASE: Duration = Duration::from_secs(60);
 
 pub struct AdminService {
-    app: AppState,
+    app: AdminContext,
 }
 
 fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminError {
@@ -42,7 +42,7 @@ fn new_partner_id(mall_id: &str, shop_no: i64) -> String {
 }
 
 impl AdminService {
-    pub fn new(app: AppState) -> Self {
+    pub fn new(app: AdminContext) -> Self {
         AdminService { app }
     }
 
@@ -213,11 +213,13 @@ impl AdminService {
         let partner_id = shop.partner_id.clone().unwrap_or_else(|| new_partner_id(mall_id, shop.shop_no));
         let created_gateway = !registration.pg_registered;
         if created_gateway {
-            let result = with_token(&self.app, mall_id, |token| {
-                let partner_id = partner_id.clone();
-                async move { api.create_payment_gateway(mall_id, &token, shop.shop_no, &partner_id).await }
-            })
-            .await;
+            let result = self
+                .app
+                .with_token(mall_id, |token| {
+                    let partner_id = partner_id.clone();
+                    async move { api.create_payment_gateway(mall_id, &token, shop.shop_no, &partner_id).await }
+                })
+                .await;
             if let Err(e) = result {
                 let message = format!("Cafe24 did not register the payment method: {}", e.message);
                 return (registration, Err(error(e.kind, message).at(field)));
@@ -229,11 +231,13 @@ impl AdminService {
             let src = self.app.url("/api/external-checkout/script").to_string();
             let integrity = script::current_integrity();
             let skins = shop.skins();
-            let result = with_token(&self.app, mall_id, |token| {
-                let (src, integrity, skins) = (src.clone(), integrity.clone(), skins.clone());
-                async move { api.create_scripttag(mall_id, &token, shop.shop_no, &src, &integrity, &skins).await }
-            })
-            .await;
+            let result = self
+                .app
+                .with_token(mall_id, |token| {
+                    let (src, integrity, skins) = (src.clone(), integrity.clone(), skins.clone());
+                    async move { api.create_scripttag(mall_id, &token, shop.shop_no, &src, &integrity, &skins).await }
+                })
+                .await;
             match result {
                 Ok(script_no) => {
                     registration.scripttag_no = Some(script_no);
@@ -242,10 +246,12 @@ impl AdminService {
                 Err(e) => {
                     let mut message = format!("Cafe24 did not register the storefront script: {}", e.message);
                     if created_gateway {
-                        let undo = with_token(&self.app, mall_id, |token| async move {
-                            api.delete_payment_gateway(mall_id, &token, shop.shop_no).await
-                        })
-                        .await;
+                        let undo = self
+                            .app
+                            .with_token(mall_id, |token| async move {
+                                api.delete_payment_gateway(mall_id, &token, shop.shop_no).await
+                            })
+                            .await;
                         match undo {
                             Ok(()) => {
                                 registration.pg_registered = false;
@@ -281,11 +287,13 @@ impl AdminService {
         }
         let api = &self.app.cafe24_api;
         if let Some(script_no) = registration.scripttag_no.clone() {
-            let result = with_token(&self.app, mall_id, |token| {
-                let script_no = script_no.clone();
-                async move { api.delete_scripttag(mall_id, &token, shop.shop_no, &script_no).await }
-            })
-            .await;
+            let result = self
+                .app
+                .with_token(mall_id, |token| {
+                    let script_no = script_no.clone();
+                    async move { api.delete_scripttag(mall_id, &token, shop.shop_no, &script_no).await }
+                })
+                .await;
             if let Err(e) = result {
                 let message = format!("payments are off, but Cafe24 kept the storefront script: {}", e.message);
                 return (registration, Err(error(e.kind, message).at(field)));
@@ -294,10 +302,12 @@ impl AdminService {
             registration.scripttag_integrity = None;
         }
         if registration.pg_registered {
-            let result = with_token(&self.app, mall_id, |token| async move {
-                api.delete_payment_gateway(mall_id, &token, shop.shop_no).await
-            })
-            .await;
+            let result =
+                self.app
+                    .with_token(mall_id, |token| async move {
+                        api.delete_payment_gateway(mall_id, &token, shop.shop_no).await
+                    })
+                    .await;
             if let Err(e) = result {
                 let message = format!("payments are off, but Cafe24 kept the payment method: {}", e.message);
                 return (registration, Err(error(e.kind, message).at(field)));
@@ -372,7 +382,7 @@ impl AdminPort for AdminService {
         overview.credentials = None;
         // Unlinking disconnects the app: the tokens are revoked at Cafe24 and forgotten.
         if let Some(tokens) = self.app.store.tokens(&self.app.keys, mall_id).await.map_err(internal)? {
-            super::tokens::revoke(&self.app, mall_id, &tokens).await;
+            self.app.client.revoke(mall_id, &tokens).await;
         }
         self.app.store.delete_tokens(mall_id).await.map_err(internal)?;
         self.app.store.sign_out_mall(mall_id).await.map_err(internal)?;
@@ -420,7 +430,7 @@ impl AdminPort for AdminService {
 
 /// Brings every registered scripttag's `integrity` in line with the script this build
 /// serves (run at start; a new build may have changed its bytes).
-pub async fn update_stale_scripttags(app: &AppState) {
+pub async fn update_stale_scripttags(app: &AdminContext) {
     let integrity = script::current_integrity();
     let stale = match app.store.stale_scripttags(&integrity).await {
         Ok(stale) => stale,
@@ -429,8 +439,8 @@ pub async fn update_stale_scripttags(app: &AppState) {
     let src = app.url("/api/external-checkout/script").to_string();
     for tag in stale {
         let api = &app.cafe24_api;
-        let result =
-            with_token(app, &tag.mall_id, |token| {
+        let result = app
+            .with_token(&tag.mall_id, |token| {
                 let (src, integrity, tag) = (src.clone(), integrity.clone(), tag.clone());
                 async move {
                     api.update_scripttag(&tag.mall_id, &token, tag.shop_no, &tag.scripttag_no, &src, &integrity).await

@@ -17,7 +17,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{cafe24::signature::constant_time_eq, startup::AppState};
+use super::AdminContext;
+use crate::cafe24::signature::constant_time_eq;
 
 /// Cafe24's webhook event number for "the app was deleted from a mall".
 pub const APP_DELETED_EVENT: i64 = 90077;
@@ -37,7 +38,7 @@ fn answer(status: StatusCode, result: &str, message: &str) -> Response {
     (status, Json(json!({"result": result, "message": message}))).into_response()
 }
 
-pub async fn cafe24_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn cafe24_webhook(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(expected) = app.cafe24.webhook_key.as_deref() else {
         return answer(StatusCode::FORBIDDEN, "refused", "Cafe24 webhooks are not configured (CAFE24_WEBHOOK_KEY)");
     };
@@ -66,13 +67,13 @@ pub async fn cafe24_webhook(State(app): State<AppState>, headers: HeaderMap, bod
     }
 }
 
-async fn uninstall(app: &AppState, mall_id: &str) -> Result<(), crate::store::StoreError> {
+async fn uninstall(app: &AdminContext, mall_id: &str) -> Result<(), crate::store::StoreError> {
     let tokens = app.store.tokens(&app.keys, mall_id).await?;
     let known = app.store.uninstall_mall(mall_id).await?;
     // Deleting the app normally revokes its tokens at Cafe24 already; revoke anyway where
     // Cafe24 still accepts it, and never keep a token because that failed.
     if let Some(tokens) = tokens {
-        super::tokens::revoke(app, mall_id, &tokens).await;
+        app.client.revoke(mall_id, &tokens).await;
     }
     tracing::info!(mall_id, known, "the app was deleted from the mall: shops off, credentials and tokens forgotten");
     Ok(())

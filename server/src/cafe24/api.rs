@@ -27,36 +27,7 @@ pub enum Cafe24ApiError {
     Protocol(String),
 }
 
-/// Tokens as Cafe24 issues them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TokenSet {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Unix milliseconds.
-    pub expires_at: i64,
-    pub refresh_token_expires_at: Option<i64>,
-    pub scopes: Vec<String>,
-}
-
-impl std::fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSet").field("expires_at", &self.expires_at).finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Cafe24Shop {
-    pub shop_no: i64,
-    pub shop_name: String,
-    pub currency_code: String,
-    #[serde(default)]
-    pub primary_domain: Option<String>,
-    /// The skins the shop shows on PC and on mobile: where the storefront script goes.
-    #[serde(default)]
-    pub pc_skin_no: Option<i64>,
-    #[serde(default)]
-    pub mobile_skin_no: Option<i64>,
-}
+pub use crate::store::{ShopListing as Cafe24Shop, TokenSet};
 
 /// One product line for Cafe24's order calculation (prices as Cafe24 writes them).
 #[derive(Clone, Debug, serde::Serialize)]

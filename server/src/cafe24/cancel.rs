@@ -1,47 +1,53 @@
-//! Cancellation (SPEC §4.5). The amount is reserved against the payment first, so that
-//! however many cancels arrive at once, no more than was paid is ever refunded; then the
-//! PG is asked, with our refund id as its idempotency reference. Synchronous cancels
-//! answer the PG's result; asynchronous ones answer "requested", and the PG's refund
-//! webhook later leads to a `cancelnoty` through the outbox.
+//! Cancellation (SPEC §4.5): Cafe24's cancel, checked here and refunded by the core
+//! (reserve → PG → complete, so that however many cancels arrive at once, no more than
+//! was paid is ever refunded). Synchronous cancels answer the PG's result; asynchronous
+//! ones answer "requested", and the PG's refund webhook later leads to a `cancelnoty`.
 
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
 
-use super::{check_hash, checkout::gateway_for, shop_for, Cafe24Error, Fields};
+use super::{check_hash, shop_for, Cafe24Context, Cafe24Error, Fields};
 use crate::{
-    domain::{Currency, MerchantCredentials, Money},
-    gateway::{GatewayError, PaymentGateway, RefundRequest, RefundStatus as GatewayRefundStatus},
-    startup::AppState,
-    store::{NewRefund, Payment, Refund, RefundMode, RefundOutcome, RefundStatus, Reserved},
+    domain::{Currency, MallId, Money, OrderId, Payment, Refund, RefundAsk, RefundMode, RefundStatus},
+    payments::{AskRefund, PaymentError},
+    store::{Cafe24Refund, RefundChannelData},
 };
 
-pub async fn cancel_sync(State(app): State<AppState>, f: Fields) -> Result<Json<Value>, Cafe24Error> {
-    let (payment, refund) = cancel(&app, &f, RefundMode::Sync).await?;
-    match refund.status {
-        RefundStatus::Succeeded => Ok(answer(&payment, &refund, "cancelled", true)),
-        _ => Err(unsettled(&refund)),
+pub async fn cancel_sync(State(app): State<Cafe24Context>, f: Fields) -> Result<Json<Value>, Cafe24Error> {
+    let done = cancel(&app, &f, RefundMode::Immediate).await?;
+    match done.refund.status {
+        RefundStatus::Succeeded => Ok(answer(&done, "cancelled", true)),
+        _ => Err(unsettled(&done.refund)),
     }
 }
 
-pub async fn cancel_async(State(app): State<AppState>, f: Fields) -> Result<Json<Value>, Cafe24Error> {
-    let (payment, refund) = cancel(&app, &f, RefundMode::Async).await?;
-    match refund.status {
-        RefundStatus::Pending | RefundStatus::Succeeded => {
-            Ok(answer(&payment, &refund, "cancellation requested", false))
-        }
-        _ => Err(unsettled(&refund)),
+pub async fn cancel_async(State(app): State<Cafe24Context>, f: Fields) -> Result<Json<Value>, Cafe24Error> {
+    let done = cancel(&app, &f, RefundMode::MayPend).await?;
+    match done.refund.status {
+        RefundStatus::Pending | RefundStatus::Succeeded => Ok(answer(&done, "cancellation requested", false)),
+        _ => Err(unsettled(&done.refund)),
     }
 }
 
-fn answer(payment: &Payment, refund: &Refund, message: &str, with_remaining: bool) -> Json<Value> {
+/// A cancel as the core left it.
+struct Cancelled {
+    payment: Payment,
+    refund: Refund,
+    partner_id: String,
+    /// `cancel_amount` as Cafe24 sent it with this refund.
+    amount_text: String,
+}
+
+fn answer(done: &Cancelled, message: &str, with_remaining: bool) -> Json<Value> {
+    let payment = &done.payment;
     let mut body = json!({
         "result_code": "0000",
         "result_message": message,
-        "partner_id": payment.partner_id,
-        "order_id": payment.order_id,
+        "partner_id": done.partner_id,
+        "order_id": payment.order_id.as_str(),
         "tid": payment.tid,
         "currency": payment.amount.currency.code(),
-        "cancel_amount": refund.amount_text,
+        "cancel_amount": done.amount_text,
     });
     if with_remaining {
         body["remain_amount"] = json!(payment.state().remaining().to_major_string());
@@ -67,22 +73,29 @@ fn unsettled(refund: &Refund) -> Cafe24Error {
     }
 }
 
-async fn cancel(app: &AppState, f: &Fields, mode: RefundMode) -> Result<(Payment, Refund), Cafe24Error> {
+/// Checks the cancel and has the core refund it.
+async fn cancel(app: &Cafe24Context, f: &Fields, mode: RefundMode) -> Result<Cancelled, Cafe24Error> {
     let partner_id = f.required("partner_id")?;
-    let order_id = f.required("order_id")?;
+    let order_text = f.required("order_id")?;
     let tid = f.required("tid")?;
     let currency_text = f.required("currency")?;
     let cancel_text = f.required("cancel_amount")?;
-    check_hash(app, f, &[cancel_text, currency_text, order_id, partner_id, tid])?;
+    check_hash(app, f, &[cancel_text, currency_text, order_text, partner_id, tid])?;
 
     // A disabled shop still refunds what it took.
     let route = shop_for(app, partner_id).await?;
+    let not_found = || Cafe24Error::new(StatusCode::NOT_FOUND, format!("no payment for order_id {order_text}"));
+    let (Ok(mall_id), Ok(order_id)) = (MallId::parse(&route.mall_id), OrderId::parse(order_text)) else {
+        return Err(not_found());
+    };
     let payment = app
-        .store
-        .payment_by_order(&route.mall_id, order_id)
-        .await?
-        .filter(|p| p.partner_id == partner_id)
-        .ok_or_else(|| Cafe24Error::new(StatusCode::NOT_FOUND, format!("no payment for order_id {order_id}")))?;
+        .payments
+        .payment_by_order(&mall_id, &order_id)
+        .await
+        .map_err(|e| Cafe24Error::from_core("finding the payment to cancel", e))?
+        .ok_or_else(not_found)?;
+    let cafe24 =
+        app.store.cafe24_payment(&payment.id).await?.filter(|c| c.partner_id == partner_id).ok_or_else(not_found)?;
     if payment.tid.as_deref() != Some(tid) {
         return Err(Cafe24Error::invalid(format!("tid {tid} is not the payment's transaction")));
     }
@@ -108,9 +121,9 @@ async fn cancel(app: &AppState, f: &Fields, mode: RefundMode) -> Result<(Payment
             )));
         }
     }
-    let expected_remaining_after = f.optional("remain_amount").map(|t| parse("remain_amount", t)).transpose()?;
+    let expected_balance_after = f.optional("remain_amount").map(|t| parse("remain_amount", t)).transpose()?;
     let cancel_noty_url = match (mode, f.optional("cancel_noty_url")) {
-        (RefundMode::Async, Some(raw)) => {
+        (RefundMode::MayPend, Some(raw)) => {
             let mall_domains = app.store.mall_domains(&route.mall_id).await?;
             let url = app
                 .hosts
@@ -118,54 +131,27 @@ async fn cancel(app: &AppState, f: &Fields, mode: RefundMode) -> Result<(Payment
                 .map_err(|e| Cafe24Error::invalid(e.to_string()))?;
             Some(url.to_string())
         }
-        (RefundMode::Async, None) => return Err(Cafe24Error::invalid("cancel_noty_url is required")),
-        (RefundMode::Sync, _) => None,
+        (RefundMode::MayPend, None) => return Err(Cafe24Error::invalid("cancel_noty_url is required")),
+        (RefundMode::Immediate, _) => None,
     };
-    let credentials = app.store.credentials_of(&app.keys, &route.mall_id).await?.ok_or_else(|| {
-        Cafe24Error::conflict("the mall has no payment-company credentials linked, so nothing can be refunded")
-    })?;
-    let gateway = gateway_for(app, &credentials.gateway)?;
-
-    let new = NewRefund {
-        amount,
-        amount_text: cancel_text.to_owned(),
-        mode,
+    let request = AskRefund {
+        ask: RefundAsk { amount, mode, expected_balance_after },
         reason: f.optional("cancel_reason").map(str::to_owned),
-        cancel_noty_url,
-        extra_data: f.get("extra_data").map(str::to_owned),
-        expected_remaining_after,
+        channel_data: RefundChannelData::Cafe24(Cafe24Refund {
+            amount_text: cancel_text.to_owned(),
+            cancel_noty_url,
+            extra_data: f.get("extra_data").map(str::to_owned),
+        }),
+        source: "cafe24",
     };
-    let refund = match app.store.reserve_refund(&payment.id, &new).await? {
-        Ok(Reserved::New(r) | Reserved::Resume(r)) => r,
-        Err(refusal) => return Err(Cafe24Error::conflict(refusal.to_string())),
-    };
-    let outcome = ask_for_refund(app, gateway, &credentials, tid, &refund).await;
-    Ok(app.store.complete_refund(&refund.id, &outcome, &app.notifications()).await?)
-}
-
-async fn ask_for_refund(
-    app: &AppState,
-    gateway: &dyn PaymentGateway,
-    credentials: &MerchantCredentials,
-    tid: &str,
-    refund: &Refund,
-) -> RefundOutcome {
-    let request = RefundRequest {
-        reference: refund.id.clone(),
-        amount: refund.amount,
-        webhook_url: (refund.mode == RefundMode::Async)
-            .then(|| app.url("/api/asynchronous-cancellation/cancel/webhook")),
-    };
-    match gateway.refund(credentials, tid, &request).await {
-        Ok(r) => match r.status {
-            GatewayRefundStatus::Refunded => RefundOutcome::Succeeded { gateway_refund_id: r.id },
-            GatewayRefundStatus::Pending => RefundOutcome::Pending { gateway_refund_id: r.id },
-            GatewayRefundStatus::Refused(message) => RefundOutcome::Refused { message },
-        },
-        Err(GatewayError::Rejected(message)) => RefundOutcome::Refused { message },
-        Err(other) => {
-            tracing::warn!(refund_id = %refund.id, error = %other, "refund outcome unknown");
-            RefundOutcome::Unknown { message: other.to_string() }
+    let (payment, refund) = app.payments.refund(&payment, request).await.map_err(|e| match e {
+        PaymentError::NotLinked => {
+            Cafe24Error::conflict("the mall has no payment-company credentials linked, so nothing can be refunded")
         }
-    }
+        other => Cafe24Error::from_core("refunding a payment", other),
+    })?;
+    // A resumed refund keeps the amount text it was first asked with.
+    let amount_text =
+        app.store.cafe24_refund(&refund.id).await?.map_or_else(|| cancel_text.to_owned(), |r| r.amount_text);
+    Ok(Cancelled { payment, refund, partner_id: cafe24.partner_id, amount_text })
 }

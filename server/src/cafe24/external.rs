@@ -16,14 +16,16 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::signature;
+use super::{
+    checkout::{callback_path, callback_payment, new_status_key, open_error, verify_with_gateway},
+    signature, Cafe24Context, Cafe24Error,
+};
 use crate::{
-    admin::tokens::with_token,
     cafe24::api::CalculationItem,
-    domain::{Currency, FailureReason, MerchantCredentials, Money, PaymentEvent, PaymentStatus},
-    gateway::{Checkout, CheckoutMode, CheckoutRequest, GatewayError, PaymentGateway},
-    startup::AppState,
-    store::{new_id, now_ms, EventSource, Flow, Inserted, NewPayment, Payment},
+    domain::{Channel, Currency, MallId, Money, OrderId, Payment, PaymentStatus},
+    gateway::CheckoutMode,
+    payments::{OpenCheckout, Opened, PaymentError},
+    store::{now_ms, Cafe24Payment, ChannelData, Flow, StoreError},
 };
 
 /// Cafe24 reservations older than this are refused.
@@ -31,12 +33,11 @@ const RESERVATION_FRESHNESS_SECS: i64 = 3600;
 const HMAC_REQUEST_FRESHNESS_SECS: i64 = 300;
 
 fn refused(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"bResult": false, "mData": {"message": message.into()}}))).into_response()
+    Cafe24Error::new(status, message).for_storefront().into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "external checkout failed");
-    refused(StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on our side; nothing was changed")
+fn internal(operation: &str, e: impl std::fmt::Display) -> Response {
+    Cafe24Error::internal(operation, e).for_storefront().into_response()
 }
 
 #[derive(Deserialize)]
@@ -54,11 +55,7 @@ struct ButtonShop {
     public_key: String,
 }
 
-async fn enabled_shop(
-    app: &AppState,
-    mall_id: &str,
-    shop_no: i64,
-) -> Result<Option<ButtonShop>, crate::store::StoreError> {
+async fn enabled_shop(app: &Cafe24Context, mall_id: &str, shop_no: i64) -> Result<Option<ButtonShop>, StoreError> {
     let shop = app.store.admin_shops(mall_id).await?.into_iter().find(|s| s.shop_no == shop_no && s.enabled != 0);
     let Some(shop) = shop else { return Ok(None) };
     let Some(linked) = app.store.linked_credentials(mall_id).await? else { return Ok(None) };
@@ -69,7 +66,7 @@ async fn enabled_shop(
 }
 
 /// `GET /api/external-checkout/script/data?mall_id&shop_no`: never a secret.
-pub async fn script_data(State(app): State<AppState>, Query(q): Query<DataQuery>) -> Response {
+pub async fn script_data(State(app): State<Cafe24Context>, Query(q): Query<DataQuery>) -> Response {
     let (Some(mall_id), Some(shop_no)) = (q.mall_id.filter(|m| !m.is_empty()), q.shop_no) else {
         return refused(StatusCode::BAD_REQUEST, "mall_id and shop_no are required");
     };
@@ -85,7 +82,7 @@ pub async fn script_data(State(app): State<AppState>, Query(q): Query<DataQuery>
         }}))
         .into_response(),
         Ok(None) => refused(StatusCode::NOT_FOUND, "paybridge is not enabled for this shop"),
-        Err(e) => internal(e),
+        Err(e) => internal("reading the shop for the button", e),
     }
 }
 
@@ -100,7 +97,7 @@ pub struct HmacQuery {
 /// `GET /api/external-checkout/script/hmac`: the HMAC the button gives
 /// `CAFE24API.precreateOrder` — for an enabled mall, our own client id, and a fresh
 /// `request_time`.
-pub async fn script_hmac(State(app): State<AppState>, Query(q): Query<HmacQuery>) -> Response {
+pub async fn script_hmac(State(app): State<Cafe24Context>, Query(q): Query<HmacQuery>) -> Response {
     let (Some(mall_id), Some(request_time), Some(client_key)) = (q.mall_id, q.request_time, q.client_key) else {
         return refused(StatusCode::BAD_REQUEST, "mall_id, request_time and client_key are required");
     };
@@ -115,7 +112,7 @@ pub async fn script_hmac(State(app): State<AppState>, Query(q): Query<HmacQuery>
     match app.store.admin_shops(&mall_id).await {
         Ok(shops) if shops.iter().any(|s| s.enabled != 0) => {}
         Ok(_) => return refused(StatusCode::FORBIDDEN, "paybridge is not enabled in this mall"),
-        Err(e) => return internal(e),
+        Err(e) => return internal("reading the mall's shops", e),
     }
     let hmac = signature::sign(&app.cafe24.service_key, &[&mall_id, &request_time, &client_key, &member_id]);
     Json(json!({"hmac_key": hmac})).into_response()
@@ -157,7 +154,9 @@ fn text_of(v: &Value) -> Option<String> {
 /// total + order_id + response_time + return_notification_url.
 pub fn reservation_hmac(client_id: &str, order_id: &str, total: i64, response_time: &str, noty_url: &str) -> String {
     let joined = format!("{total}{order_id}{response_time}{noty_url}");
-    let literal = serde_json::to_string(&joined).expect("strings serialise");
+    // A JSON string literal with `/` and non-ASCII left as they are (PHP's
+    // JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE), which serde_json writes.
+    let literal = serde_json::Value::String(joined).to_string();
     let key = format!("{client_id}{order_id}");
     signature::sign(&key, &[&literal])
 }
@@ -202,42 +201,13 @@ fn lines(order: &[Value], currency: Currency) -> Result<Vec<Line>, String> {
         .collect()
 }
 
-/// A review-page checkout at the PG under our payment id.
-fn checkout_request(app: &AppState, payment_id: &str, amount: Money, description: Option<String>) -> CheckoutRequest {
-    CheckoutRequest {
-        reference: payment_id.to_owned(),
-        amount,
-        description,
-        callback_url: app.url("/api/external-checkout/order/callback"),
-        webhook_url: Some(app.url("/api/asynchronous-checkout/checkout/webhook")),
-        mode: CheckoutMode::Review,
-        allow_deposit: false,
-    }
-}
-
-async fn open_checkout(
-    gateway: &dyn PaymentGateway,
-    credentials: &MerchantCredentials,
-    request: &CheckoutRequest,
-) -> Result<Checkout, Response> {
-    gateway.create_checkout(credentials, request).await.map_err(|e| match e {
-        GatewayError::Rejected(m) => {
-            refused(StatusCode::UNPROCESSABLE_ENTITY, format!("the payment company refused the checkout: {m}"))
-        }
-        other => {
-            tracing::warn!(reference = %request.reference, error = %other, "external checkout at the PG failed");
-            refused(StatusCode::BAD_GATEWAY, format!("{other}; nothing was changed"))
-        }
-    })
-}
-
 /// `POST /api/external-checkout/payload`: the button hands over Cafe24's reservation.
-pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
+pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response {
     let Ok(p) = serde_json::from_slice::<Value>(&body) else {
         return refused(StatusCode::BAD_REQUEST, "the body is not JSON");
     };
     let field = |name: &str| text_of(&p[name]).filter(|v| !v.is_empty());
-    let (Some(mall_id), Some(order_id), Some(response_time), Some(noty_url), Some(hmac), Some(return_url_base)) = (
+    let (Some(mall_text), Some(order_text), Some(response_time), Some(noty_url), Some(hmac), Some(return_url_base)) = (
         field("mall_id"),
         field("order_id"),
         field("response_time"),
@@ -250,15 +220,21 @@ pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
             "mall_id, order_id, response_time, return_notification_url, return_url_base and hmac are required",
         );
     };
+    let (Ok(mall_id), Ok(order_id)) = (MallId::parse(&mall_text), OrderId::parse(&order_text)) else {
+        return refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "mall_id and order_id must be visible ASCII of at most 100 and 64 characters",
+        );
+    };
     let order = p["order"].as_array().cloned().unwrap_or_default();
-    if order.is_empty() {
+    let Some(first) = order.first() else {
         return refused(StatusCode::BAD_REQUEST, "the basket is empty");
-    }
-    let shop_no = order[0]["shop_no"].as_i64().or_else(|| field("shop_no").and_then(|s| s.parse().ok())).unwrap_or(1);
-    let shop = match enabled_shop(&app, &mall_id, shop_no).await {
+    };
+    let shop_no = first["shop_no"].as_i64().or_else(|| field("shop_no").and_then(|s| s.parse().ok())).unwrap_or(1);
+    let shop = match enabled_shop(&app, mall_id.as_str(), shop_no).await {
         Ok(Some(shop)) => shop,
         Ok(None) => return refused(StatusCode::FORBIDDEN, "paybridge is not enabled for this shop"),
-        Err(e) => return internal(e),
+        Err(e) => return internal("reading the shop for a reservation", e),
     };
     if let Some(currency) = field("currency") {
         if currency != shop.currency.code() {
@@ -273,7 +249,7 @@ pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
         Err(message) => return refused(StatusCode::UNPROCESSABLE_ENTITY, message),
     };
     let total_int: i64 = lines.iter().map(|l| l.total_int).sum();
-    let expected = reservation_hmac(&app.cafe24.client_id, &order_id, total_int, &response_time, &noty_url);
+    let expected = reservation_hmac(&app.cafe24.client_id, order_id.as_str(), total_int, &response_time, &noty_url);
     if !signature::constant_time_eq(&expected, &hmac) {
         return refused(StatusCode::UNAUTHORIZED, "the reservation's hmac does not match its order");
     }
@@ -285,83 +261,86 @@ pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
     if amount.minor <= 0 {
         return refused(StatusCode::UNPROCESSABLE_ENTITY, "the basket's total must be greater than zero");
     }
-    let domains = match app.store.mall_domains(&mall_id).await {
+    let domains = match app.store.mall_domains(mall_id.as_str()).await {
         Ok(d) => d,
-        Err(e) => return internal(e),
+        Err(e) => return internal("reading the mall's domains", e),
     };
     for (name, raw) in [("return_notification_url", &noty_url), ("return_url_base", &return_url_base)] {
         if let Err(e) = app.hosts.check_with(name, raw, &domains) {
             return refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
         }
     }
-    let credentials = match app.store.credentials_of(&app.keys, &mall_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return refused(StatusCode::FORBIDDEN, "the mall has no payment-company credentials linked"),
-        Err(e) => return internal(e),
-    };
     let goods_name = lines[0].item["product_name"].as_str().map(|name| match lines.len() {
         1 => name.to_owned(),
         n => format!("{name} and {} more", n - 1),
     });
     let items: Vec<Value> = lines.iter().map(|l| l.item.clone()).collect();
-    let new = NewPayment {
-        mall_id: mall_id.clone(),
-        shop_no: shop.shop_no,
-        partner_id: shop.partner_id.clone(),
-        flow: Flow::External,
-        order_id: order_id.clone(),
-        amount,
-        amount_text: amount.to_major_string(),
-        paymethod: "etc".into(),
-        gateway: credentials.gateway.clone(),
-        return_url: return_url_base.trim_end_matches('/').to_owned(),
-        return_noty_url: Some(noty_url.clone()),
-        extra_data: Some(json!({"member_id": field("member_id"), "bGuest": p["bGuest"]}).to_string()),
-        goods_name,
-        external_order: Some(Value::Array(items).to_string()),
+    let usable = |p: &Payment, c: Option<&Cafe24Payment>| {
+        p.status == PaymentStatus::Request && c.is_some_and(|c| c.flow == Flow::External)
     };
-    let Some(gateway) = app.gateways.get(&credentials.gateway) else {
-        return refused(StatusCode::SERVICE_UNAVAILABLE, "the payment company is not available");
-    };
-    let usable = |p: &Payment| p.status == PaymentStatus::Request && p.flow == Flow::External;
     let conflict =
         |p: &Payment| refused(StatusCode::CONFLICT, format!("order {order_id} already has a payment ({})", p.status));
-    // The PG is asked first, then the payment is stored with its checkout in one
-    // transaction: a PG refusing (or not answering) leaves nothing behind here, and a
-    // crash in between leaves at worst an open checkout at the PG that nobody was sent
-    // to. The same reservation posted again finds the stored payment and its checkout.
-    let existing = match app.store.payment_by_order(&mall_id, &order_id).await {
+    let existing = match app.payments.payment_by_order(&mall_id, &order_id).await {
         Ok(existing) => existing,
-        Err(e) => return internal(e),
+        Err(e) => return storefront_error("finding the order's payment", e),
     };
+    // The core asks the PG first and stores the payment with its checkout afterwards:
+    // a PG refusing (or not answering) leaves nothing behind here, and the same
+    // reservation posted again finds the stored payment and its checkout.
     let payment = match existing {
-        Some(p) if usable(&p) => p,
-        Some(p) => return conflict(&p),
+        Some(p) => p,
         None => {
-            let id = new_id("pay");
-            let request = checkout_request(&app, &id, amount, new.goods_name.clone());
-            let checkout = match open_checkout(gateway.as_ref(), &credentials, &request).await {
-                Ok(c) => c,
-                Err(refusal) => return refusal,
+            let request = OpenCheckout {
+                mall_id: mall_id.clone(),
+                channel: Channel::Cafe24,
+                order_id: order_id.clone(),
+                amount,
+                description: goods_name,
+                mode: CheckoutMode::Review,
+                allow_deposit: false,
+                callback_url: app.url(callback_path(Flow::External)),
+                pg_webhooks: true,
+                channel_data: ChannelData::Cafe24(Cafe24Payment {
+                    partner_id: shop.partner_id.clone(),
+                    shop_no: shop.shop_no,
+                    flow: Flow::External,
+                    amount_text: None,
+                    paymethod: "etc".into(),
+                    status_key: new_status_key(),
+                    return_url: return_url_base.trim_end_matches('/').to_owned(),
+                    return_noty_url: Some(noty_url.clone()),
+                    extra_data: Some(json!({"member_id": field("member_id"), "bGuest": p["bGuest"]}).to_string()),
+                    external_order: Some(Value::Array(items).to_string()),
+                }),
+                source: "cafe24",
             };
-            match app.store.insert_opened_payment(&id, &new, &checkout.tid, &checkout.payment_url).await {
-                Ok(Inserted::Created(p)) => p,
+            match app.payments.open_checkout(request).await {
                 // The same reservation posted twice at once: the first one stored is used.
-                Ok(Inserted::Existing(p)) if usable(&p) => p,
-                Ok(Inserted::Existing(p)) => return conflict(&p),
-                Err(e) => return internal(e),
+                Ok(Opened::Created(p) | Opened::Existing(p)) => p,
+                Err(e @ PaymentError::GatewayRejected(_)) => return open_error(e).for_storefront().into_response(),
+                Err(e @ (PaymentError::GatewayUnavailable(_) | PaymentError::GatewayProtocol(_))) => {
+                    return refused(StatusCode::BAD_GATEWAY, format!("{e}; nothing was changed"))
+                }
+                Err(e) => return storefront_error("opening an external checkout", e),
             }
         }
+    };
+    let cafe24 = match app.store.cafe24_payment(&payment.id).await {
+        Ok(c) => c,
+        Err(e) => return internal("reading the order's Cafe24 data", e),
+    };
+    let Some(cafe24) = cafe24.filter(|c| usable(&payment, Some(c))) else {
+        return conflict(&payment);
     };
     let mut review = app.url("/api/external-checkout/order/review");
     review
         .query_pairs_mut()
-        .append_pair("mall_id", &mall_id)
-        .append_pair("order_id", &order_id)
-        .append_pair("key", &payment.status_key);
+        .append_pair("mall_id", mall_id.as_str())
+        .append_pair("order_id", order_id.as_str())
+        .append_pair("key", &cafe24.status_key);
     Json(json!({"bResult": true, "mData": {
-        "order_id": order_id,
-        "amount": payment.amount_text,
+        "order_id": order_id.as_str(),
+        "amount": payment.amount.to_major_string(),
         "currency": payment.amount.currency.code(),
         "public_key": shop.public_key,
         "redirect_url": review.as_str(),
@@ -369,52 +348,82 @@ pub async fn payload(State(app): State<AppState>, body: Bytes) -> Response {
     .into_response()
 }
 
+/// The core's error, answered in the storefront's shape.
+fn storefront_error(operation: &str, e: PaymentError) -> Response {
+    Cafe24Error::from_core(operation, e).for_storefront().into_response()
+}
+
 fn review_error(status: u16, message: impl Into<String>) -> ReviewError {
     ReviewError { status, message: message.into(), redirect_url: None }
 }
 
-fn store_error(e: crate::store::StoreError) -> ReviewError {
-    tracing::error!(error = %e, "review page storage failed");
-    review_error(500, "something went wrong on our side")
+/// The channel's error, for the review page's port (the UI crate's error type).
+impl From<Cafe24Error> for ReviewError {
+    fn from(e: Cafe24Error) -> Self {
+        ReviewError { status: e.status.as_u16(), message: e.message, redirect_url: None }
+    }
+}
+
+fn core_error(operation: &str, e: PaymentError) -> ReviewError {
+    Cafe24Error::from_core(operation, e).into()
+}
+
+fn store_error(e: StoreError) -> ReviewError {
+    Cafe24Error::internal("review page storage", e).into()
 }
 
 /// `{return_url_base}/api/shop/pgsuccess|pg_fail?order_id=…&sync_type=async`
-fn mall_result_url(payment: &Payment, success: bool) -> String {
+fn mall_result_url(payment: &Payment, cafe24: &Cafe24Payment, success: bool) -> String {
     let page = if success { "pgsuccess" } else { "pg_fail" };
-    let order: String = url::form_urlencoded::byte_serialize(payment.order_id.as_bytes()).collect();
-    format!("{}/api/shop/{page}?order_id={order}&sync_type=async", payment.return_url.trim_end_matches('/'))
+    let order: String = url::form_urlencoded::byte_serialize(payment.order_id.as_str().as_bytes()).collect();
+    format!("{}/api/shop/{page}?order_id={order}&sync_type=async", cafe24.return_url.trim_end_matches('/'))
 }
 
 pub struct ReviewService {
-    app: AppState,
+    app: Cafe24Context,
 }
 
 impl ReviewService {
-    pub fn new(app: AppState) -> Self {
+    pub fn new(app: Cafe24Context) -> Self {
         ReviewService { app }
     }
 
-    async fn payment(&self, mall_id: &str, order_id: &str) -> Result<Payment, ReviewError> {
-        self.app
-            .store
-            .payment_by_order(mall_id, order_id)
+    /// The external checkout's payment of the order, with its Cafe24 data.
+    async fn payment(&self, mall_id: &str, order_id: &str) -> Result<(Payment, Cafe24Payment), ReviewError> {
+        let none = || review_error(404, "there is no such order");
+        let (Ok(mall_id), Ok(order_id)) = (MallId::parse(mall_id), OrderId::parse(order_id)) else {
+            return Err(none());
+        };
+        let payment = self
+            .app
+            .payments
+            .payment_by_order(&mall_id, &order_id)
             .await
-            .map_err(store_error)?
-            .filter(|p| p.flow == Flow::External)
-            .ok_or_else(|| review_error(404, "there is no such order"))
+            .map_err(|e| core_error("finding the order", e))?
+            .ok_or_else(none)?;
+        let cafe24 = self.app.store.cafe24_payment(&payment.id).await.map_err(store_error)?;
+        match cafe24 {
+            Some(c) if c.flow == Flow::External => Ok((payment, c)),
+            _ => Err(none()),
+        }
     }
 
-    fn key_matches(payment: &Payment, key: Option<&str>) -> bool {
-        key.is_some_and(|k| bool::from(k.as_bytes().ct_eq(payment.status_key.as_bytes())))
+    fn key_matches(cafe24: &Cafe24Payment, key: Option<&str>) -> bool {
+        key.is_some_and(|k| bool::from(k.as_bytes().ct_eq(cafe24.status_key.as_bytes())))
     }
 
-    fn items(payment: &Payment) -> Vec<Value> {
-        payment.external_order.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or_default()
+    fn items(cafe24: &Cafe24Payment) -> Vec<Value> {
+        cafe24.external_order.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or_default()
     }
 
     /// Cafe24's calculation of what the buyer pays, shipping included.
-    async fn totals(&self, payment: &Payment, country: Option<&str>) -> Result<ReviewTotals, String> {
-        let items: Vec<CalculationItem> = Self::items(payment)
+    async fn totals(
+        &self,
+        mall_id: &str,
+        cafe24: &Cafe24Payment,
+        country: Option<&str>,
+    ) -> Result<ReviewTotals, String> {
+        let items: Vec<CalculationItem> = Self::items(cafe24)
             .iter()
             .map(|i| CalculationItem {
                 product_no: i["product_no"].as_i64().unwrap_or_default(),
@@ -425,14 +434,17 @@ impl ReviewService {
                 option_price: text_of(&i["option_price"]),
             })
             .collect();
-        let api = &self.app.cafe24_api;
-        let (mall_id, shop_no) = (payment.mall_id.as_str(), payment.shop_no);
-        let calculation = with_token(&self.app, mall_id, |token| {
-            let items = items.clone();
-            async move { api.calculate_order(mall_id, &token, shop_no, country, &items).await }
-        })
-        .await
-        .map_err(|e| format!("Cafe24 could not calculate the total: {}", e.message))?;
+        let api = &self.app.client.api;
+        let shop_no = cafe24.shop_no;
+        let calculation = self
+            .app
+            .client
+            .with_token(mall_id, |token| {
+                let items = items.clone();
+                async move { api.calculate_order(mall_id, &token, shop_no, country, &items).await }
+            })
+            .await
+            .map_err(|e| format!("Cafe24 could not calculate the total: {e}"))?;
         Ok(ReviewTotals {
             items: calculation.order_price_amount,
             discount: calculation.total_discount_amount.unwrap_or_else(|| "0".into()),
@@ -458,8 +470,8 @@ fn mask(text: &str) -> String {
 #[async_trait::async_trait]
 impl ReviewPort for ReviewService {
     async fn review(&self, mall_id: &str, order_id: &str, key: Option<&str>) -> Result<ReviewView, ReviewError> {
-        let payment = self.payment(mall_id, order_id).await?;
-        let full = Self::key_matches(&payment, key);
+        let (payment, cafe24) = self.payment(mall_id, order_id).await?;
+        let full = Self::key_matches(&cafe24, key);
         let currency = payment.amount.currency;
         let shop_name = self
             .app
@@ -468,10 +480,10 @@ impl ReviewPort for ReviewService {
             .await
             .map_err(store_error)?
             .into_iter()
-            .find(|s| s.shop_no == payment.shop_no)
+            .find(|s| s.shop_no == cafe24.shop_no)
             .map(|s| s.shop_name)
             .unwrap_or_default();
-        let items = Self::items(&payment)
+        let items = Self::items(&cafe24)
             .iter()
             .map(|i| {
                 let quantity = i["quantity"].as_i64().unwrap_or(1);
@@ -486,16 +498,10 @@ impl ReviewPort for ReviewService {
                 }
             })
             .collect();
-        let order = match (payment.tid.as_deref(), self.app.store.credentials_of(&self.app.keys, mall_id).await) {
-            (Some(tid), Ok(Some(creds))) => match self.app.gateways.get(&creds.gateway) {
-                Some(gateway) => gateway.get_order(&creds, tid).await.ok(),
-                None => None,
-            },
-            _ => None,
-        };
-        let address = order.and_then(|o| o.shipping_address);
+        // The address the PG holds (its wallet); the page works without it.
+        let address = self.app.payments.gateway_order(&payment).await.ok().and_then(|o| o.shipping_address);
         let country = address.as_ref().map(|a| a.country_code.clone());
-        let totals = self.totals(&payment, country.as_deref()).await;
+        let totals = self.totals(mall_id, &cafe24, country.as_deref()).await;
         let address = address.map(|a| ReviewAddress {
             name: if full { a.name } else { mask(&a.name) },
             lines: if full { a.lines } else { vec![mask(&a.lines.join(", "))] },
@@ -504,8 +510,8 @@ impl ReviewPort for ReviewService {
             masked: !full,
         });
         Ok(ReviewView {
-            mall_id: payment.mall_id.clone(),
-            order_id: payment.order_id.clone(),
+            mall_id: payment.mall_id.to_string(),
+            order_id: payment.order_id.to_string(),
             shop_name,
             currency: currency.code().to_owned(),
             items,
@@ -517,90 +523,59 @@ impl ReviewPort for ReviewService {
     }
 
     async fn pay(&self, action: OrderAction) -> Result<NextStep, ReviewError> {
-        let payment = self.payment(&action.mall_id, &action.order_id).await?;
-        if action.key.is_some() && !Self::key_matches(&payment, action.key.as_deref()) {
+        let (payment, cafe24) = self.payment(&action.mall_id, &action.order_id).await?;
+        if action.key.is_some() && !Self::key_matches(&cafe24, action.key.as_deref()) {
             return Err(review_error(403, "this link is not for this order"));
         }
-        let back = Some(mall_result_url(&payment, false));
+        let back = Some(mall_result_url(&payment, &cafe24, false));
+        let with_back = |status: u16, message: String| ReviewError { status, message, redirect_url: back.clone() };
         if payment.status != PaymentStatus::Request {
-            return Err(ReviewError {
-                status: 409,
-                message: format!("the order is already {}", payment.status),
-                redirect_url: back,
-            });
+            return Err(with_back(409, format!("the order is already {}", payment.status)));
         }
-        let creds = self
+        let country = self
             .app
-            .store
-            .credentials_of(&self.app.keys, &payment.mall_id)
+            .payments
+            .gateway_order(&payment)
             .await
-            .map_err(store_error)?
-            .ok_or_else(|| review_error(409, "the shop is no longer linked to the payment company"))?;
-        let gateway = self
-            .app
-            .gateways
-            .get(&creds.gateway)
-            .ok_or_else(|| review_error(503, "the payment company is not available"))?;
-        let tid = payment
-            .tid
-            .clone()
-            .ok_or_else(|| review_error(409, "the order was never opened at the payment company"))?;
-        let country =
-            gateway.get_order(&creds, &tid).await.ok().and_then(|o| o.shipping_address).map(|a| a.country_code);
-        let totals = self.totals(&payment, country.as_deref()).await.map_err(|m| review_error(502, m))?;
+            .ok()
+            .and_then(|o| o.shipping_address)
+            .map(|a| a.country_code);
+        let totals = self
+            .totals(payment.mall_id.as_str(), &cafe24, country.as_deref())
+            .await
+            .map_err(|m| review_error(502, m))?;
         let total = Money::parse(&totals.total, payment.amount.currency)
             .map_err(|e| review_error(502, format!("Cafe24's total cannot be read: {e}")))?;
-        // The callback checks the PG's amount against ours, so ours must be what the PG
-        // was asked to take whenever the PG may have taken it: the amount is settled
-        // (committed) before the PG is asked, and a crash after that leaves an amount the
-        // next Pay settles again to the same total. Only a definite refusal (the PG
-        // answered no, so it holds what it held before) puts the previous amount back,
-        // recorded with the refusal in one transaction. When the PG did not answer, it may
-        // have taken the new amount: ours stays (the next Pay settles the same total).
-        let settled = match self.app.store.settle_amount(&payment.id, total).await.map_err(store_error)? {
-            Ok(s) => s,
-            Err(why) => return Err(ReviewError { status: 409, message: why, redirect_url: back }),
-        };
-        let asked = settled.payment.amount;
-        match gateway.pay(&creds, &tid, asked).await {
+        match self.app.payments.settle_and_pay(&payment, total, "cafe24").await {
             Ok(redirect_url) => Ok(NextStep { message: "continue at the payment company".into(), redirect_url }),
-            Err(GatewayError::Rejected(why)) => {
-                tracing::warn!(payment_id = %payment.id, %why, "the PG refused to take the payment");
-                self.app.store.restore_amount(&payment.id, asked, settled.previous, &why).await.map_err(store_error)?;
-                let message = format!("the payment company refused to take {asked}: {why}; nothing was changed");
-                Err(ReviewError { status: 502, message, redirect_url: back })
+            Err(PaymentError::GatewayRejected(why)) => {
+                Err(with_back(502, format!("the payment company refused to take {total}: {why}; nothing was changed")))
             }
-            Err(e) => {
-                tracing::warn!(payment_id = %payment.id, error = %e, "the PG did not take the payment");
-                Err(ReviewError { status: 502, message: e.to_string(), redirect_url: back })
+            Err(e @ (PaymentError::GatewayUnavailable(_) | PaymentError::GatewayProtocol(_))) => {
+                Err(with_back(502, e.to_string()))
             }
+            Err(PaymentError::Conflict(why)) => Err(with_back(409, why)),
+            Err(PaymentError::NotLinked) => {
+                Err(review_error(409, "the shop is no longer linked to the payment company"))
+            }
+            Err(PaymentError::NotOpened) => Err(review_error(409, "the order was never opened at the payment company")),
+            Err(e) => Err(core_error("paying an external checkout", e)),
         }
     }
 
     async fn cancel(&self, action: OrderAction) -> Result<NextStep, ReviewError> {
-        let payment = self.payment(&action.mall_id, &action.order_id).await?;
-        if !Self::key_matches(&payment, action.key.as_deref()) {
+        let (payment, cafe24) = self.payment(&action.mall_id, &action.order_id).await?;
+        if !Self::key_matches(&cafe24, action.key.as_deref()) {
             return Err(review_error(403, "only the buyer's own link can cancel the order"));
         }
-        let applied = self
-            .app
-            .store
-            .apply_event(
-                &payment.id,
-                PaymentEvent::Failed(FailureReason::AbandonedByBuyer),
-                &EventSource::new("buyer"),
-                None,
-                &self.app.notifications(),
-            )
-            .await
-            .map_err(store_error)?;
-        let success = applied.payment.status.was_paid();
-        Ok(NextStep { message: "back to the shop".into(), redirect_url: mall_result_url(&applied.payment, success) })
+        let payment = self.app.payments.abandon(&payment).await.map_err(|e| core_error("abandoning an order", e))?;
+        let success = payment.status.was_paid();
+        Ok(NextStep { message: "back to the shop".into(), redirect_url: mall_result_url(&payment, &cafe24, success) })
     }
 }
 
 /// `POST /api/external-checkout/order/pay {mall_id, order_id}`
-pub async fn order_pay(State(app): State<AppState>, body: Bytes) -> Response {
+pub async fn order_pay(State(app): State<Cafe24Context>, body: Bytes) -> Response {
     let Ok(action) = serde_json::from_slice::<OrderAction>(&body) else {
         return refused(StatusCode::BAD_REQUEST, "send {\"mall_id\", \"order_id\"}");
     };
@@ -609,10 +584,9 @@ pub async fn order_pay(State(app): State<AppState>, body: Bytes) -> Response {
             Json(json!({"bResult": true, "mData": {"message": next.message, "redirect_url": next.redirect_url}}))
                 .into_response()
         }
-        Err(e) => (
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY),
-            Json(json!({"bResult": false, "mData": {"message": e.message, "redirect_url": e.redirect_url}})),
-        )
+        Err(e) => Cafe24Error::new(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY), e.message)
+            .with("redirect_url", e.redirect_url)
+            .for_storefront()
             .into_response(),
     }
 }
@@ -625,27 +599,14 @@ pub struct CallbackQuery {
 /// `GET /api/external-checkout/order/callback?reference_no=…`: the PG sends the buyer
 /// back; the PG is asked for the outcome, the payment noty is queued, and the buyer
 /// goes to the mall's success or failure page.
-pub async fn order_callback(State(app): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
-    let Some(reference) = q.reference_no.filter(|r| !r.is_empty()) else {
-        return super::checkout::buyer_error(
-            StatusCode::BAD_REQUEST,
-            "The payment company did not say which order this is.",
-        );
+pub async fn order_callback(State(app): State<Cafe24Context>, Query(q): Query<CallbackQuery>) -> Response {
+    let (payment, cafe24) = match callback_payment(&app, Flow::External, q.reference_no).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
-    let payment = match app.store.payment_by_id(&reference).await {
-        Ok(Some(p)) if p.flow == Flow::External => p,
-        Ok(_) => return super::checkout::buyer_error(StatusCode::NOT_FOUND, "There is no such order."),
-        Err(e) => {
-            tracing::error!(error = %e, "callback lookup failed");
-            return super::checkout::buyer_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
-        }
-    };
-    match super::checkout::verify_with_gateway(&app, &payment).await {
+    match verify_with_gateway(&app, &payment).await {
         Ok(payment) => {
-            let target = mall_result_url(&payment, payment.status.was_paid());
+            let target = mall_result_url(&payment, &cafe24, payment.status.was_paid());
             match Url::parse(&target) {
                 Ok(url) => Redirect::to(url.as_str()).into_response(),
                 Err(_) => super::checkout::buyer_error(StatusCode::BAD_GATEWAY, "The shop's address is not valid."),
@@ -654,7 +615,7 @@ pub async fn order_callback(State(app): State<AppState>, Query(q): Query<Callbac
         // Could not confirm: back to the mall's failure page, nothing changed.
         Err(message) => {
             tracing::warn!(payment_id = %payment.id, %message, "external callback not confirmed");
-            Redirect::to(&mall_result_url(&payment, false)).into_response()
+            Redirect::to(&mall_result_url(&payment, &cafe24, false)).into_response()
         }
     }
 }

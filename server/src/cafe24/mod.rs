@@ -1,5 +1,7 @@
-//! The Cafe24 protocol (SPEC §4): what Cafe24 sends us, what we answer, and the
-//! notifications and redirects we send back.
+//! Channel 1: the Cafe24 protocol (SPEC §4). Each handler parses and verifies what
+//! Cafe24 (or the storefront, or the buyer's browser) sent, calls the payment core, and
+//! formats the answer; the notys are built by [`noty::Cafe24Notifier`]. Cafe24's own
+//! fields live in its own tables (`cafe24_payments`, `cafe24_refunds`).
 
 pub mod api;
 pub mod cancel;
@@ -9,22 +11,57 @@ pub mod noty;
 pub mod request;
 pub mod script;
 pub mod signature;
-pub mod webhook;
+pub mod tokens;
+
+use std::sync::Arc;
 
 use axum::{
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, FromRef},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
 use serde_json::{json, Map, Value};
+use url::Url;
 
-use crate::{startup::AppState, store::ShopRoute};
+use crate::{
+    config::Cafe24Credentials,
+    domain::{RefundRefusal, Refusal},
+    hosts::HostPolicy,
+    payments::{PaymentError, PaymentService},
+    secrets::KeyRing,
+    store::{ShopRoute, Store, StoreError},
+    web::PublicUrl,
+};
 
 pub use request::Fields;
 
-pub fn router() -> Router<AppState> {
+/// What the Cafe24 channel's handlers need.
+#[derive(Clone)]
+pub struct Cafe24Context {
+    pub payments: PaymentService,
+    /// For the channel's own tables and the shops.
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+    pub hosts: Arc<HostPolicy>,
+    pub cafe24: Arc<Cafe24Credentials>,
+    pub public_url: PublicUrl,
+    /// The Admin API with the mall's tokens (the order calculation).
+    pub client: tokens::Cafe24Client,
+}
+
+impl Cafe24Context {
+    pub fn url(&self, path: &str) -> Url {
+        self.public_url.url(path)
+    }
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Cafe24Context: FromRef<S>,
+{
     Router::new()
         .route("/api/synchronous-checkout/checkout", post(checkout::payment_request_sync))
         .route(
@@ -37,23 +74,29 @@ pub fn router() -> Router<AppState> {
             "/api/asynchronous-checkout/checkout/callback",
             get(checkout::callback_async).post(checkout::callback_async),
         )
-        .route("/api/asynchronous-checkout/checkout/webhook", post(webhook::checkout_webhook))
         .route("/api/synchronous-cancellation/cancel", post(cancel::cancel_sync))
         .route("/api/asynchronous-cancellation/cancel", post(cancel::cancel_async))
-        .route("/api/asynchronous-cancellation/cancel/webhook", post(webhook::refund_webhook))
         // The names used by the seed's Postman collection.
         .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
         .route("/api/asynchronous-refund/cancel", post(cancel::cancel_async))
-        .route("/api/asynchronous-refund/cancel/webhook", post(webhook::refund_webhook))
-        .merge(storefront_router())
-        .route("/api/external-checkout/order/pay", post(external::order_pay))
         .route("/api/external-checkout/order/callback", get(external::order_callback).post(external::order_callback))
+        .layer(crate::web::catch_panics(panic_answer))
+        .merge(
+            Router::new()
+                .route("/api/external-checkout/order/pay", post(external::order_pay))
+                .layer(crate::web::catch_panics(storefront_panic_answer)),
+        )
+        .merge(storefront_router())
         .layer(DefaultBodyLimit::max(request::BODY_LIMIT))
 }
 
 /// What the storefront calls from the mall's own pages (another origin): open to any
 /// origin, without credentials.
-fn storefront_router() -> Router<AppState> {
+fn storefront_router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Cafe24Context: FromRef<S>,
+{
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
@@ -63,11 +106,12 @@ fn storefront_router() -> Router<AppState> {
         .route("/api/external-checkout/script/data", get(external::script_data))
         .route("/api/external-checkout/script/hmac", get(external::script_hmac))
         .route("/api/external-checkout/payload", post(external::payload))
+        .layer(crate::web::catch_panics(storefront_panic_answer))
         .layer(cors)
 }
 
 /// Checks `hash_data` over `parts`, the fields each request lists (SPEC §4).
-pub(crate) fn check_hash(app: &AppState, f: &Fields, parts: &[&str]) -> Result<(), Cafe24Error> {
+pub(crate) fn check_hash(app: &Cafe24Context, f: &Fields, parts: &[&str]) -> Result<(), Cafe24Error> {
     let hash = f.required("hash_data")?;
     if signature::verify(&app.cafe24.service_key, parts, hash) {
         Ok(())
@@ -77,25 +121,49 @@ pub(crate) fn check_hash(app: &AppState, f: &Fields, parts: &[&str]) -> Result<(
 }
 
 /// The shop a `partner_id` was registered for; its parts are never trusted.
-pub(crate) async fn shop_for(app: &AppState, partner_id: &str) -> Result<ShopRoute, Cafe24Error> {
+pub(crate) async fn shop_for(app: &Cafe24Context, partner_id: &str) -> Result<ShopRoute, Cafe24Error> {
     app.store
         .shop_by_partner_id(&app.keys, partner_id)
-        .await?
+        .await
+        .map_err(|e| Cafe24Error::internal("finding the shop of a partner_id", e))?
         .ok_or_else(|| Cafe24Error::new(StatusCode::NOT_FOUND, format!("unknown partner_id {partner_id}")))
 }
 
-/// Cafe24's error answer: `{"result_code":"9999","result_message":…}` with a 4xx (or
-/// 5xx when the fault is upstream or ours). Nothing was changed.
+/// The channel's one error: a 4xx (or a 5xx when the fault is upstream or ours), and
+/// nothing was changed. It answers in the shape of the endpoint that refused.
 #[derive(Debug)]
 pub struct Cafe24Error {
     pub status: StatusCode,
     pub message: String,
     extra: Map<String, Value>,
+    shape: Shape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Cafe24's API: `{"result_code":"9999","result_message":…, …}`.
+    ResultCode,
+    /// The storefront button's calls: `{"bResult":false,"mData":{"message":…, …}}`.
+    Storefront,
+    /// A buyer's browser back from the PG: a small HTML page.
+    BuyerPage,
 }
 
 impl Cafe24Error {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Cafe24Error { status, message: message.into(), extra: Map::new() }
+        Cafe24Error { status, message: message.into(), extra: Map::new(), shape: Shape::ResultCode }
+    }
+
+    /// Answers as the storefront's calls do (`bResult: false`).
+    pub fn for_storefront(mut self) -> Self {
+        self.shape = Shape::Storefront;
+        self
+    }
+
+    /// Answers the buyer's browser with a page.
+    pub fn for_buyer(mut self) -> Self {
+        self.shape = Shape::BuyerPage;
+        self
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -114,7 +182,14 @@ impl Cafe24Error {
         Self::new(StatusCode::CONFLICT, message)
     }
 
-    pub fn internal() -> Self {
+    /// Our fault: logged once here with what failed, hidden from Cafe24.
+    pub fn internal(operation: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(operation, error = %cause, "cafe24 channel: internal error");
+        Self::hidden()
+    }
+
+    /// The answer to a fault of ours (already logged), or a panic.
+    pub fn hidden() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; nothing was changed")
     }
 
@@ -123,21 +198,76 @@ impl Cafe24Error {
         self.extra.insert(name.to_owned(), value.into());
         self
     }
+
+    /// The core's error, in Cafe24's terms; `operation` names what failed in the log.
+    pub fn from_core(operation: &str, e: PaymentError) -> Self {
+        match e {
+            PaymentError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, m),
+            PaymentError::NotLinked => {
+                Self::new(StatusCode::FORBIDDEN, "the mall has no payment-company credentials linked")
+            }
+            PaymentError::NotOpened => Self::conflict("the payment was never opened at the payment company"),
+            PaymentError::Refused(r @ Refusal::AmountMismatch { .. }) => Self::invalid(r.to_string()),
+            PaymentError::Refused(r) => Self::conflict(r.to_string()),
+            PaymentError::RefundRefused(r @ RefundRefusal::WrongCurrency { .. }) => Self::invalid(r.to_string()),
+            PaymentError::RefundRefused(r) => Self::conflict(r.to_string()),
+            PaymentError::Conflict(m) => Self::conflict(m),
+            PaymentError::Invalid(m) => Self::invalid(m),
+            PaymentError::GatewayRejected(m) => Self::invalid(format!("the payment company refused: {m}")),
+            e @ (PaymentError::GatewayUnavailable(_) | PaymentError::GatewayProtocol(_)) => {
+                Self::new(StatusCode::BAD_GATEWAY, e.to_string())
+            }
+            PaymentError::Webhook(e) => Self::malformed(e.to_string()),
+            e @ PaymentError::NoConnector(_) => {
+                tracing::error!(operation, error = %e, "cafe24 channel: no connector");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            PaymentError::Store(e) => Self::internal(operation, e),
+        }
+    }
 }
 
-impl From<crate::store::StoreError> for Cafe24Error {
-    fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "storage failed");
-        Cafe24Error::internal()
+impl From<StoreError> for Cafe24Error {
+    fn from(e: StoreError) -> Self {
+        Self::internal("storage", e)
     }
 }
 
 impl IntoResponse for Cafe24Error {
     fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert("result_code".into(), json!("9999"));
-        body.insert("result_message".into(), json!(self.message));
-        body.extend(self.extra);
-        (self.status, Json(Value::Object(body))).into_response()
+        match self.shape {
+            Shape::ResultCode => {
+                let mut body = Map::new();
+                body.insert("result_code".into(), json!("9999"));
+                body.insert("result_message".into(), json!(self.message));
+                body.extend(self.extra);
+                (self.status, Json(Value::Object(body))).into_response()
+            }
+            Shape::Storefront => {
+                let mut data = Map::new();
+                data.insert("message".into(), json!(self.message));
+                data.extend(self.extra);
+                (self.status, Json(json!({"bResult": false, "mData": data}))).into_response()
+            }
+            Shape::BuyerPage => {
+                let body = format!(
+                    "<h1>We could not finish your payment</h1><p>{}</p>\
+                     <p><a href=\"javascript:location.reload()\">Try again</a></p>",
+                    crate::web::html_escape(&self.message)
+                );
+                (self.status, axum::response::Html(crate::web::page("Payment", &body))).into_response()
+            }
+        }
     }
+}
+
+/// A panic in a Cafe24 handler answers in Cafe24's shape (the panic itself is logged by
+/// the layer that caught it).
+pub fn panic_answer() -> Response {
+    Cafe24Error::hidden().into_response()
+}
+
+/// A panic in a storefront call answers in the storefront's shape.
+pub fn storefront_panic_answer() -> Response {
+    Cafe24Error::hidden().for_storefront().into_response()
 }

@@ -1,28 +1,33 @@
-//! The notifications ("noty") we send Cafe24 (SPEC §4.4, §4.5). Their content is fixed
-//! when the change that causes them commits, and the outbox delivers them.
+//! The notifications ("noty") we send Cafe24 (SPEC §4.4, §4.5): form POSTs whose
+//! `hash_data` Cafe24 checks, taken when Cafe24 answers `{"result":"OK"}`. Their content
+//! is fixed inside the transaction of the change that causes them; the outbox delivers.
+
+use std::sync::Arc;
 
 use url::form_urlencoded;
 
 use super::signature;
 use crate::{
-    domain::{FailureReason, PaymentEvent, PaymentStatus, Transition},
+    domain::{FailureReason, Payment, PaymentEvent, PaymentStatus, RefundMode, RefundStatus},
     gateway::Gateways,
-    store::{Flow, NewMessage, Notifications, Payment, Refund, RefundMode, RefundStatus},
+    payments::{Change, Notifier, RefundSettled},
+    store::{Acceptance, Cafe24Payment, DeliveryPolicy, Flow, NewMessage, Store, StoreError, Tx},
 };
 
 pub const PAYMENT_NOTY: &str = "cafe24.payment_noty";
 pub const CANCEL_NOTY: &str = "cafe24.cancel_noty";
 
-pub struct Cafe24Notifications<'a> {
-    pub service_key: &'a str,
-    pub gateways: &'a Gateways,
+pub struct Cafe24Notifier {
+    pub store: Store,
+    pub service_key: Arc<str>,
+    pub gateways: Gateways,
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
-fn tf(b: bool) -> &'static str {
+pub(crate) fn tf(b: bool) -> &'static str {
     if b {
         "T"
     } else {
@@ -30,17 +35,46 @@ fn tf(b: bool) -> &'static str {
     }
 }
 
-impl Notifications for Cafe24Notifications<'_> {
-    fn on_transition(&self, p: &Payment, t: &Transition, _event: &PaymentEvent) -> Vec<NewMessage> {
+/// Cafe24's notys: a form body, taken when the answer is `{"result":"OK"}`.
+fn policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        content_type: "application/x-www-form-urlencoded".into(),
+        headers: Vec::new(),
+        accept: Acceptance::ResultOk,
+    }
+}
+
+/// The amount as Cafe24 sent it (its hashes cover that string), or ours in major units.
+pub fn amount_text(payment: &Payment, cafe24: &Cafe24Payment) -> String {
+    cafe24.amount_text.clone().unwrap_or_else(|| payment.amount.to_major_string())
+}
+
+/// `hash_data` over `amount currency order_id partner_id tid` (SPEC §4.3, §4.4, §4.5).
+pub(crate) fn payment_hash(service_key: &str, amount: &str, payment: &Payment, cafe24: &Cafe24Payment) -> String {
+    let tid = payment.tid.as_deref().unwrap_or_default();
+    signature::sign(
+        service_key,
+        &[amount, payment.amount.currency.code(), payment.order_id.as_str(), &cafe24.partner_id, tid],
+    )
+}
+
+#[async_trait::async_trait]
+impl Notifier for Cafe24Notifier {
+    async fn on_transition(&self, tx: &mut Tx, change: &Change<'_>) -> Result<Vec<NewMessage>, StoreError> {
         use PaymentStatus::*;
-        if p.flow == Flow::Sync {
-            return Vec::new();
+        let p = change.payment;
+        let Some(c) = self.store.cafe24_payment_in(tx, &p.id).await? else { return Ok(Vec::new()) };
+        if c.flow == Flow::Sync {
+            return Ok(Vec::new());
         }
-        let Some(target) = &p.return_noty_url else { return Vec::new() };
+        let Some(target) = &c.return_noty_url else { return Ok(Vec::new()) };
         // Deposits (SPEC §4.4): the first noty says pending (payed_tf F), the second,
         // when the money arrives, is a `notification` with payed_tf T.
-        let (request_type, paid, code, message) = match (t.from, t.to) {
+        let (request_type, paid, code, message) = match (change.transition.from, change.transition.to) {
             (Request, Complete) => ("payment", true, "0000", "paid"),
+            (Request, Pending) if matches!(change.event, PaymentEvent::Authorized) => {
+                ("payment", false, "0000", "authorized")
+            }
             (Request, Pending) => ("payment", false, "0000", "awaiting deposit"),
             (Pending, Complete) => ("notification", true, "0000", "deposit received"),
             (Request, Fail) => match p.failure_reason {
@@ -48,65 +82,67 @@ impl Notifications for Cafe24Notifications<'_> {
                 _ => ("payment", false, "0001", "declined by the payment company"),
             },
             // Cancels are reported by their own notifications.
-            _ => return Vec::new(),
+            _ => return Ok(Vec::new()),
         };
         let caps = self.gateways.get(&p.gateway).map(|g| g.capabilities());
         let tid = p.tid.as_deref().unwrap_or_default();
-        let currency = p.amount.currency.code();
-        let hash = signature::sign(self.service_key, &[&p.amount_text, currency, &p.order_id, &p.partner_id, tid]);
+        let amount = amount_text(p, &c);
+        let hash = payment_hash(&self.service_key, &amount, p, &c);
         let body = form(&[
             ("request_type", request_type),
-            ("partner_id", &p.partner_id),
-            ("paymethod", &p.paymethod),
+            ("partner_id", &c.partner_id),
+            ("paymethod", &c.paymethod),
             ("tid", tid),
-            ("amount", &p.amount_text),
-            ("order_id", &p.order_id),
+            ("amount", &amount),
+            ("order_id", p.order_id.as_str()),
             ("all_cancel_tf", tf(caps.is_some_and(|c| c.all_cancel))),
             ("part_cancel_tf", tf(caps.is_some_and(|c| c.partial_cancel))),
             ("escrow_tf", tf(caps.is_some_and(|c| c.escrow))),
-            ("currency", currency),
+            ("currency", p.amount.currency.code()),
             ("payed_tf", tf(paid)),
             ("easypay", "F"),
-            ("extra_data", p.extra_data.as_deref().unwrap_or_default()),
+            ("extra_data", c.extra_data.as_deref().unwrap_or_default()),
             ("result_code", code),
             ("result_message", message),
             ("hash_data", &hash),
         ]);
-        vec![NewMessage { kind: PAYMENT_NOTY, target_url: target.clone(), body }]
+        Ok(vec![NewMessage { kind: PAYMENT_NOTY.into(), target_url: target.clone(), body, policy: policy() }])
     }
 
-    fn on_refund_settled(&self, p: &Payment, r: &Refund, previous: RefundStatus) -> Vec<NewMessage> {
-        if r.mode != RefundMode::Async {
-            return Vec::new();
+    async fn on_refund_settled(&self, tx: &mut Tx, settled: &RefundSettled<'_>) -> Result<Vec<NewMessage>, StoreError> {
+        let (p, r) = (settled.payment, settled.refund);
+        if r.mode != RefundMode::MayPend {
+            return Ok(Vec::new());
         }
-        let Some(target) = &r.cancel_noty_url else { return Vec::new() };
+        let Some(c) = self.store.cafe24_payment_in(tx, &p.id).await? else { return Ok(Vec::new()) };
+        let Some(cr) = self.store.cafe24_refund_in(tx, &r.id).await? else { return Ok(Vec::new()) };
+        let Some(target) = &cr.cancel_noty_url else { return Ok(Vec::new()) };
         let (status, code, message) = match r.status {
             RefundStatus::Succeeded => ("P", "0000", "cancelled".to_owned()),
             // A refusal while Cafe24 still waited on the request was answered there.
-            RefundStatus::Failed if previous == RefundStatus::Pending => (
+            RefundStatus::Failed if settled.previous == RefundStatus::Pending => (
                 "F",
                 "9999",
                 format!("refused by the payment company: {}", r.failure_message.as_deref().unwrap_or_default()),
             ),
-            _ => return Vec::new(),
+            _ => return Ok(Vec::new()),
         };
         let tid = p.tid.as_deref().unwrap_or_default();
-        let currency = p.amount.currency.code();
-        let hash = signature::sign(self.service_key, &[&r.amount_text, currency, &p.order_id, &p.partner_id, tid]);
+        let hash = payment_hash(&self.service_key, &cr.amount_text, p, &c);
         let body = form(&[
             ("request_type", "cancelnoty"),
-            ("partner_id", &p.partner_id),
+            ("partner_id", &c.partner_id),
             ("tid", tid),
-            ("order_id", &p.order_id),
-            ("paymethod", &p.paymethod),
-            ("currency", currency),
-            ("cancel_amount", &r.amount_text),
+            ("order_id", p.order_id.as_str()),
+            ("paymethod", &c.paymethod),
+            ("currency", p.amount.currency.code()),
+            ("cancel_amount", &cr.amount_text),
             ("status", status),
-            ("extra_data", r.extra_data.as_deref().unwrap_or_default()),
+            ("extra_data", cr.extra_data.as_deref().unwrap_or_default()),
             ("result_code", code),
             ("result_message", &message),
             ("hash_data", &hash),
         ]);
-        vec![NewMessage { kind: CANCEL_NOTY, target_url: target.clone(), body }]
+        Ok(vec![NewMessage { kind: CANCEL_NOTY.into(), target_url: target.clone(), body, policy: policy() }])
     }
 }

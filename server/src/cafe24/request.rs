@@ -2,13 +2,21 @@
 //! (SPEC §4). Both become one map of field → text. JSON strings are taken unescaped;
 //! numbers and objects keep their exact source text, because `hash_data` is computed
 //! over what Cafe24 sent and `extra_data` is echoed back as received.
+//!
+//! A field named twice is refused in both formats: whichever value we took, something
+//! in front of us (a proxy, a log, a WAF) may read the other one, and `hash_data` would
+//! then vouch for an amount nobody else saw.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use axum::{
     body::Bytes,
     extract::{FromRequest, Request},
     http::{header, StatusCode},
+};
+use serde::{
+    de::{MapAccess, Visitor},
+    Deserialize, Deserializer,
 };
 use serde_json::value::RawValue;
 
@@ -38,10 +46,14 @@ impl Fields {
     }
 
     pub fn parse_json(body: &[u8]) -> Result<Self, Cafe24Error> {
-        let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body)
+        let FieldList(list) = serde_json::from_slice(body)
             .map_err(|e| Cafe24Error::malformed(format!("the JSON body is not an object of fields ({e})")))?;
+        let mut seen = std::collections::BTreeSet::new();
         let mut fields = BTreeMap::new();
-        for (name, raw) in map {
+        for (name, raw) in list {
+            if !seen.insert(name.clone()) {
+                return Err(Cafe24Error::malformed(format!("{name} is given more than once")));
+            }
             let text = raw.get();
             if text == "null" {
                 continue;
@@ -66,6 +78,31 @@ impl Fields {
             }
         }
         Ok(Fields(fields))
+    }
+}
+
+/// A JSON object's members in order, duplicates kept (serde's maps keep only the last).
+struct FieldList(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for FieldList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = FieldList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of fields")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldList, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push(member);
+                }
+                Ok(FieldList(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 
@@ -118,6 +155,19 @@ mod tests {
         assert_eq!(f.get("extra_data"), Some(r#"{"pgName": "pg-demo-app"}"#));
         assert_eq!(f.get("ship_zip"), None);
         assert_eq!(f.get("goods_name"), Some("회"));
+    }
+
+    #[test]
+    fn a_field_named_twice_is_refused_in_json_as_in_forms() {
+        for body in [&br#"{"amount":"3065.00","amount":"1.00"}"#[..], br#"{"a":null,"a":"1"}"#] {
+            let e = Fields::parse_json(body).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e.message.contains("given more than once"), "{}", e.message);
+        }
+        let e = Fields::parse_form(b"amount=3065.00&amount=1.00").unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "amount is given more than once"));
+        let nested = Fields::parse_json(br#"{"extra_data":{"k":1,"k":2}}"#).unwrap();
+        assert_eq!(nested.get("extra_data"), Some(r#"{"k":1,"k":2}"#), "inner objects are echoed as sent");
     }
 
     #[test]

@@ -1,11 +1,17 @@
-//! The payment core: pure types and rules, no I/O.
+//! The payment domain: pure types and rules, no I/O and nothing else of the crate.
 
+pub mod ids;
 pub mod merchant;
 pub mod money;
 pub mod payment;
+pub mod record;
+pub mod refund;
 pub mod status;
 
+pub use ids::{InvalidId, MallId, OrderId, PaymentId, RefundId};
 pub use merchant::MerchantCredentials;
 pub use money::{Currency, Money, MoneyError};
-pub use payment::{FailureReason, PaymentEvent, PaymentState, Refusal, Transition};
+pub use payment::{FailureReason, Outcome, PaymentEvent, PaymentState, PendingReason, Refusal, Transition};
+pub use record::{Channel, Payment, Refund};
+pub use refund::{RefundAsk, RefundDecision, RefundLine, RefundMode, RefundRefusal, RefundStatus};
 pub use status::PaymentStatus;

@@ -1,5 +1,5 @@
 //! What may happen to a payment, and what each event does to its state. Every change
-//! of status goes through [`PaymentState::apply`]; the store persists the resulting
+//! of status goes through [`PaymentState::apply`]; the core persists the resulting
 //! [`Transition`] together with an event row in one transaction.
 
 use super::{Money, PaymentStatus};
@@ -36,14 +36,26 @@ impl FailureReason {
     }
 }
 
+/// Why a payment waits in status 5 (Pending): the two need different next steps — a
+/// capture by the merchant, or the buyer's bank transfer arriving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingReason {
+    /// The card is authorized; the merchant captures it (or it is voided).
+    Capture,
+    /// The buyer chose a bank transfer; the PG reports the deposit.
+    Deposit,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PaymentEvent {
     /// The PG confirmed the money for this amount (capture, deposit or immediate pay).
     Completed {
         paid: Money,
     },
-    /// Authorized or awaiting deposit.
-    Pending,
+    /// The PG authorized the amount; it waits for a capture (status 5).
+    Authorized,
+    /// The buyer chose a bank transfer; the payment waits for the money (status 5).
+    AwaitingDeposit,
     Failed(FailureReason),
     /// A card-token registration (status 9).
     Registered,
@@ -56,10 +68,20 @@ pub enum PaymentEvent {
 }
 
 impl PaymentEvent {
+    /// Why the payment waits, for the events that leave it in status 5.
+    pub fn pending_reason(&self) -> Option<PendingReason> {
+        match self {
+            PaymentEvent::Authorized => Some(PendingReason::Capture),
+            PaymentEvent::AwaitingDeposit => Some(PendingReason::Deposit),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             PaymentEvent::Completed { .. } => "payment.completed",
-            PaymentEvent::Pending => "payment.pending",
+            PaymentEvent::Authorized => "payment.authorized",
+            PaymentEvent::AwaitingDeposit => "payment.awaiting_deposit",
             PaymentEvent::Failed(_) => "payment.failed",
             PaymentEvent::Registered => "payment.registered",
             PaymentEvent::PendingCancelled => "payment.pending_cancelled",
@@ -116,8 +138,10 @@ impl PaymentState {
                 }
                 Complete
             }
-            PaymentEvent::Pending if from == Pending || from.was_paid() => return Ok(Outcome::AlreadyApplied),
-            PaymentEvent::Pending => Pending,
+            PaymentEvent::Authorized | PaymentEvent::AwaitingDeposit if from == Pending || from.was_paid() => {
+                return Ok(Outcome::AlreadyApplied)
+            }
+            PaymentEvent::Authorized | PaymentEvent::AwaitingDeposit => Pending,
             PaymentEvent::Failed(_) if from == Fail => return Ok(Outcome::AlreadyApplied),
             PaymentEvent::Failed(_) => Fail,
             PaymentEvent::Registered if from == Register => return Ok(Outcome::AlreadyApplied),
@@ -232,7 +256,8 @@ mod tests {
         prop_oneof![
             (0i64..400000).prop_map(|m| PaymentEvent::Completed { paid: php(m) }),
             Just(PaymentEvent::Completed { paid: php(306500) }),
-            Just(PaymentEvent::Pending),
+            Just(PaymentEvent::Authorized),
+            Just(PaymentEvent::AwaitingDeposit),
             Just(PaymentEvent::Failed(FailureReason::Declined)),
             Just(PaymentEvent::Failed(FailureReason::AbandonedByBuyer)),
             Just(PaymentEvent::Registered),

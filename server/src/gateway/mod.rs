@@ -52,8 +52,11 @@ pub struct Checkout {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
+    /// Undecided: ask again later, never paid.
     Open,
     Paid,
+    /// Authorized for a later capture.
+    Authorized,
     AwaitingDeposit,
     Declined,
     Abandoned,
@@ -111,6 +114,16 @@ pub struct GatewayRefundRecord {
     pub tid: String,
     pub status: RefundStatus,
     pub amount: Money,
+}
+
+/// What a webhook is about, read before anything is verified: it only says whose
+/// credentials verify it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookSubject {
+    /// Our payment id.
+    Payment(String),
+    /// Our refund id.
+    Refund(String),
 }
 
 /// What a PG's webhook reports, once its signature is verified.
@@ -182,13 +195,12 @@ pub trait PaymentGateway: Send + Sync {
     /// returns where the buyer approves it.
     async fn pay(&self, creds: &MerchantCredentials, tid: &str, amount: Money) -> Result<String, GatewayError>;
 
-    /// Our reference (payment or refund id) named in a webhook body, before anything
-    /// is verified: it only says whose credentials verify the webhook.
-    fn webhook_reference(&self, body: &[u8]) -> Option<String>;
+    /// The payment or refund a webhook body names, before anything is verified.
+    fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject>;
 
     /// Verifies a webhook with the merchant's credentials and reads it. `Ok(None)` means
     /// the webhook carries no signature to verify (a PG without signatures): the caller
-    /// must not read the body beyond [`Self::webhook_reference`] and asks the PG for the
+    /// must not read the body beyond [`Self::webhook_subject`] and asks the PG for the
     /// truth instead ([`Self::get_order`], [`Self::get_refund`]).
     fn verify_webhook(
         &self,
@@ -212,10 +224,5 @@ impl Gateways {
 
     pub fn get(&self, id: &str) -> Option<&Arc<dyn PaymentGateway>> {
         self.by_id.get(id)
-    }
-
-    /// The reference a webhook names, asking each connector to read it.
-    pub fn webhook_reference(&self, body: &[u8]) -> Option<String> {
-        self.by_id.values().find_map(|g| g.webhook_reference(body))
     }
 }

@@ -7,7 +7,7 @@ use url::Url;
 use super::{
     Capabilities, Checkout, CheckoutMode, CheckoutRequest, GatewayError, GatewayOrder, GatewayRefund,
     GatewayRefundRecord, MerchantProfile, OrderStatus, PaymentGateway, RefundRequest, RefundStatus, ShippingAddress,
-    WebhookError, WebhookEvent, WebhookKind,
+    WebhookError, WebhookEvent, WebhookKind, WebhookSubject,
 };
 use crate::domain::{Currency, MerchantCredentials, Money};
 
@@ -324,8 +324,13 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
-    fn webhook_reference(&self, body: &[u8]) -> Option<String> {
-        serde_json::from_slice::<WebhookBody>(body).ok().map(|b| b.reference)
+    fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject> {
+        let body = serde_json::from_slice::<WebhookBody>(body).ok()?;
+        match body.kind.as_str() {
+            "order" => Some(WebhookSubject::Payment(body.reference)),
+            "refund" => Some(WebhookSubject::Refund(body.reference)),
+            _ => None,
+        }
     }
 
     fn verify_webhook(
@@ -339,7 +344,7 @@ impl PaymentGateway for SandboxGateway {
             return Ok(None);
         };
         let header = header.to_str().map_err(|_| WebhookError::BadSignature)?;
-        let now = crate::store::now_ms() / 1000;
+        let now = unix_now();
         if !verify_signature(&creds.secret_key, header, body, now) {
             return Err(WebhookError::BadSignature);
         }
@@ -360,6 +365,10 @@ impl PaymentGateway for SandboxGateway {
         };
         Ok(Some(WebhookEvent { event_id: b.event_id, tid: b.order_code, kind }))
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 fn urlencode(segment: &str) -> String {
@@ -390,9 +399,9 @@ mod tests {
         let body = br#"{"event_id":"e1","type":"order","reference":"pay_1","order_code":"o1","status":"paid","amount":1,"currency":"PHP"}"#;
         assert!(matches!(gateway.verify_webhook(&creds, &http::HeaderMap::new(), body), Ok(None)));
         let mut headers = http::HeaderMap::new();
-        headers.insert(SIGNATURE_HEADER, sign_webhook("other", crate::store::now_ms() / 1000, body).parse().unwrap());
+        headers.insert(SIGNATURE_HEADER, sign_webhook("other", unix_now(), body).parse().unwrap());
         assert!(matches!(gateway.verify_webhook(&creds, &headers, body), Err(WebhookError::BadSignature)));
-        headers.insert(SIGNATURE_HEADER, sign_webhook("secret", crate::store::now_ms() / 1000, body).parse().unwrap());
+        headers.insert(SIGNATURE_HEADER, sign_webhook("secret", unix_now(), body).parse().unwrap());
         assert!(matches!(gateway.verify_webhook(&creds, &headers, body), Ok(Some(_))));
     }
 }

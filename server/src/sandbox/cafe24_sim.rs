@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    startup::AppState,
+    sandbox::SandboxContext as AppState,
     store::{new_id, now_ms, random_token},
 };
 
@@ -181,10 +181,10 @@ async fn new_tokens(
     store: &crate::store::Store,
     mall_id: &str,
     access_lifetime_ms: i64,
-) -> Result<crate::cafe24::api::TokenSet, sqlx::Error> {
+) -> Result<crate::store::TokenSet, sqlx::Error> {
     let now = now_ms();
     let refresh_expires = now + REFRESH_LIFETIME_MS;
-    let tokens = crate::cafe24::api::TokenSet {
+    let tokens = crate::store::TokenSet {
         access_token: random_token(),
         refresh_token: random_token(),
         expires_at: now + access_lifetime_ms,
@@ -594,7 +594,7 @@ async fn delete_app(State(app): State<AppState>, Path(mall_id): Path<String>) ->
 pub async fn issue_installed_tokens(
     store: &crate::store::Store,
     mall_id: &str,
-) -> Result<crate::cafe24::api::TokenSet, sqlx::Error> {
+) -> Result<crate::store::TokenSet, sqlx::Error> {
     new_tokens(store, mall_id, ACCESS_LIFETIME_MS).await
 }
 

@@ -20,7 +20,7 @@ use super::{html_escape, page, provision};
 use crate::{
     cafe24::signature,
     domain::Money,
-    startup::AppState,
+    sandbox::SandboxContext as AppState,
     store::{new_id, now_ms},
 };
 

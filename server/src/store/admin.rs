@@ -6,7 +6,25 @@ use std::time::Duration;
 use sqlx::FromRow;
 
 use super::{malls::credentials_context, now_ms, PaymentEventRow, Store, StoreError};
-use crate::{cafe24::api::Cafe24Shop, domain::MerchantCredentials, secrets::KeyRing};
+use crate::{
+    domain::{MerchantCredentials, PaymentId},
+    secrets::KeyRing,
+};
+
+/// A shop as Cafe24's shops list describes it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct ShopListing {
+    pub shop_no: i64,
+    pub shop_name: String,
+    pub currency_code: String,
+    #[serde(default)]
+    pub primary_domain: Option<String>,
+    /// The skins the shop shows on PC and on mobile: where the storefront script goes.
+    #[serde(default)]
+    pub pc_skin_no: Option<i64>,
+    #[serde(default)]
+    pub mobile_skin_no: Option<i64>,
+}
 
 #[derive(Clone, Debug, FromRow)]
 pub struct AdminShop {
@@ -50,10 +68,12 @@ pub struct LinkedRow {
 pub struct RecentPayment {
     pub id: String,
     pub order_id: String,
+    /// Cafe24's shop; 0 for a payment of another channel.
     pub shop_no: i64,
     pub amount_minor: i64,
     pub currency: String,
     pub status: i64,
+    /// Cafe24's flow (sync, async, external), or the channel's name.
     pub flow: String,
     pub created_at: i64,
 }
@@ -146,7 +166,7 @@ impl Store {
 
     /// Brings the shops in line with Cafe24's list: new shops arrive disabled; names,
     /// currencies and domains follow Cafe24. What we registered is left as it is.
-    pub async fn upsert_shops(&self, mall_id: &str, shops: &[Cafe24Shop]) -> Result<(), StoreError> {
+    pub async fn upsert_shops(&self, mall_id: &str, shops: &[ShopListing]) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         Self::ensure_mall(&mut tx, mall_id, now).await?;
@@ -280,8 +300,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(RecentPayment, Vec<PaymentEventRow>)>, StoreError> {
         let payments: Vec<RecentPayment> = sqlx::query_as(
-            "SELECT id, order_id, shop_no, amount_minor, currency, status, flow, created_at FROM payments \
-             WHERE mall_id = $1 ORDER BY created_at DESC, id LIMIT $2",
+            "SELECT p.id, p.order_id, COALESCE(c.shop_no, 0) AS shop_no, p.amount_minor, p.currency, p.status, \
+             COALESCE(c.flow, p.channel) AS flow, p.created_at FROM payments p \
+             LEFT JOIN cafe24_payments c ON c.payment_id = p.id \
+             WHERE p.mall_id = $1 ORDER BY p.created_at DESC, p.id LIMIT $2",
         )
         .bind(mall_id)
         .bind(limit)
@@ -289,7 +311,9 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(payments.len());
         for payment in payments {
-            let events = self.payment_events(&payment.id).await?;
+            let id = PaymentId::parse(&payment.id)
+                .map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", payment.id)))?;
+            let events = self.payment_events(&id).await?;
             out.push((payment, events));
         }
         Ok(out)

@@ -4,42 +4,102 @@
 //! every attempt. A lease that expires means its worker died: the message is due again.
 //! One payment's messages go out in the order they were caused: a later one waits while
 //! an earlier one is still pending (a deposit's "paid" never overtakes its "pending").
+//! Each message carries its [`DeliveryPolicy`], so the worker delivers every channel's
+//! messages alike.
 
 use std::time::Duration;
 
-use sqlx::{Any, FromRow, Transaction};
+use sqlx::FromRow;
 
-use super::{
-    new_id, now_ms, payments::EventRecord, Backend, EventSource, Payment, Refund, RefundStatus, Store, StoreError,
-};
-use crate::domain::{PaymentEvent, Transition};
+use super::{new_id, now_ms, payments::EventRecord, Backend, EventSource, Store, StoreError, Tx};
+use crate::domain::PaymentId;
+
+/// What answer counts as "taken" (SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Any 2xx (store webhooks).
+    Any2xx,
+    /// A 2xx whose JSON body is `{"result":"OK"}` (Cafe24).
+    ResultOk,
+}
+
+impl Acceptance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acceptance::Any2xx => "2xx",
+            Acceptance::ResultOk => "result_ok",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "2xx" => Some(Acceptance::Any2xx),
+            "result_ok" => Some(Acceptance::ResultOk),
+            _ => None,
+        }
+    }
+}
+
+/// How a message is delivered, decided by the channel that enqueues it: the worker
+/// follows it and knows no channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    pub content_type: String,
+    /// Sent with every attempt, as they are.
+    pub headers: Vec<(String, String)>,
+    pub accept: Acceptance,
+}
 
 /// A notification to send, decided inside the transaction that causes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMessage {
-    pub kind: &'static str,
+    pub kind: String,
     pub target_url: String,
     pub body: String,
+    pub policy: DeliveryPolicy,
 }
 
-/// Which notifications a committed change causes. The store asks inside the
-/// transaction, so the change and its notifications commit together or not at all.
-pub trait Notifications: Send + Sync {
-    /// `payment` is the state after `transition`.
-    fn on_transition(&self, payment: &Payment, transition: &Transition, event: &PaymentEvent) -> Vec<NewMessage>;
-
-    /// `refund` has just reached its final status; it was `previous` before.
-    fn on_refund_settled(&self, payment: &Payment, refund: &Refund, previous: RefundStatus) -> Vec<NewMessage>;
-}
-
-#[derive(Clone, Debug, FromRow)]
+/// A message claimed for delivery.
+#[derive(Clone, Debug)]
 pub struct OutboxMessage {
     pub id: String,
     pub payment_id: Option<String>,
     pub kind: String,
     pub target_url: String,
     pub body: String,
+    pub policy: DeliveryPolicy,
     pub attempts: i64,
+}
+
+#[derive(FromRow)]
+struct ClaimedRow {
+    id: String,
+    payment_id: Option<String>,
+    kind: String,
+    target_url: String,
+    body: String,
+    content_type: String,
+    headers: String,
+    accept: String,
+    attempts: i64,
+}
+
+impl TryFrom<ClaimedRow> for OutboxMessage {
+    type Error = StoreError;
+    fn try_from(r: ClaimedRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("outbox message {}: {what}", r.id));
+        let headers: Vec<(String, String)> = serde_json::from_str(&r.headers).map_err(|_| corrupt("headers"))?;
+        let accept = Acceptance::parse(&r.accept).ok_or_else(|| corrupt("accept"))?;
+        Ok(OutboxMessage {
+            policy: DeliveryPolicy { content_type: r.content_type, headers, accept },
+            id: r.id,
+            payment_id: r.payment_id,
+            kind: r.kind,
+            target_url: r.target_url,
+            body: r.body,
+            attempts: r.attempts,
+        })
+    }
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -84,25 +144,27 @@ pub enum AfterAttempt {
 }
 
 impl Store {
-    pub(crate) async fn enqueue(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        payment_id: Option<&str>,
-        message: &NewMessage,
-    ) -> Result<(), StoreError> {
+    /// Enqueues `message` in the transaction of the change that causes it, under the
+    /// payment's lock and after the event that causes it (its position in the payment's
+    /// history orders the payment's messages).
+    pub async fn enqueue(&self, tx: &mut Tx, payment_id: &PaymentId, message: &NewMessage) -> Result<(), StoreError> {
         let now = now_ms();
-        // Called under the payment's lock, after the event that causes the message.
+        let headers = serde_json::to_string(&message.policy.headers)
+            .map_err(|e| StoreError::Corrupt(format!("outbox headers: {e}")))?;
         sqlx::query(
-            "INSERT INTO outbox (id, payment_id, position, kind, target_url, body, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, 'pending', 0, \
-             $6, $6, $6)",
+            "INSERT INTO outbox (id, payment_id, position, kind, target_url, body, content_type, headers, accept, \
+             status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, $6, $7, $8, \
+             'pending', 0, $9, $9, $9)",
         )
         .bind(new_id("msg"))
-        .bind(payment_id)
-        .bind(message.kind)
+        .bind(payment_id.as_str())
+        .bind(&message.kind)
         .bind(&message.target_url)
         .bind(&message.body)
+        .bind(&message.policy.content_type)
+        .bind(headers)
+        .bind(message.policy.accept.as_str())
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -132,10 +194,10 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
                  AND earlier.status = 'pending' AND earlier.position < outbox.position) \
                ORDER BY next_attempt_at LIMIT $4{skip_locked}\
-             ) RETURNING id, payment_id, kind, target_url, body, attempts"
+             ) RETURNING id, payment_id, kind, target_url, body, content_type, headers, accept, attempts"
         );
         let mut tx = self.begin_write().await?;
-        let claimed: Vec<OutboxMessage> = sqlx::query_as(&sql)
+        let claimed: Vec<ClaimedRow> = sqlx::query_as(&sql)
             .bind(worker)
             .bind(now + lease.as_millis() as i64)
             .bind(now)
@@ -143,7 +205,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(claimed)
+        claimed.into_iter().map(OutboxMessage::try_from).collect()
     }
 
     /// Records one attempt and decides what happens next: delivered, retried after
@@ -228,23 +290,17 @@ impl Store {
                     .bind(&message.id)
                     .execute(&mut *tx)
                     .await?;
-                    if let Some(payment_id) = &message.payment_id {
-                        self.lock_payment(&mut tx, payment_id).await?;
+                    if let Some(payment_id) = message.payment_id.as_deref().and_then(|p| PaymentId::parse(p).ok()) {
+                        self.lock_payment(&mut tx, &payment_id).await?;
                         let detail = format!(
                             "{} to {} failed after {attempt} attempts: {error}",
                             message.kind, message.target_url
                         );
+                        let source = EventSource::new("outbox");
                         self.record_event(
                             &mut tx,
-                            payment_id,
-                            EventRecord {
-                                kind: "notification.failed",
-                                from_status: None,
-                                to_status: None,
-                                amount_minor: None,
-                                source: &EventSource::new("outbox"),
-                                detail: Some(&detail),
-                            },
+                            &payment_id,
+                            EventRecord::note("notification.failed", &source, None, Some(&detail)),
                         )
                         .await?;
                     }
@@ -272,12 +328,12 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    pub async fn outbox_messages(&self, payment_id: &str) -> Result<Vec<OutboxRow>, StoreError> {
+    pub async fn outbox_messages(&self, payment_id: &PaymentId) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, payment_id, kind, target_url, body, status, attempts, lease_owner, last_error \
              FROM outbox WHERE payment_id = $1 ORDER BY created_at, id",
         )
-        .bind(payment_id)
+        .bind(payment_id.as_str())
         .fetch_all(self.pool())
         .await?)
     }

@@ -4,7 +4,24 @@
 use std::time::Duration;
 
 use super::{now_ms, Store, StoreError};
-use crate::{cafe24::api::TokenSet, secrets::KeyRing};
+use crate::secrets::KeyRing;
+
+/// The app's OAuth tokens for a mall, as Cafe24 issues them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+    pub refresh_token_expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
 
 #[derive(sqlx::FromRow)]
 struct TokenRow {

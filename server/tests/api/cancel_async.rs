@@ -44,7 +44,7 @@ async fn only_refund(app: &TestApp, order_id: &str) -> OurRefund {
     let payment = app.payment(order_id).await;
     let (id, code, status): (String, Option<String>, String) =
         sqlx::query_as("SELECT id, gateway_refund_id, status FROM refunds WHERE payment_id = $1")
-            .bind(&payment.id)
+            .bind(payment.id.as_str())
             .fetch_one(app.state.store.pool())
             .await
             .unwrap();

@@ -12,11 +12,11 @@ const WEBHOOK: &str = "/api/asynchronous-checkout/checkout/webhook";
 const SECONDS: Duration = Duration::from_secs(10);
 
 /// The webhook the sandbox PG would send for this payment.
-fn order_webhook(payment: &paybridge::store::Payment, status: &str, amount: i64, event_id: &str) -> Value {
+fn order_webhook(payment: &paybridge::domain::Payment, status: &str, amount: i64, event_id: &str) -> Value {
     json!({
         "event_id": event_id,
         "type": "order",
-        "reference": payment.id,
+        "reference": payment.id.as_str(),
         "order_code": payment.tid,
         "status": status,
         "amount": amount,
@@ -254,7 +254,7 @@ async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let after = app.payment(&order_id).await;
     assert_eq!((after.status.code(), after.amount.minor, after.cancelled_minor), (1, 306500, 0));
-    assert_eq!((after.amount_text.as_str(), after.updated_at), ("3065.00", payment.updated_at));
+    assert_eq!((app.cafe24_amount_text(&order_id).await.as_str(), after.updated_at), ("3065.00", payment.updated_at));
     let mut one_more_event = before;
     one_more_event[1] += 1;
     assert_eq!(app.snapshot().await, one_more_event, "only the refusal was recorded");
@@ -311,7 +311,7 @@ async fn an_unsigned_webhook_is_checked_with_the_pg_and_its_body_ignored(db: Db)
     assert_eq!((notys[0].fields["payed_tf"].as_str(), notys[0].fields["amount"].as_str()), ("T", "3065.00"));
     assert_eq!(app.payment(&order_id).await.status.code(), 2);
     assert_eq!(
-        completed_event_ids(&app, &payment.id).await,
+        completed_event_ids(&app, payment.id.as_str()).await,
         [Some(format!("{tid}:Paid"))],
         "applied from the PG's answer (a signed webhook would carry the PG's event id)"
     );
@@ -325,7 +325,7 @@ async fn an_unsigned_webhook_is_checked_with_the_pg_and_its_body_ignored(db: Db)
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(cafe24.received("/noty").len(), 1, "one noty");
     assert_eq!(app.payment(&order_id).await.status.code(), 2);
-    assert_eq!(completed_event_ids(&app, &payment.id).await.len(), 1, "one transition");
+    assert_eq!(completed_event_ids(&app, payment.id.as_str()).await.len(), 1, "one transition");
     assert_eq!(app.state.store.outbox_messages(&payment.id).await.unwrap().len(), 1);
 }
 

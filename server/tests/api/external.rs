@@ -7,6 +7,8 @@ use paybridge::cafe24::{external::reservation_hmac, script};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
+use paybridge::domain::{MallId, OrderId};
+
 use crate::{helpers::*, receiver::Receiver};
 
 const SECONDS: Duration = Duration::from_secs(10);
@@ -185,7 +187,7 @@ async fn shipping_is_added_by_cafe24s_calculation(db: Db) {
         app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     let payment = app.payment(&order_id).await;
-    assert_eq!((payment.amount.minor, payment.amount_text.as_str()), (28050, "280.50"));
+    assert_eq!((payment.amount.minor, app.cafe24_amount_text(&order_id).await.as_str()), (28050, "280.50"));
     let kinds: Vec<String> =
         app.state.store.payment_events(&payment.id).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.contains(&"amount.settled".to_owned()), "{kinds:?}");
@@ -358,7 +360,7 @@ async fn the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was(db: Db)
     // Cafe24's total with shipping was not left behind: the payment is as it was, and
     // its history says what happened.
     let payment = app.payment(&order_id).await;
-    assert_eq!((payment.amount.minor, payment.amount_text.as_str()), (18050, "180.50"));
+    assert_eq!((payment.amount.minor, app.cafe24_amount_text(&order_id).await.as_str()), (18050, "180.50"));
     assert_eq!(payment.status.code(), 1, "still a request");
     assert_eq!(pg_order(&app, &tid).await, (18050, "expired".to_owned()), "the PG's order is untouched");
     let kinds = event_kinds(&app, &order_id).await;
@@ -429,7 +431,8 @@ async fn the_pg_refusing_the_checkout_creates_nothing(db: Db) {
     let message = answer["mData"]["message"].as_str().unwrap();
     assert!(message.contains("payment company refused the checkout") && message.contains("KRW"), "{message}");
     assert_eq!(app.snapshot().await, before, "nothing created");
-    assert!(app.state.store.payment_by_order("demomall", &order_id).await.unwrap().is_none());
+    let (mall, order) = (MallId::parse("demomall").unwrap(), OrderId::parse(&order_id).unwrap());
+    assert!(app.state.store.payment_by_order(&mall, &order).await.unwrap().is_none());
 
     // Nothing left behind blocks the order once the PG takes the shop's currency again.
     set_currency("PHP").await.unwrap();
@@ -514,8 +517,8 @@ async fn a_signed_out_buyer_reserves_as_a_guest_on_the_demo_storefront(db: Db) {
     reservation["return_url_base"] = json!(app.base.as_str().trim_end_matches('/'));
     let (status, answer) = post_payload(app, &reservation).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let payment = app.payment(reservation["order_id"].as_str().unwrap()).await;
-    let extra: Value = serde_json::from_str(payment.extra_data.as_deref().unwrap()).unwrap();
+    let cafe24 = app.cafe24_data(reservation["order_id"].as_str().unwrap()).await;
+    let extra: Value = serde_json::from_str(cafe24.extra_data.as_deref().unwrap()).unwrap();
     assert_eq!(extra, json!({"member_id": guest_id, "bGuest": 1}));
 }
 

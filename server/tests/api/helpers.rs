@@ -11,6 +11,7 @@ use std::{
 use paybridge::{
     cafe24::signature,
     config::Config,
+    domain::{MallId, OrderId},
     gateway::sandbox,
     startup::{AppState, Application},
     store::now_ms,
@@ -344,13 +345,27 @@ impl TestApp {
     }
 
     /// The demo mall's payment for `order_id`.
-    pub async fn payment(&self, order_id: &str) -> paybridge::store::Payment {
+    pub async fn payment(&self, order_id: &str) -> paybridge::domain::Payment {
+        let (mall, order) = (MallId::parse("demomall").unwrap(), OrderId::parse(order_id).unwrap());
         self.state
             .store
-            .payment_by_order("demomall", order_id)
+            .payment_by_order(&mall, &order)
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("no payment for {order_id}"))
+    }
+
+    /// What Cafe24 sent (or, for the external checkout, was told) about the demo mall's
+    /// payment for `order_id`.
+    pub async fn cafe24_data(&self, order_id: &str) -> paybridge::store::Cafe24Payment {
+        let payment = self.payment(order_id).await;
+        self.state.store.cafe24_payment(&payment.id).await.unwrap().expect("a Cafe24 payment")
+    }
+
+    /// The payment's amount as Cafe24 sees it in answers and notys (its hashes cover it).
+    pub async fn cafe24_amount_text(&self, order_id: &str) -> String {
+        let payment = self.payment(order_id).await;
+        paybridge::cafe24::noty::amount_text(&payment, &self.cafe24_data(order_id).await)
     }
 
     /// An asynchronous payment request whose notifications go to `noty_url`.

@@ -262,8 +262,9 @@ async fn insert_messages(app: &TestApp, target: &str, n: usize) {
     let now = now_ms();
     for i in 0..n {
         sqlx::query(
-            "INSERT INTO outbox (id, payment_id, kind, target_url, body, status, attempts, next_attempt_at, \
-             created_at, updated_at) VALUES ($1, NULL, 'cafe24.payment_noty', $2, $3, 'pending', 0, $4, $4, $4)",
+            "INSERT INTO outbox (id, payment_id, kind, target_url, body, content_type, headers, accept, status, \
+             attempts, next_attempt_at, created_at, updated_at) VALUES ($1, NULL, 'cafe24.payment_noty', $2, $3, \
+             'application/x-www-form-urlencoded', '[]', 'result_ok', 'pending', 0, $4, $4, $4)",
         )
         .bind(format!("msg_test_{i:04}"))
         .bind(target)

@@ -51,7 +51,8 @@ async fn the_demo_mall_buys_asynchronously_and_hears_the_notifications(db: Db) {
         .await
         .unwrap()
         .unwrap()
-        .order_id;
+        .order_id
+        .into_string();
     app.wait_rows("demo_mall_notifications", &format!("order_id = '{order_id}'"), 1, Duration::from_secs(10)).await;
     let page = app.client.get(back).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("payment complete"), "{page}");

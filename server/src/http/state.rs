@@ -1,0 +1,97 @@
+//! The application's state, and the part of it each module's handlers take (`FromRef`):
+//! a channel's handlers see their own context, not the whole application.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+use crate::{
+    admin::AdminContext,
+    cafe24::{api::Cafe24Api, tokens::Cafe24Client, Cafe24Context},
+    config::Cafe24Credentials,
+    gateway::Gateways,
+    hosts::HostPolicy,
+    payments::PaymentService,
+    sandbox::SandboxContext,
+    secrets::KeyRing,
+    store::Store,
+    web::PublicUrl,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+    pub gateways: Gateways,
+    pub hosts: Arc<HostPolicy>,
+    pub cafe24: Arc<Cafe24Credentials>,
+    /// Where Cafe24, PGs and browsers reach us (`APP_URL`).
+    pub public_url: PublicUrl,
+    /// For outgoing calls: timeouts on every call, redirects never followed (SPEC §7).
+    pub http: reqwest::Client,
+    /// Cafe24's OAuth and Admin API.
+    pub cafe24_api: Arc<Cafe24Api>,
+    pub cafe24_client: Cafe24Client,
+    pub payments: PaymentService,
+    pub leptos_options: LeptosOptions,
+}
+
+impl AppState {
+    pub fn url(&self, path: &str) -> url::Url {
+        self.public_url.url(path)
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for PaymentService {
+    fn from_ref(state: &AppState) -> Self {
+        state.payments.clone()
+    }
+}
+
+impl FromRef<AppState> for Cafe24Context {
+    fn from_ref(state: &AppState) -> Self {
+        Cafe24Context {
+            payments: state.payments.clone(),
+            store: state.store.clone(),
+            keys: state.keys.clone(),
+            hosts: state.hosts.clone(),
+            cafe24: state.cafe24.clone(),
+            public_url: state.public_url.clone(),
+            client: state.cafe24_client.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for AdminContext {
+    fn from_ref(state: &AppState) -> Self {
+        AdminContext {
+            store: state.store.clone(),
+            keys: state.keys.clone(),
+            gateways: state.gateways.clone(),
+            cafe24: state.cafe24.clone(),
+            cafe24_api: state.cafe24_api.clone(),
+            client: state.cafe24_client.clone(),
+            public_url: state.public_url.clone(),
+            leptos_options: state.leptos_options.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for SandboxContext {
+    fn from_ref(state: &AppState) -> Self {
+        SandboxContext {
+            store: state.store.clone(),
+            keys: state.keys.clone(),
+            cafe24: state.cafe24.clone(),
+            public_url: state.public_url.clone(),
+            http: state.http.clone(),
+        }
+    }
+}

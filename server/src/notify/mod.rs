@@ -1,9 +1,0 @@
-//! Delivery of the transactional outbox (SPEC §5): a worker per instance claims due
-//! messages under a lease, sends them, and records each attempt. At-least-once, the
-//! same content on every attempt, never two attempts of one message at the same time.
-
-mod resolver;
-mod worker;
-
-pub use resolver::GuardedResolver;
-pub use worker::{delivery_timeout, OutboxWorker};

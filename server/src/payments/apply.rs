@@ -1,0 +1,122 @@
+//! The one place a payment's status changes: under the payment's lock the domain
+//! decides, and the new state, its history entry and the notifications it causes are
+//! written in the same transaction.
+
+use super::{Change, PaymentError, PaymentService};
+use crate::{
+    domain::{Outcome, Payment, PaymentEvent, PaymentId, Refusal},
+    store::{EventRecord, EventSource, StoreError, Tx},
+};
+
+#[derive(Debug)]
+pub struct Applied {
+    /// The payment as it is now.
+    pub payment: Payment,
+    pub outcome: Result<Outcome, Refusal>,
+}
+
+/// What [`PaymentService::transition_in`] did inside its transaction.
+pub(super) struct InTx {
+    pub payment: Payment,
+    pub outcome: Result<Outcome, Refusal>,
+    pub enqueued: bool,
+}
+
+impl PaymentService {
+    /// Applies `event` to the payment in its own transaction. An event the PG already
+    /// delivered (same event id) is recognised and ignored. A refused event changes
+    /// nothing but is kept in the history (and logged) so that an operator sees it.
+    pub async fn apply(
+        &self,
+        payment_id: &PaymentId,
+        event: PaymentEvent,
+        source: &EventSource,
+        detail: Option<&str>,
+    ) -> Result<Applied, PaymentError> {
+        let mut tx = self.store.begin_write().await?;
+        let payment = self.store.lock_payment(&mut tx, payment_id).await?;
+        if self.store.event_seen(&mut tx, payment_id, source).await? {
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(Applied { payment, outcome: Ok(Outcome::AlreadyApplied) });
+        }
+        let done = self.transition_in(&mut tx, payment, event, source, detail).await?;
+        if let Err(refusal) = &done.outcome {
+            tracing::warn!(payment_id = %payment_id, event = event.kind(), %refusal, "transition refused");
+            let detail = format!("{}: {refusal}", event.kind());
+            let refused = EventSource::new(source.source);
+            let record = EventRecord {
+                kind: "transition.refused",
+                from_status: Some(done.payment.status),
+                to_status: None,
+                amount_minor: None,
+                source: &refused,
+                detail: Some(&detail),
+            };
+            self.store.record_event(&mut tx, payment_id, record).await?;
+        }
+        self.commit(tx, done.enqueued).await?;
+        Ok(Applied { payment: self.store.reload(payment_id).await?, outcome: done.outcome })
+    }
+
+    /// The transition `event` causes, written inside `tx` (the payment locked by the
+    /// caller): status, history entry, notifications. A refusal writes nothing.
+    pub(super) async fn transition_in(
+        &self,
+        tx: &mut Tx,
+        payment: Payment,
+        event: PaymentEvent,
+        source: &EventSource,
+        detail: Option<&str>,
+    ) -> Result<InTx, StoreError> {
+        let outcome = payment.state().apply(event);
+        let Ok(Outcome::Changed(t)) = &outcome else {
+            return Ok(InTx { payment, outcome, enqueued: false });
+        };
+        let failure_reason = match event {
+            PaymentEvent::Failed(reason) => Some(reason),
+            _ => None,
+        };
+        let pending_reason = event.pending_reason();
+        self.store.set_status(tx, &payment.id, t, failure_reason, pending_reason).await?;
+        let amount_minor = match event {
+            PaymentEvent::Completed { paid } => Some(paid.minor),
+            PaymentEvent::Refunded { amount } => Some(amount.minor),
+            _ => None,
+        };
+        let record = EventRecord {
+            kind: event.kind(),
+            from_status: Some(t.from),
+            to_status: Some(t.to),
+            amount_minor,
+            source,
+            detail: detail.or(failure_reason.map(|r| r.as_str())),
+        };
+        self.store.record_event(tx, &payment.id, record).await?;
+        let after = Payment {
+            status: t.to,
+            cancelled_minor: t.cancelled_minor,
+            failure_reason: failure_reason.or(payment.failure_reason),
+            pending_reason,
+            ..payment
+        };
+        let mut enqueued = false;
+        if let Some(notifier) = self.notifiers.of(after.channel) {
+            let change = Change { payment: &after, transition: t, event: &event };
+            for message in notifier.on_transition(tx, &change).await? {
+                self.store.enqueue(tx, &after.id, &message).await?;
+                enqueued = true;
+            }
+        }
+        let outcome = Ok(Outcome::Changed(*t));
+        Ok(InTx { payment: after, outcome, enqueued })
+    }
+
+    /// Commits a change; wakes this instance's outbox worker when it enqueued something.
+    pub(super) async fn commit(&self, tx: Tx, enqueued: bool) -> Result<(), StoreError> {
+        tx.commit().await?;
+        if enqueued {
+            self.store.wake_outbox();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The core's one error. Each channel turns it into its own answer.
+
+use crate::{
+    domain::{RefundRefusal, Refusal},
+    gateway::{GatewayError, WebhookError},
+    store::StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// No such payment or refund (for this merchant).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the merchant has no payment-company credentials linked")]
+    NotLinked,
+    #[error("payment company {0} is not available")]
+    NoConnector(String),
+    #[error("the payment was never opened at the payment company")]
+    NotOpened,
+    /// The status machine refuses the change (SPEC §3).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    RefundRefused(#[from] RefundRefusal),
+    /// The request contradicts the payment's state or another answer.
+    #[error("{0}")]
+    Conflict(String),
+    /// What we were told cannot be right (a webhook's amount, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// The PG answered and said no.
+    #[error("the payment company refused: {0}")]
+    GatewayRejected(String),
+    /// No usable answer from the PG: it may or may not have acted.
+    #[error("the payment company is unavailable: {0}")]
+    GatewayUnavailable(String),
+    #[error("the payment company answered something unexpected: {0}")]
+    GatewayProtocol(String),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    /// Ours: logged with the operation by the channel, never shown.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<GatewayError> for PaymentError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::Rejected(m) => PaymentError::GatewayRejected(m),
+            GatewayError::Unavailable(m) => PaymentError::GatewayUnavailable(m),
+            GatewayError::Protocol(m) => PaymentError::GatewayProtocol(m),
+        }
+    }
+}
+
+impl PaymentError {
+    /// Whether the fault is ours (logged and hidden) rather than the caller's or the PG's.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, PaymentError::Store(_) | PaymentError::NoConnector(_))
+    }
+}

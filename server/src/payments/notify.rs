@@ -1,0 +1,55 @@
+//! What a committed change tells the outside: each channel has a [`Notifier`], asked
+//! inside the transaction of the change, so the change and its notifications commit
+//! together or not at all. The core routes by the payment's channel and does not look
+//! at the messages.
+
+use std::sync::Arc;
+
+use crate::{
+    domain::{Channel, Payment, PaymentEvent, Refund, RefundStatus, Transition},
+    store::{NewMessage, StoreError, Tx},
+};
+
+/// A transition, as it is about to commit.
+pub struct Change<'a> {
+    /// The payment after the transition.
+    pub payment: &'a Payment,
+    pub transition: &'a Transition,
+    pub event: &'a PaymentEvent,
+}
+
+/// A refund that has just reached its final status.
+pub struct RefundSettled<'a> {
+    /// The payment after the refund.
+    pub payment: &'a Payment,
+    pub refund: &'a Refund,
+    /// Its status before.
+    pub previous: RefundStatus,
+}
+
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    /// The messages a transition causes. `tx` is the change's own transaction: the
+    /// channel reads its data of the payment through it.
+    async fn on_transition(&self, tx: &mut Tx, change: &Change<'_>) -> Result<Vec<NewMessage>, StoreError>;
+
+    async fn on_refund_settled(&self, tx: &mut Tx, settled: &RefundSettled<'_>) -> Result<Vec<NewMessage>, StoreError>;
+}
+
+/// One notifier per channel.
+#[derive(Clone, Default)]
+pub struct Notifiers {
+    by_channel: Vec<(Channel, Arc<dyn Notifier>)>,
+}
+
+impl Notifiers {
+    pub fn with(mut self, channel: Channel, notifier: Arc<dyn Notifier>) -> Self {
+        self.by_channel.retain(|(c, _)| *c != channel);
+        self.by_channel.push((channel, notifier));
+        self
+    }
+
+    pub(super) fn of(&self, channel: Channel) -> Option<&dyn Notifier> {
+        self.by_channel.iter().find(|(c, _)| *c == channel).map(|(_, n)| n.as_ref())
+    }
+}

@@ -1,0 +1,84 @@
+//! Opening a payment at the PG.
+//!
+//! One ordering, for every channel: **the PG first, then one transaction here.** A new
+//! payment id is made, the PG is asked for a checkout under it (the PG opens at most one
+//! per reference), and only then are the payment, its checkout, its channel's data and
+//! its first history entries stored together. So a PG that refuses leaves nothing
+//! behind, and a PG answer that is lost (a timeout, a crash before the commit) leaves at
+//! worst an open checkout at the PG that no buyer was sent to: the same request again
+//! opens a fresh one. Two identical requests racing both reach the PG; the first to
+//! commit wins and the other is handed the winner.
+
+use url::Url;
+
+use super::{PaymentError, PaymentService};
+use crate::{
+    domain::{Channel, MallId, Money, OrderId, Payment, PaymentId},
+    gateway::{CheckoutMode, CheckoutRequest},
+    store::{ChannelData, EventSource, Inserted, NewPayment, OpenedCheckout},
+};
+
+pub struct OpenCheckout {
+    pub mall_id: MallId,
+    pub channel: Channel,
+    pub order_id: OrderId,
+    pub amount: Money,
+    pub description: Option<String>,
+    pub mode: CheckoutMode,
+    /// Offer bank transfer (the payment then waits in 5 for the money).
+    pub allow_deposit: bool,
+    /// Where the PG sends the buyer back (the channel's callback).
+    pub callback_url: Url,
+    /// Whether the PG reports by webhook too (`/pg/{gateway}/webhook`).
+    pub pg_webhooks: bool,
+    pub channel_data: ChannelData,
+    /// Who asks (`cafe24`, `store_api`), for the history.
+    pub source: &'static str,
+}
+
+#[derive(Debug)]
+pub enum Opened {
+    Created(Payment),
+    /// The merchant already has a payment for this order; nothing was opened (or, when
+    /// two raced, the one opened here is left unused at the PG). The channel decides
+    /// whether it is the same request.
+    Existing(Payment),
+}
+
+impl PaymentService {
+    pub async fn open_checkout(&self, request: OpenCheckout) -> Result<Opened, PaymentError> {
+        if let Some(existing) = self.store.payment_by_order(&request.mall_id, &request.order_id).await? {
+            return Ok(Opened::Existing(existing));
+        }
+        let credentials = self.credentials(&request.mall_id).await?;
+        let gateway = self.gateway(&credentials.gateway)?;
+        let id = PaymentId::generate();
+        let asked = CheckoutRequest {
+            reference: id.to_string(),
+            amount: request.amount,
+            description: request.description.clone(),
+            callback_url: request.callback_url.clone(),
+            webhook_url: request.pg_webhooks.then(|| self.webhook_url(&credentials.gateway)),
+            mode: request.mode,
+            allow_deposit: request.allow_deposit,
+        };
+        let checkout = gateway.create_checkout(&credentials, &asked).await.inspect_err(|e| {
+            tracing::warn!(payment_id = %id, error = %e, "the PG did not open the checkout; nothing was stored");
+        })?;
+        let new = NewPayment {
+            id,
+            mall_id: request.mall_id,
+            channel: request.channel,
+            order_id: request.order_id,
+            amount: request.amount,
+            gateway: credentials.gateway.clone(),
+            description: request.description,
+        };
+        let opened = OpenedCheckout { tid: checkout.tid, checkout_url: checkout.payment_url };
+        let source = EventSource::new(request.source);
+        Ok(match self.store.create_payment(&new, &opened, &request.channel_data, &source).await? {
+            Inserted::Created(p) => Opened::Created(p),
+            Inserted::Existing(p) => Opened::Existing(p),
+        })
+    }
+}

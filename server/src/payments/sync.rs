@@ -1,0 +1,56 @@
+//! Asking the PG for the truth about a payment and applying it: after the buyer's
+//! return (whose parameters are never believed), and for a webhook that carries no
+//! signature. The PG's status maps to an event; "open" changes nothing.
+
+use super::{Applied, PaymentError, PaymentService};
+use crate::{
+    domain::{FailureReason, Money, Payment, PaymentEvent},
+    gateway::{GatewayOrder, OrderStatus},
+    store::EventSource,
+};
+
+/// The event a PG's order status means; `None` while the PG has not decided.
+pub(super) fn event_for(status: OrderStatus, amount: Money) -> Option<PaymentEvent> {
+    match status {
+        OrderStatus::Paid => Some(PaymentEvent::Completed { paid: amount }),
+        OrderStatus::Authorized => Some(PaymentEvent::Authorized),
+        OrderStatus::AwaitingDeposit => Some(PaymentEvent::AwaitingDeposit),
+        OrderStatus::Declined => Some(PaymentEvent::Failed(FailureReason::Declined)),
+        OrderStatus::Abandoned => Some(PaymentEvent::Failed(FailureReason::AbandonedByBuyer)),
+        OrderStatus::Open => None,
+    }
+}
+
+impl PaymentService {
+    /// The PG's record of the payment's checkout.
+    pub async fn gateway_order(&self, payment: &Payment) -> Result<GatewayOrder, PaymentError> {
+        let (gateway, credentials, tid) = self.at_gateway(payment).await?;
+        let order = gateway.get_order(&credentials, tid).await?;
+        if order.reference != payment.id.as_str() || order.tid != tid {
+            tracing::error!(payment_id = %payment.id, tid, "the PG's order belongs to another payment");
+            return Err(PaymentError::Conflict("the payment company's answer does not match this payment".into()));
+        }
+        Ok(order)
+    }
+
+    /// Asks the PG about `payment` and applies what it says. A refused transition (the PG
+    /// reports another amount) is recorded and the payment returned as it is.
+    pub async fn sync_with_gateway(&self, payment: &Payment) -> Result<Payment, PaymentError> {
+        let order = self.gateway_order(payment).await.inspect_err(|e| {
+            tracing::warn!(payment_id = %payment.id, error = %e, "could not confirm the payment with the PG");
+        })?;
+        let Some(event) = event_for(order.status, order.amount) else { return Ok(payment.clone()) };
+        let Applied { payment, .. } = self.apply(&payment.id, event, &EventSource::new("gateway"), None).await?;
+        Ok(payment)
+    }
+
+    /// The buyer gave up on the payment (the review page's Cancel).
+    pub async fn abandon(&self, payment: &Payment) -> Result<Payment, PaymentError> {
+        let event = PaymentEvent::Failed(FailureReason::AbandonedByBuyer);
+        let applied = self.apply(&payment.id, event, &EventSource::new("buyer"), None).await?;
+        if let Err(refusal) = &applied.outcome {
+            tracing::info!(payment_id = %payment.id, %refusal, "the buyer's cancel came too late");
+        }
+        Ok(applied.payment)
+    }
+}
