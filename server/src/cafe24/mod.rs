@@ -271,3 +271,33 @@ pub fn panic_answer() -> Response {
 pub fn storefront_panic_answer() -> Response {
     Cafe24Error::hidden().for_storefront().into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn panicking() -> Response {
+        panic!("stored data was not what it should be")
+    }
+
+    async fn answer_of(answer: fn() -> Response) -> (StatusCode, Value) {
+        let router: Router = Router::new().route("/boom", get(panicking)).layer(crate::web::catch_panics(answer));
+        let response = router.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_500_in_the_channels_shape_and_hides_why() {
+        let (status, body) = answer_of(panic_answer).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, json!({"result_code": "9999", "result_message": "internal error; nothing was changed"}));
+        let (status, body) = answer_of(storefront_panic_answer).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, json!({"bResult": false, "mData": {"message": "internal error; nothing was changed"}}));
+    }
+}

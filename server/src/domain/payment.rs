@@ -212,6 +212,23 @@ mod tests {
     }
 
     #[test]
+    fn authorized_and_awaiting_deposit_both_wait_in_pending_for_different_reasons() {
+        for (event, reason) in
+            [(PaymentEvent::Authorized, PendingReason::Capture), (PaymentEvent::AwaitingDeposit, PendingReason::Deposit)]
+        {
+            let waiting = run(&[event]);
+            assert_eq!(waiting.status, PaymentStatus::Pending);
+            assert_eq!(event.pending_reason(), Some(reason));
+            assert_eq!(waiting.apply(event), Ok(Outcome::AlreadyApplied));
+            let paid = run(&[event, PaymentEvent::Completed { paid: php(306500) }]);
+            assert_eq!(paid.status, PaymentStatus::Complete, "captured, or the deposit arrived");
+        }
+        assert_eq!(PaymentEvent::Authorized.kind(), "payment.authorized");
+        assert_eq!(PaymentEvent::AwaitingDeposit.kind(), "payment.awaiting_deposit");
+        assert_eq!(PaymentEvent::Completed { paid: php(1) }.pending_reason(), None);
+    }
+
+    #[test]
     fn duplicates_are_recognised_and_contradictions_refused() {
         let paid = run(&[PaymentEvent::Completed { paid: php(306500) }]);
         assert_eq!(paid.apply(PaymentEvent::Completed { paid: php(306500) }), Ok(Outcome::AlreadyApplied));

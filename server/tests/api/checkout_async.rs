@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::{helpers::*, receiver::Receiver};
 
-const WEBHOOK: &str = "/api/asynchronous-checkout/checkout/webhook";
+/// Where the sandbox PG sends its webhooks (SPEC: PG webhooks by connector).
+const WEBHOOK: &str = "/pg/sandbox/webhook";
 const SECONDS: Duration = Duration::from_secs(10);
 
 /// The webhook the sandbox PG would send for this payment.
@@ -199,6 +200,43 @@ async fn callback_and_webhook_at_the_same_moment_for_200_payments(db: Db) {
     assert_eq!(cafe24.overlaps(), 0);
 }
 
+async fn pg_webhooks_are_routed_by_connector_and_the_old_paths_stay_as_aliases(db: Db) {
+    let app = spawn_app(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    let payment = app.payment(&order_id).await;
+    let tid = payment.tid.clone().unwrap();
+    // The checkout told the PG where its webhooks go.
+    let (webhook_url,): (Option<String>,) =
+        sqlx::query_as("SELECT webhook_url FROM sandbox_pg_orders WHERE code = $1")
+            .bind(&tid)
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(webhook_url.as_deref(), Some(app.url(WEBHOOK).as_str()));
+
+    let before = app.snapshot().await;
+    let paid = order_webhook(&payment, "paid", 306500, "evt-route-1");
+    let (status, body) = app.post_webhook("/pg/no-such-pg/webhook", &paid, PG_SECRET).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(app.snapshot().await, before, "an unknown connector changes nothing");
+
+    // The Cafe24-era paths still take the sandbox PG's webhooks, of either kind.
+    for path in [
+        "/api/asynchronous-checkout/checkout/webhook",
+        "/api/asynchronous-cancellation/cancel/webhook",
+        "/api/asynchronous-refund/cancel/webhook",
+    ] {
+        let (status, body) = app.post_webhook(path, &paid, PG_SECRET).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["message"], "kept");
+    }
+    assert_eq!(app.payment(&order_id).await.status.code(), 2);
+    assert_eq!(completed_events(&app.state.store.payment_events(&payment.id).await.unwrap()), 1, "applied once");
+    cafe24.wait_for("/noty", 1, SECONDS).await;
+}
+
 async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     let app = spawn_app(db).await;
     let cafe24 = Receiver::start().await;
@@ -367,6 +405,7 @@ async fn the_sandbox_pg_sends_again_a_webhook_we_did_not_keep(db: Db) {
 }
 
 crate::on_both_databases!(
+    pg_webhooks_are_routed_by_connector_and_the_old_paths_stay_as_aliases,
     the_sandbox_pg_sends_again_a_webhook_we_did_not_keep,
     an_async_checkout_sends_one_payment_noty,
     a_deposit_sends_a_pending_noty_then_a_paid_one,

@@ -161,7 +161,8 @@ pub async fn environment(db: Db, overrides: &[(&str, &str)]) -> (HashMap<String,
     (vars, guard)
 }
 
-async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
+/// A server with this environment on the database `guard` holds.
+pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     let app = Application::build(config).await.expect("server starts");
     let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();

@@ -258,6 +258,50 @@ async fn a_killed_server_loses_no_notification(db: Db) {
     store.close().await;
 }
 
+/// A message as another channel would enqueue it: JSON, its own headers, any 2xx taken.
+async fn insert_json_message(app: &TestApp, target: &str) {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO outbox (id, payment_id, kind, target_url, body, content_type, headers, accept, status, \
+         attempts, next_attempt_at, created_at, updated_at) VALUES ('msg_json', NULL, 'webhook.test', $1, $2, \
+         'application/json', $3, '2xx', 'pending', 0, $4, $4, $4)",
+    )
+    .bind(target)
+    .bind(r#"{"id":"evt_1","type":"payment.completed"}"#)
+    .bind(r#"[["webhook-id","evt_1"],["webhook-timestamp","1700000000"]]"#)
+    .bind(now)
+    .execute(app.state.store.pool())
+    .await
+    .unwrap();
+    app.state.store.wake_outbox();
+}
+
+async fn each_message_is_delivered_as_its_policy_says(db: Db) {
+    let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
+    let store = Receiver::start().await;
+    // Not Cafe24's {"result":"OK"}: a JSON webhook takes any 2xx.
+    store.plan("/hooks", Plan::WrongAnswer);
+    insert_json_message(&app, &store.url("/hooks")).await;
+    let got = store.wait_for("/hooks", 1, SECONDS).await;
+    app.wait_rows("outbox", "id = 'msg_json' AND status = 'delivered'", 1, SECONDS).await;
+    assert_eq!(got[0].body, r#"{"id":"evt_1","type":"payment.completed"}"#);
+    assert_eq!(got[0].headers["content-type"], "application/json");
+    assert_eq!(got[0].headers["webhook-id"], "evt_1");
+    assert_eq!(got[0].headers["webhook-timestamp"], "1700000000");
+    let attempts = app.state.store.outbox_attempts().await.unwrap();
+    assert_eq!(attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect::<Vec<_>>(), [(1, "delivered")]);
+
+    // A Cafe24 noty to the same kind of answer is not taken (form, {"result":"OK"} only).
+    store.plan("/noty", Plan::WrongAnswer);
+    let order_id = paid_async(&app, &store.url("/noty")).await;
+    let payment = app.payment(&order_id).await;
+    app.wait_rows("outbox", "status = 'failed'", 1, SECONDS).await;
+    let noty = &store.received("/noty")[0];
+    assert_eq!(noty.headers["content-type"], "application/x-www-form-urlencoded");
+    let message = &app.state.store.outbox_messages(&payment.id).await.unwrap()[0];
+    assert_eq!((message.status.as_str(), message.attempts), ("failed", 4));
+}
+
 async fn insert_messages(app: &TestApp, target: &str, n: usize) {
     let now = now_ms();
     for i in 0..n {
@@ -312,4 +356,5 @@ crate::on_both_databases!(
     shutdown_finishes_deliveries_in_flight_and_releases_the_rest,
     a_killed_server_loses_no_notification,
     five_hundred_notifications_are_each_delivered_once,
+    each_message_is_delivered_as_its_policy_says,
 );

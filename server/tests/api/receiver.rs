@@ -28,6 +28,7 @@ pub struct Received {
     pub path: String,
     pub body: String,
     pub fields: HashMap<String, String>,
+    pub headers: axum::http::HeaderMap,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,7 +118,7 @@ impl Receiver {
     }
 }
 
-async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Response {
+async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, headers: axum::http::HeaderMap, body: Bytes) -> Response {
     let at = Instant::now();
     let body = String::from_utf8_lossy(&body).into_owned();
     let path = uri.path().to_owned();
@@ -128,7 +129,7 @@ async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Resp
     };
     if let Some(time) = hang {
         // Recorded on arrival: the sender gives up long before the answer.
-        inner.received.lock().unwrap().push(Received { at, path, body, fields });
+        inner.received.lock().unwrap().push(Received { at, path, body, fields, headers });
         tokio::time::sleep(time).await;
         return Json(json!({"result": "OK"})).into_response();
     }
@@ -146,7 +147,7 @@ async fn receive(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Resp
         tokio::time::sleep(Duration::from_millis(delay as u64)).await;
     }
     *inner.in_flight.lock().unwrap().get_mut(&body).unwrap() -= 1;
-    inner.received.lock().unwrap().push(Received { at, path: path.clone(), body, fields });
+    inner.received.lock().unwrap().push(Received { at, path: path.clone(), body, fields, headers });
     let plan = {
         let mut plans = inner.plans.lock().unwrap();
         let plan = plans.get(&path).copied();

@@ -1,0 +1,89 @@
+//! A field named twice (`"amount":"3065.00","amount":"1.00"`) is refused by every Cafe24
+//! endpoint, in JSON as in forms, with `hash_data` valid for the last value: whichever
+//! value we took, something in front of us may have read the other one.
+
+use reqwest::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::helpers::*;
+
+/// `body` as JSON with `name: first` written once more before everything else.
+fn json_with_first(body: &Value, name: &str, first: &str) -> Vec<u8> {
+    let rest = body.to_string();
+    let inner = rest.strip_prefix('{').unwrap();
+    format!("{{{}:{},{inner}", Value::from(name), Value::from(first)).into_bytes()
+}
+
+/// `body` as a form with `name=first` given once more before everything else.
+fn form_with_first(body: &Value, name: &str, first: &str) -> Vec<u8> {
+    let mut pairs: Vec<(String, String)> = vec![(name.to_owned(), first.to_owned())];
+    for (k, v) in body.as_object().unwrap() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        pairs.push((k.clone(), text));
+    }
+    serde_urlencoded::to_string(pairs).unwrap().into_bytes()
+}
+
+/// Both formats of `body` with a second `name`, each refused with 400 naming the field,
+/// and nothing changed.
+async fn refused_in_both_formats(app: &TestApp, path: &str, body: &Value, name: &str, first: &str) {
+    for (content_type, raw) in [
+        ("application/json", json_with_first(body, name, first)),
+        ("application/x-www-form-urlencoded", form_with_first(body, name, first)),
+    ] {
+        let before = app.snapshot().await;
+        let (status, answer) = app.post_raw(path, content_type, raw).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} ({content_type}): {answer}");
+        assert_eq!(answer["result_code"], "9999");
+        let message = answer["result_message"].as_str().unwrap();
+        assert_eq!(message, format!("{name} is given more than once"), "{path} ({content_type})");
+        assert_eq!(app.snapshot().await, before, "{path} ({content_type}) changed nothing");
+    }
+}
+
+async fn payment_requests_naming_the_amount_twice_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    for path in ["/api/synchronous-checkout/checkout", "/api/asynchronous-checkout/checkout"] {
+        let order_id = unique_order_id();
+        // Signed for the last amount, as an attacker would.
+        let body = payment_request(&order_id, "1.00");
+        refused_in_both_formats(&app, path, &body, "amount", "3065.00").await;
+        refused_in_both_formats(&app, path, &body, "order_id", "20261123-0000000").await;
+        assert_eq!(app.count_where("payments", &format!("order_id = '{order_id}'")).await, 0);
+    }
+}
+
+async fn cancels_naming_the_cancel_amount_twice_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let paid = app.paid_payment("3065.00").await;
+    for path in [
+        "/api/synchronous-cancellation/cancel",
+        "/api/asynchronous-cancellation/cancel",
+        "/api/synchronous-refund/cancel",
+        "/api/asynchronous-refund/cancel",
+    ] {
+        let body = cancel_request(&paid.order_id, &paid.tid, "400.00", None);
+        refused_in_both_formats(&app, path, &body, "cancel_amount", "100.00").await;
+    }
+    let payment = app.payment(&paid.order_id).await;
+    assert_eq!((payment.status.code(), payment.cancelled_minor), (2, 0), "nothing was refunded");
+}
+
+async fn a_status_read_naming_the_key_twice_is_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let paid = app.paid_payment("3065.00").await;
+    let mut body = Map::new();
+    body.insert("key".into(), Value::from(paid.key.clone()));
+    refused_in_both_formats(&app, "/api/synchronous-checkout/checkout/status", &Value::Object(body), "key", "other")
+        .await;
+}
+
+crate::on_both_databases!(
+    payment_requests_naming_the_amount_twice_are_refused,
+    cancels_naming_the_cancel_amount_twice_are_refused,
+    a_status_read_naming_the_key_twice_is_refused,
+);
