@@ -69,6 +69,9 @@ pub struct Config {
     /// `NOTIFY_LEASE`: how long a worker holds a message it is delivering. Deliveries
     /// time out at half of it, so no two attempts of one message ever overlap.
     pub notify_lease: Duration,
+    /// `NOTIFY_WORKER`: whether this instance delivers notifications (on by default; an
+    /// instance with it off only serves, and others deliver what it enqueues).
+    pub notify_worker: bool,
     pub sandbox: bool,
     /// `SANDBOX_PG_URL`; defaults to `{APP_URL}/sandbox-pg`.
     pub sandbox_pg_url: Option<Url>,
@@ -160,6 +163,11 @@ impl Config {
             Err(e) => return Err(bad("NOTIFY_LEASE", e)),
         };
 
+        let notify_worker = match get("NOTIFY_WORKER") {
+            None => true,
+            Some(v) => parse_bool(&v).ok_or_else(|| bad("NOTIFY_WORKER", "use true/false, on/off or 1/0"))?,
+        };
+
         let sandbox = match get("SANDBOX") {
             None => !production,
             Some(v) => parse_bool(&v).ok_or_else(|| bad("SANDBOX", "use true/false, on/off or 1/0"))?,
@@ -181,6 +189,7 @@ impl Config {
             encryption_key,
             notify_retry_delays,
             notify_lease,
+            notify_worker,
             sandbox,
             sandbox_pg_url,
             site_root,

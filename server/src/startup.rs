@@ -83,6 +83,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     worker: OutboxWorker,
+    /// Whether this instance runs the worker (`NOTIFY_WORKER`).
+    run_worker: bool,
 }
 
 impl Application {
@@ -190,7 +192,7 @@ impl Application {
             lease: config.notify_lease,
             id: crate::store::new_id("worker"),
         };
-        Ok(Application { listener, router, state, worker })
+        Ok(Application { listener, router, state, worker, run_worker: config.notify_worker })
     }
 
     pub fn port(&self) -> u16 {
@@ -201,10 +203,20 @@ impl Application {
         &self.state
     }
 
+    /// The outbox worker this instance runs (a copy passes on demand, e.g. in tests).
+    pub fn worker(&self) -> &OutboxWorker {
+        &self.worker
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(self.worker.run(stopped));
+        let worker = if self.run_worker {
+            tokio::spawn(self.worker.run(stopped))
+        } else {
+            tracing::info!("NOTIFY_WORKER is off: this instance delivers no notifications");
+            tokio::spawn(async {})
+        };
         let admin = AdminContext::from_ref(&self.state);
         tokio::spawn(async move { admin::service::update_stale_scripttags(&admin).await });
         let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;

@@ -213,9 +213,10 @@ mod tests {
 
     #[test]
     fn authorized_and_awaiting_deposit_both_wait_in_pending_for_different_reasons() {
-        for (event, reason) in
-            [(PaymentEvent::Authorized, PendingReason::Capture), (PaymentEvent::AwaitingDeposit, PendingReason::Deposit)]
-        {
+        for (event, reason) in [
+            (PaymentEvent::Authorized, PendingReason::Capture),
+            (PaymentEvent::AwaitingDeposit, PendingReason::Deposit),
+        ] {
             let waiting = run(&[event]);
             assert_eq!(waiting.status, PaymentStatus::Pending);
             assert_eq!(event.pending_reason(), Some(reason));

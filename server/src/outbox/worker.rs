@@ -18,6 +18,7 @@ const BATCH: i64 = 32;
 /// Enough of an answer to read `{"result":"OK"}`.
 const MAX_ANSWER: usize = 16 * 1024;
 
+#[derive(Clone)]
 pub struct OutboxWorker {
     pub store: Store,
     /// Timeouts on, redirects off, private addresses refused ([`super::GuardedResolver`]).

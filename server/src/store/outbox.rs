@@ -328,6 +328,22 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Messages a worker has to act on now: due and not waiting behind an earlier one of
+    /// their payment, or being delivered. Zero means every notification that can go out
+    /// now has been attempted (the rest wait for a retry).
+    pub async fn outbox_work_now(&self) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND (lease_until >= $1 OR (next_attempt_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
+               AND earlier.status = 'pending' AND earlier.position < outbox.position)))",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
+    }
+
     pub async fn outbox_messages(&self, payment_id: &PaymentId) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, payment_id, kind, target_url, body, status, attempts, lease_owner, last_error \

@@ -291,7 +291,9 @@ async fn a_shop_changes_once_at_a_time_and_a_failed_removal_says_what_remains(db
     // Cafe24 hangs while the script is removed; meanwhile another change of the shop waits its turn.
     app.cafe24_fault("scripttags.delete", "timeout").await;
     let meanwhile = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The disable holds the shop's lease and has stopped payments: it is at Cafe24 now.
+        let busy = "mall_id = 'demomall' AND shop_no = 2 AND enabled = 0 AND toggle_lease_until IS NOT NULL";
+        app.wait_rows("shops", busy, 1, Duration::from_secs(10)).await;
         merchant.toggle(&app, "enable", 2).await
     };
     let ((status, body), (other, other_body)) = tokio::join!(merchant.toggle(&app, "disable", 2), meanwhile);

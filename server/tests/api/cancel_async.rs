@@ -75,7 +75,7 @@ async fn assert_refund_untouched(app: &TestApp, cafe24: &Receiver, order_id: &st
     assert_eq!(app.snapshot().await, before, "nothing changed");
     assert_eq!(only_refund(app, order_id).await.status, "pending");
     assert_eq!(state(app, order_id).await, (2, 0));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.settled().await;
     assert!(cafe24.received("/cancel-noty").is_empty(), "nothing sent");
 }
 
@@ -106,7 +106,7 @@ async fn an_async_cancel_is_requested_then_notified(db: Db) {
     let notys = cafe24.wait_for("/cancel-noty", 2, SECONDS).await;
     assert_eq!(notys[1].fields["status"], "P");
     assert_eq!(state(&app, &order_id).await, (3, 306500));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/cancel-noty").len(), 2);
 }
 
@@ -247,7 +247,7 @@ async fn an_unsigned_refund_webhook_is_checked_with_the_pg_and_its_body_ignored(
     assert!(report["statuses"].as_array().unwrap().iter().all(|s| s == 200), "{report}");
     let (status, body) = app.post_unsigned_webhook(REFUND_WEBHOOK, &refund_webhook(&refund, &tid, "refused", 1)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/cancel-noty").len(), 1, "one cancel noty");
     assert_eq!(state(&app, &order_id).await, (3, 306500));
     assert_eq!(app.count_where("payment_events", "kind = 'payment.refunded'").await, 1, "one transition");

@@ -82,7 +82,7 @@ async fn an_async_checkout_sends_one_payment_noty(db: Db) {
     assert_eq!(serde_json::from_str::<Value>(&noty["extra_data"]).unwrap()["orderId"], order_id.as_str());
 
     // The sandbox's webhook and our callback both reported it: still one of each.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/noty").len(), 1);
     let events = app.state.store.payment_events(&payment.id).await.unwrap();
     assert_eq!(completed_events(&events), 1);
@@ -117,7 +117,7 @@ async fn a_deposit_sends_a_pending_noty_then_a_paid_one(db: Db) {
     // A second deposit is refused by the sandbox and changes nothing here.
     let response = app.client.post(app.url(&format!("/sandbox-pg/orders/{tid}/deposit"))).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/noty").len(), 2);
 }
 
@@ -149,7 +149,7 @@ async fn fifty_duplicate_webhooks_at_once_make_one_transition_and_one_noty(db: D
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     cafe24.wait_for("/noty", 1, SECONDS).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/noty").len(), 1);
     let events = app.state.store.payment_events(&payment.id).await.unwrap();
     assert_eq!(completed_events(&events), 1);
@@ -166,7 +166,7 @@ async fn fifty_duplicate_webhooks_at_once_make_one_transition_and_one_noty(db: D
     let report: Value = response.json().await.unwrap();
     assert_eq!(report["statuses"].as_array().unwrap().len(), 50);
     assert!(report["statuses"].as_array().unwrap().iter().all(|s| s == 200), "{report}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/other").len(), 1);
 }
 
@@ -189,7 +189,7 @@ async fn callback_and_webhook_at_the_same_moment_for_200_payments(db: Db) {
     futures::future::join_all(races).await;
 
     let notys = cafe24.wait_for("/noty", 200, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/noty").len(), 200, "no duplicate noty");
     let mut seen: Vec<&str> = notys.iter().map(|n| n.fields["order_id"].as_str()).collect();
     seen.sort();
@@ -208,12 +208,11 @@ async fn pg_webhooks_are_routed_by_connector_and_the_old_paths_stay_as_aliases(d
     let payment = app.payment(&order_id).await;
     let tid = payment.tid.clone().unwrap();
     // The checkout told the PG where its webhooks go.
-    let (webhook_url,): (Option<String>,) =
-        sqlx::query_as("SELECT webhook_url FROM sandbox_pg_orders WHERE code = $1")
-            .bind(&tid)
-            .fetch_one(app.state.store.pool())
-            .await
-            .unwrap();
+    let (webhook_url,): (Option<String>,) = sqlx::query_as("SELECT webhook_url FROM sandbox_pg_orders WHERE code = $1")
+        .bind(&tid)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
     assert_eq!(webhook_url.as_deref(), Some(app.url(WEBHOOK).as_str()));
 
     let before = app.snapshot().await;
@@ -307,7 +306,7 @@ async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     );
     assert!(app.state.store.outbox_messages(&payment.id).await.unwrap().is_empty(), "no noty queued");
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.settled().await;
     assert!(cafe24.received("/noty").is_empty(), "nothing sent");
 }
 
@@ -360,7 +359,7 @@ async fn an_unsigned_webhook_is_checked_with_the_pg_and_its_body_ignored(db: Db)
     assert!(report["statuses"].as_array().unwrap().iter().all(|s| s == 200), "{report}");
     let (status, body) = app.post_unsigned_webhook(WEBHOOK, &order_webhook(&payment, "declined", 1, "evt-lie-2")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/noty").len(), 1, "one noty");
     assert_eq!(app.payment(&order_id).await.status.code(), 2);
     assert_eq!(completed_event_ids(&app, payment.id.as_str()).await.len(), 1, "one transition");
@@ -397,7 +396,8 @@ async fn the_sandbox_pg_sends_again_a_webhook_we_did_not_keep(db: Db) {
     break_outbox(&app, db).await;
     // The buyer approves but never comes back: only the webhook can tell us.
     app.press(&payment_url, "approve").await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    app.wait_rows("sandbox_pg_orders", &format!("code = '{tid}' AND webhook_attempts >= 1"), 1, SECONDS).await;
     assert_eq!(app.payment(&order_id).await.status.code(), 1, "the first delivery was not kept");
     heal_outbox(&app, db).await;
     cafe24.wait_for("/noty", 1, SECONDS).await;

@@ -25,6 +25,8 @@ pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 pub const PG_SECRET: &str = "demo-app-secret-key";
+/// How long [`TestApp::settled`] waits at most.
+const SETTLE: Duration = Duration::from_secs(20);
 pub const RETURN_URL: &str = "https://demomall.cafe24shop.com/Pay/Recv/openpg/PayReceiveRtnPage.php";
 
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +97,8 @@ impl Drop for DbGuard {
 
 pub struct TestApp {
     pub base: Url,
+    /// A copy of the server's outbox worker, to run a pass on demand.
+    worker: paybridge::outbox::OutboxWorker,
     /// The environment it was started with, for a second instance on the same database.
     vars: HashMap<String, String>,
     /// Follows no redirects: tests look at each hop.
@@ -163,8 +167,10 @@ pub async fn environment(db: Db, overrides: &[(&str, &str)]) -> (HashMap<String,
 
 /// A server with this environment on the database `guard` holds.
 pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
+    show_logs_when_asked();
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     let app = Application::build(config).await.expect("server starts");
+    let worker = paybridge::outbox::OutboxWorker { id: now_ms().to_string() + "-test-pass", ..app.worker().clone() };
     let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();
     let state = app.state().clone();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -173,6 +179,7 @@ pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
     }));
     TestApp {
         base,
+        worker,
         vars,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -183,6 +190,18 @@ pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
         _db: guard,
         shutdown: Some(shutdown),
         server: Some(server),
+    }
+}
+
+/// `TEST_LOG=1 cargo test …` shows the servers' logs (`RUST_LOG` filters them).
+fn show_logs_when_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        ONCE.call_once(|| {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        });
     }
 }
 
@@ -425,6 +444,34 @@ impl TestApp {
                 return;
             }
             assert!(std::time::Instant::now() < deadline, "{table} where {condition}: {got} of {n} after {within:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Runs one pass of the outbox worker now (as the server's own worker would at its
+    /// next wake-up); returns how many messages it attempted.
+    pub async fn deliver_due(&self) -> usize {
+        self.worker.run_once().await
+    }
+
+    /// Waits until the sandbox PG has sent every webhook it is sending, and we answered.
+    pub async fn pg_settled(&self) {
+        self.wait_rows("sandbox_pg_orders", "webhooks_in_flight = 0", self.count("sandbox_pg_orders").await, SETTLE)
+            .await;
+    }
+
+    /// Waits until nothing is left to happen now: the sandbox PG has sent every webhook it
+    /// is sending (and we answered), and the outbox has attempted every notification that
+    /// is due. After this a receiver holds everything it will get before a retry falls due.
+    pub async fn settled(&self) {
+        self.pg_settled().await;
+        let deadline = std::time::Instant::now() + SETTLE;
+        loop {
+            let work = self.state.store.outbox_work_now().await.unwrap();
+            if work == 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{work} notifications still to send after {SETTLE:?}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

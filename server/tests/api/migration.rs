@@ -85,14 +85,20 @@ async fn rows_of_the_old_schema_come_through_the_payment_core_migration(db: Db) 
     store.migrate().await.unwrap();
 
     let sync = store.payment(&PaymentId::parse(SYNC_PAID).unwrap()).await.unwrap().unwrap();
-    assert_eq!((sync.channel, sync.mall_id.as_str(), sync.order_id.as_str()), (Channel::Cafe24, "oldmall", "20261101-0000001"));
+    assert_eq!(
+        (sync.channel, sync.mall_id.as_str(), sync.order_id.as_str()),
+        (Channel::Cafe24, "oldmall", "20261101-0000001")
+    );
     assert_eq!((sync.amount.minor, sync.cancelled_minor, sync.status.code()), (306500, 100000, 7));
     assert_eq!((sync.tid.as_deref(), sync.checkout_url.as_deref()), (Some("sbx_ord_1"), Some("https://pg/1")));
     assert_eq!((sync.description.as_deref(), sync.created_at, sync.updated_at), (Some("Basic Product"), 10, 20));
     let cafe24 = store.cafe24_payment(&sync.id).await.unwrap().unwrap();
     assert_eq!((cafe24.partner_id.as_str(), cafe24.shop_no, cafe24.flow), ("oldmall:1:abc", 1, Flow::Sync));
     assert_eq!((cafe24.amount_text.as_deref(), cafe24.paymethod.as_str()), (Some("3065.00"), "card"));
-    assert_eq!((cafe24.return_url.as_str(), cafe24.extra_data.as_deref()), ("https://oldmall.cafe24shop.com/return", Some("{\"a\":1}")));
+    assert_eq!(
+        (cafe24.return_url.as_str(), cafe24.extra_data.as_deref()),
+        ("https://oldmall.cafe24shop.com/return", Some("{\"a\":1}"))
+    );
     let (by_key, _) = store.cafe24_payment_by_status_key("old-status-key").await.unwrap().unwrap();
     assert_eq!(by_key.id, sync.id);
     let events = store.payment_events(&sync.id).await.unwrap();
@@ -113,8 +119,14 @@ async fn rows_of_the_old_schema_come_through_the_payment_core_migration(db: Db) 
     let (of, refund) = store.refund_by_reference(REFUND).await.unwrap().unwrap();
     assert_eq!(of.id, sync.id);
     assert_eq!(refund.id, RefundId::parse(REFUND).unwrap());
-    assert_eq!((refund.amount.minor, refund.status, refund.mode), (100000, RefundStatus::Succeeded, RefundMode::MayPend));
-    assert_eq!((refund.gateway_refund_id.as_deref(), refund.reason.as_deref()), (Some("sbx_rfd_1"), Some("customer request")));
+    assert_eq!(
+        (refund.amount.minor, refund.status, refund.mode),
+        (100000, RefundStatus::Succeeded, RefundMode::MayPend)
+    );
+    assert_eq!(
+        (refund.gateway_refund_id.as_deref(), refund.reason.as_deref()),
+        (Some("sbx_rfd_1"), Some("customer request"))
+    );
     let cafe24_refund = store.cafe24_refund(&refund.id).await.unwrap().unwrap();
     assert_eq!(cafe24_refund.amount_text, "1000");
     assert_eq!(cafe24_refund.cancel_noty_url.as_deref(), Some("https://oldmall.cafe24shop.com/cancel-noty"));

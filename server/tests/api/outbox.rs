@@ -23,6 +23,24 @@ async fn paid_async(app: &TestApp, noty_url: &str) -> String {
     order_id
 }
 
+async fn with_the_worker_off_nothing_is_sent_until_a_pass_runs(db: Db) {
+    let app = spawn_app_with(db, &[("NOTIFY_WORKER", "off")]).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = paid_async(&app, &cafe24.url("/noty")).await;
+    app.pg_settled().await;
+    let payment = app.payment(&order_id).await;
+    assert_eq!(payment.status.code(), 2, "the PG's webhook was kept");
+    let queued = app.state.store.outbox_messages(&payment.id).await.unwrap();
+    assert_eq!((queued.len(), queued[0].status.as_str()), (1, "pending"));
+    assert!(cafe24.received("/noty").is_empty(), "no worker, no delivery");
+
+    assert_eq!(app.deliver_due().await, 1, "one pass takes the one due noty");
+    assert_eq!(cafe24.received("/noty").len(), 1);
+    assert_eq!(app.state.store.outbox_messages(&payment.id).await.unwrap()[0].status, "delivered");
+    assert_eq!(app.deliver_due().await, 0, "and nothing more");
+    assert_eq!(cafe24.received("/noty").len(), 1);
+}
+
 async fn a_noty_failing_twice_is_delivered_on_the_third_attempt(db: Db) {
     let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
     let cafe24 = Receiver::start().await;
@@ -37,7 +55,7 @@ async fn a_noty_failing_twice_is_delivered_on_the_third_attempt(db: Db) {
     let outcomes: Vec<String> =
         app.state.store.outbox_attempts().await.unwrap().into_iter().map(|a| a.outcome).collect();
     assert_eq!(outcomes, ["failed", "failed", "delivered"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/noty").len(), 3);
 }
 
@@ -66,7 +84,7 @@ async fn a_noty_that_never_succeeds_is_tried_four_times_then_reported(db: Db) {
     let down = paid_async(&app, &cafe24.url("/down")).await;
     let wrong = paid_async(&app, &cafe24.url("/wrong")).await;
     app.wait_rows("outbox", "status = 'failed'", 2, SECONDS).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(cafe24.received("/down").len(), 4, "one attempt and three retries");
     assert_eq!(cafe24.received("/wrong").len(), 4, "a 200 without {{\"result\":\"OK\"}} is not taken");
     for order_id in [down, wrong] {
@@ -122,7 +140,7 @@ async fn a_noty_answered_with_a_redirect_is_not_followed_and_is_retried(db: Db) 
     let (order_id, got) = noty_to_a_target_failing_once(&app, &cafe24, "/moved", Plan::RedirectTo("/elsewhere")).await;
     assert_eq!(got.len(), 2, "the redirect counted as a failed attempt, and the retry went to the same URL");
     assert_eq!(got[0].body, got[1].body);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settled().await;
     assert!(cafe24.received("/elsewhere").is_empty(), "the redirect was never followed");
     let log = attempts(&app).await;
     assert_eq!(
@@ -164,7 +182,7 @@ async fn shutdown_finishes_deliveries_in_flight_and_releases_the_rest(db: Db) {
         paid_async(&app, &cafe24.url("/noty")).await;
     }
     app.wait_rows("outbox", "1 = 1", 5, SECONDS).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    cafe24.wait_in_flight(1, SECONDS).await;
     app.stop().await;
     let store = app.connect_store().await;
     let count = |condition: &'static str| {
@@ -331,7 +349,7 @@ async fn five_hundred_notifications_are_each_delivered_once(db: Db) {
     cafe24.answer_after(Duration::from_millis(5));
     insert_messages(&app, &cafe24.url("/noty"), 500).await;
     cafe24.wait_for("/noty", 500, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
 
     let received = cafe24.received("/noty");
     assert_eq!(received.len(), 500, "none delivered twice");
@@ -348,6 +366,7 @@ async fn five_hundred_notifications_are_each_delivered_once(db: Db) {
 }
 
 crate::on_both_databases!(
+    with_the_worker_off_nothing_is_sent_until_a_pass_runs,
     a_noty_failing_twice_is_delivered_on_the_third_attempt,
     one_payments_notys_arrive_in_the_order_they_were_caused,
     a_noty_that_never_succeeds_is_tried_four_times_then_reported,

@@ -104,6 +104,19 @@ impl Receiver {
         self.inner.overlaps.load(Ordering::SeqCst)
     }
 
+    /// Waits until at least `n` deliveries are being answered right now.
+    pub async fn wait_in_flight(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let now: usize = self.inner.in_flight.lock().unwrap().values().sum();
+            if now >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{now} of {n} deliveries in flight after {within:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until at least `n` deliveries reached `path`.
     pub async fn wait_for(&self, path: &str, n: usize, within: Duration) -> Vec<Received> {
         let deadline = Instant::now() + within;

@@ -1,7 +1,7 @@
 //! Secrets at rest (SPEC §7): nothing readable in the database files or the logs, and
 //! key rotation.
 
-use std::{process::Stdio, time::Duration};
+use std::process::Stdio;
 
 use paybridge::{secrets::KeyRing, store::Store};
 use reqwest::StatusCode;
@@ -93,7 +93,6 @@ async fn no_secret_or_token_is_stored_or_logged_in_plain_text(db: Db) {
     let tokens = store.tokens(&keys, "demomall").await.unwrap().expect("tokens kept");
     server.kill().unwrap();
     server.wait().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let session_id = merchant.cookie.trim_start_matches("pb_session=").to_owned();
     let secrets = [

@@ -86,22 +86,49 @@ impl SandboxPg {
     pub(super) async fn send_webhook(&self, order: &OrderRow, url: &str, body: WebhookBody) -> Result<(), ApiError> {
         let body = serde_json::to_string(&body).expect("webhook bodies serialise");
         let last = json!({"url": url, "body": body}).to_string();
-        sqlx::query("UPDATE sandbox_pg_orders SET last_webhook = $1 WHERE code = $2")
-            .bind(last)
-            .bind(&order.code)
-            .execute(self.store.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE sandbox_pg_orders SET last_webhook = $1, webhooks_in_flight = webhooks_in_flight + 1 \
+             WHERE code = $2",
+        )
+        .bind(last)
+        .bind(&order.code)
+        .execute(self.store.pool())
+        .await?;
         let (http, url, secret) = (self.http.clone(), url.to_owned(), signing_secret(order));
+        let (store, code) = (self.store.clone(), order.code.clone());
         tokio::spawn(async move {
+            let mut taken = false;
             for delay in std::iter::once(Duration::ZERO).chain(RETRY_DELAYS) {
                 tokio::time::sleep(delay).await;
-                match deliver_once(&http, &url, secret, &body).await {
-                    Ok(status) if (200..300).contains(&status) => return,
+                let answer = deliver_once(&http, &url, secret, &body).await;
+                let counted =
+                    sqlx::query("UPDATE sandbox_pg_orders SET webhook_attempts = webhook_attempts + 1 WHERE code = $1")
+                        .bind(&code)
+                        .execute(store.pool())
+                        .await;
+                if let Err(e) = counted {
+                    tracing::warn!(error = %e, "sandbox PG could not count a webhook attempt");
+                }
+                match answer {
+                    Ok(status) if (200..300).contains(&status) => {
+                        taken = true;
+                        break;
+                    }
                     Ok(status) => tracing::info!(status, "sandbox PG webhook not taken; will retry"),
                     Err(error) => tracing::info!(%error, "sandbox PG webhook not delivered; will retry"),
                 }
             }
-            tracing::warn!("sandbox PG gave up on a webhook");
+            if !taken {
+                tracing::warn!("sandbox PG gave up on a webhook");
+            }
+            let done =
+                sqlx::query("UPDATE sandbox_pg_orders SET webhooks_in_flight = webhooks_in_flight - 1 WHERE code = $1")
+                    .bind(&code)
+                    .execute(store.pool())
+                    .await;
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "sandbox PG could not count a webhook as sent");
+            }
         });
         Ok(())
     }
