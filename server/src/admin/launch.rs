@@ -29,6 +29,12 @@ fn refused(status: StatusCode, message: &str) -> Response {
     (status, Html(page("paybridge", &body))).into_response()
 }
 
+/// Our fault during a sign-in: logged once with the operation, hidden from the merchant.
+fn failed(operation: &str, cause: impl std::fmt::Display) -> Response {
+    tracing::error!(operation, error = %cause, "admin sign-in: internal error");
+    refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+}
+
 /// `GET /`: the app launch when the query says so, else the home page.
 pub async fn root(State(app): State<AdminContext>, request: Request) -> Response {
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -73,10 +79,7 @@ async fn launch(app: &AdminContext, query: &str) -> Response {
     let state = random_token();
     let session = match app.store.create_session(mall_id, user_id, lang, &state).await {
         Ok(id) => id,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start a session");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
-        }
+        Err(e) => return failed("cannot start a session", e),
     };
     let mut response = Redirect::to(app.cafe24_api.authorize_url(mall_id, &state).as_str()).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookies::set_session(&session, app.secure_cookies()));
@@ -102,10 +105,7 @@ pub async fn oauth_callback(
     let session = match app.store.session(&session_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return refused(StatusCode::UNAUTHORIZED, "The sign-in expired."),
-        Err(e) => {
-            tracing::error!(error = %e, "session lookup failed");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
-        }
+        Err(e) => return failed("session lookup failed", e),
     };
     let expected = session.oauth_state.clone().unwrap_or_default();
     let given = params.state.unwrap_or_default();
@@ -126,8 +126,7 @@ pub async fn oauth_callback(
         }
     };
     if let Err(e) = app.store.save_tokens(&app.keys, &session.mall_id, &tokens).await {
-        tracing::error!(error = %e, "cannot keep the tokens");
-        return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+        return failed("keeping the tokens", e);
     }
     match app.cafe24_api.shops(&session.mall_id, &tokens.access_token).await {
         Ok(shops) => {
@@ -141,10 +140,7 @@ pub async fn oauth_callback(
     let new_id = match app.store.sign_in_session(&session_id).await {
         Ok(Some(id)) => id,
         Ok(None) => return refused(StatusCode::UNAUTHORIZED, "The sign-in expired."),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot sign the session in");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
-        }
+        Err(e) => return failed("cannot sign the session in", e),
     };
     let target = format!(
         "/admin/display?mall_id={}",

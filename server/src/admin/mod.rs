@@ -73,14 +73,18 @@ impl AdminContext {
     }
 }
 
+/// Our fault in the admin: logged once here with the operation that failed, hidden from
+/// the merchant.
+pub(crate) fn internal(operation: &str, cause: impl std::fmt::Display) -> AdminError {
+    tracing::error!(operation, error = %cause, "admin: internal error");
+    AdminError::new(AdminErrorKind::Internal, "something went wrong on our side; nothing was changed")
+}
+
 /// A failed Cafe24 call, as the admin shows it.
 pub fn upstream(e: TokenError) -> AdminError {
     match e {
         TokenError::NotConnected => AdminError::new(AdminErrorKind::SignIn, e.to_string()),
-        TokenError::Store(cause) => {
-            tracing::error!(operation = "admin: Cafe24 tokens", error = %cause, "admin storage failed");
-            AdminError::new(AdminErrorKind::Internal, "something went wrong on our side; nothing was changed")
-        }
+        TokenError::Store(cause) => internal("reading the mall's Cafe24 tokens", cause),
         other => AdminError::new(AdminErrorKind::Upstream, other.to_string()),
     }
 }

@@ -28,9 +28,9 @@ fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminError {
     AdminError::new(kind, message)
 }
 
-fn internal(e: impl std::fmt::Display) -> AdminError {
-    tracing::error!(error = %e, "admin storage failed");
-    error(AdminErrorKind::Internal, "something went wrong on our side")
+/// Storage failed while the admin read or changed `what`.
+fn storage(what: &'static str) -> impl Fn(crate::store::StoreError) -> AdminError {
+    move |e| super::internal(what, e)
 }
 
 /// A `partner_id` for a shop: at most 50 characters, unique; its parts are never trusted.
@@ -50,7 +50,7 @@ impl AdminService {
     async fn session(&self, headers: &HeaderMap, mall_id: Option<&str>) -> Result<AdminSession, AdminError> {
         let sign_in = || error(AdminErrorKind::SignIn, "open paybridge from the Cafe24 admin to sign in");
         let id = cookies::session_id(headers).ok_or_else(sign_in)?;
-        let session = self.app.store.session(&id).await.map_err(internal)?.ok_or_else(sign_in)?;
+        let session = self.app.store.session(&id).await.map_err(storage("reading the session"))?.ok_or_else(sign_in)?;
         if session.authenticated != 1 {
             return Err(sign_in());
         }
@@ -77,15 +77,15 @@ impl AdminService {
     async fn overview_of(&self, session: &AdminSession) -> Result<AdminOverview, AdminError> {
         let store = &self.app.store;
         let mall_id = session.mall_id.as_str();
-        let credentials = store.linked_credentials(mall_id).await.map_err(internal)?.map(|c| LinkedCredentials {
-            gateway: c.gateway,
-            public_key: c.public_key,
-            linked_at: c.linked_at,
-        });
+        let credentials = store
+            .linked_credentials(mall_id)
+            .await
+            .map_err(storage("reading the linked credentials"))?
+            .map(|c| LinkedCredentials { gateway: c.gateway, public_key: c.public_key, linked_at: c.linked_at });
         let shops = store
             .admin_shops(mall_id)
             .await
-            .map_err(internal)?
+            .map_err(storage("reading the mall's shops"))?
             .into_iter()
             .map(|s| ShopView {
                 shop_no: s.shop_no,
@@ -98,7 +98,7 @@ impl AdminService {
         let payments = store
             .recent_payments(mall_id, 20)
             .await
-            .map_err(internal)?
+            .map_err(storage("reading recent payments"))?
             .into_iter()
             .map(|(p, events)| {
                 let status = crate::domain::PaymentStatus::from_code(p.status);
@@ -131,7 +131,7 @@ impl AdminService {
         let deliveries = store
             .recent_deliveries(mall_id, 20)
             .await
-            .map_err(internal)?
+            .map_err(storage("reading recent deliveries"))?
             .into_iter()
             .map(|d| DeliveryView {
                 target_host: url::Url::parse(&d.target_url)
@@ -159,9 +159,14 @@ impl AdminService {
     }
 
     async fn credentials(&self, mall_id: &str) -> Result<MerchantCredentials, AdminError> {
-        self.app.store.credentials_of(&self.app.keys, mall_id).await.map_err(internal)?.ok_or_else(|| {
-            error(AdminErrorKind::Conflict, "link the payment company's credentials first").at("public_key")
-        })
+        self.app
+            .store
+            .credentials_of(&self.app.keys, mall_id)
+            .await
+            .map_err(storage("reading the PG credentials"))?
+            .ok_or_else(|| {
+                error(AdminErrorKind::Conflict, "link the payment company's credentials first").at("public_key")
+            })
     }
 
     fn gateway(&self, id: &str) -> Result<&dyn crate::gateway::PaymentGateway, AdminError> {
@@ -175,8 +180,11 @@ impl AdminService {
     /// The shop as it is once its toggle lease is held: a change that finished meanwhile
     /// is seen.
     async fn claimed_shop(&self, mall_id: &str, shop_no: i64) -> Result<AdminShop, AdminError> {
-        let shops = self.app.store.admin_shops(mall_id).await.map_err(internal)?;
-        shops.into_iter().find(|s| s.shop_no == shop_no).ok_or_else(|| internal("the shop disappeared"))
+        let shops = self.app.store.admin_shops(mall_id).await.map_err(storage("reading the mall's shops"))?;
+        shops
+            .into_iter()
+            .find(|s| s.shop_no == shop_no)
+            .ok_or_else(|| super::internal("re-reading a shop under its lease", "the shop disappeared"))
     }
 
     /// Registers the payment gateway and the storefront script for a shop, undoing the
@@ -283,7 +291,7 @@ impl AdminService {
         };
         // Payments stop now; the toggle's lease is kept until Cafe24 has been told.
         if let Err(e) = self.app.store.set_shop_enabled(mall_id, shop.shop_no, false).await {
-            return (registration, Err(internal(e)));
+            return (registration, Err(super::internal("stopping a shop's payments", e)));
         }
         let api = &self.app.cafe24_api;
         if let Some(script_no) = registration.scripttag_no.clone() {
@@ -356,7 +364,11 @@ impl AdminPort for AdminService {
                 )
             }
         }
-        self.app.store.link_credentials(&self.app.keys, &session.mall_id, &credentials).await.map_err(internal)?;
+        self.app
+            .store
+            .link_credentials(&self.app.keys, &session.mall_id, &credentials)
+            .await
+            .map_err(storage("linking the PG credentials"))?;
         tracing::info!(mall_id = %session.mall_id, "payment-company credentials linked");
         self.overview_of(&session).await
     }
@@ -364,28 +376,40 @@ impl AdminPort for AdminService {
     async fn unlink(&self, headers: &HeaderMap, request: UnlinkRequest) -> Result<AdminOverview, AdminError> {
         let session = self.session_for_change(headers, Some(&request.mall_id)).await?;
         let mall_id = session.mall_id.as_str();
-        for shop in self.app.store.admin_shops(mall_id).await.map_err(internal)? {
+        for shop in self.app.store.admin_shops(mall_id).await.map_err(storage("reading the mall's shops"))? {
             let registered = shop.enabled != 0 || shop.pg_registered != 0 || shop.scripttag_no.is_some();
             if !registered {
                 continue;
             }
-            if !self.app.store.claim_shop_toggle(mall_id, shop.shop_no, TOGGLE_LEASE).await.map_err(internal)? {
+            if !self
+                .app
+                .store
+                .claim_shop_toggle(mall_id, shop.shop_no, TOGGLE_LEASE)
+                .await
+                .map_err(storage("claiming a shop's toggle"))?
+            {
                 return Err(error(AdminErrorKind::Conflict, "a shop is being changed right now; try again"));
             }
             let shop = self.claimed_shop(mall_id, shop.shop_no).await?;
             let (registration, result) = self.disable(mall_id, &shop).await;
-            self.app.store.record_shop_registration(mall_id, shop.shop_no, &registration).await.map_err(internal)?;
+            self.app
+                .store
+                .record_shop_registration(mall_id, shop.shop_no, &registration)
+                .await
+                .map_err(storage("recording a shop's registration"))?;
             result.map_err(|e| AdminError { field: None, ..e })?;
         }
         let mut overview = self.overview_of(&session).await?;
-        self.app.store.forget_credentials(mall_id).await.map_err(internal)?;
+        self.app.store.forget_credentials(mall_id).await.map_err(storage("forgetting the PG credentials"))?;
         overview.credentials = None;
         // Unlinking disconnects the app: the tokens are revoked at Cafe24 and forgotten.
-        if let Some(tokens) = self.app.store.tokens(&self.app.keys, mall_id).await.map_err(internal)? {
+        if let Some(tokens) =
+            self.app.store.tokens(&self.app.keys, mall_id).await.map_err(storage("reading the mall's Cafe24 tokens"))?
+        {
             self.app.client.revoke(mall_id, &tokens).await;
         }
-        self.app.store.delete_tokens(mall_id).await.map_err(internal)?;
-        self.app.store.sign_out_mall(mall_id).await.map_err(internal)?;
+        self.app.store.delete_tokens(mall_id).await.map_err(storage("forgetting the mall's Cafe24 tokens"))?;
+        self.app.store.sign_out_mall(mall_id).await.map_err(storage("signing the mall's sessions out"))?;
         tracing::info!(mall_id, "payment-company credentials unlinked and the app disconnected");
         Ok(overview)
     }
@@ -393,7 +417,7 @@ impl AdminPort for AdminService {
     async fn toggle_shop(&self, headers: &HeaderMap, request: ToggleRequest) -> Result<AdminOverview, AdminError> {
         let session = self.session_for_change(headers, Some(&request.mall_id)).await?;
         let mall_id = session.mall_id.as_str();
-        let shops = self.app.store.admin_shops(mall_id).await.map_err(internal)?;
+        let shops = self.app.store.admin_shops(mall_id).await.map_err(storage("reading the mall's shops"))?;
         let shop = match (request.shop_no, request.shop_index) {
             (Some(no), _) => shops.iter().find(|s| s.shop_no == no),
             (None, Some(index)) => usize::try_from(index).ok().and_then(|i| shops.get(i)),
@@ -401,7 +425,13 @@ impl AdminPort for AdminService {
         }
         .cloned()
         .ok_or_else(|| error(AdminErrorKind::Invalid, "this mall has no such shop").at("shop"))?;
-        if !self.app.store.claim_shop_toggle(mall_id, shop.shop_no, TOGGLE_LEASE).await.map_err(internal)? {
+        if !self
+            .app
+            .store
+            .claim_shop_toggle(mall_id, shop.shop_no, TOGGLE_LEASE)
+            .await
+            .map_err(storage("claiming a shop's toggle"))?
+        {
             return Err(error(AdminErrorKind::Conflict, "this shop is being changed right now")
                 .at(format!("shop:{}", shop.shop_no)));
         }
@@ -410,7 +440,11 @@ impl AdminPort for AdminService {
             ToggleAction::Enable => self.enable(mall_id, &shop).await,
             ToggleAction::Disable => self.disable(mall_id, &shop).await,
         };
-        self.app.store.record_shop_registration(mall_id, shop.shop_no, &registration).await.map_err(internal)?;
+        self.app
+            .store
+            .record_shop_registration(mall_id, shop.shop_no, &registration)
+            .await
+            .map_err(storage("recording a shop's registration"))?;
         result?;
         tracing::info!(mall_id, shop_no = shop.shop_no, action = ?request.action, "shop toggled");
         self.overview_of(&session).await
@@ -418,8 +452,12 @@ impl AdminPort for AdminService {
 
     async fn resend(&self, headers: &HeaderMap, request: ResendRequest) -> Result<AdminOverview, AdminError> {
         let session = self.session_for_change(headers, Some(&request.mall_id)).await?;
-        let requeued =
-            self.app.store.requeue_failed_delivery(&session.mall_id, &request.delivery_id).await.map_err(internal)?;
+        let requeued = self
+            .app
+            .store
+            .requeue_failed_delivery(&session.mall_id, &request.delivery_id)
+            .await
+            .map_err(storage("requeueing a failed delivery"))?;
         if !requeued {
             return Err(error(AdminErrorKind::Conflict, "there is no failed notification with this id")
                 .at(format!("delivery:{}", request.delivery_id)));
