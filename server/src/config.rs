@@ -19,6 +19,7 @@ const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_API_BASE: &str = "https://{mall_id}.cafe24api.com";
 const DEFAULT_ALLOWED_HOSTS: &str = "*.cafe24.com,*.cafe24shop.com,*.cafe24api.com";
 const DEFAULT_RETRY_DELAYS: &str = "30s,5m,30m";
+pub const DEFAULT_SANDBOX_API_KEY: &str = "sk_test_paybridge_demomall";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {message}")]
@@ -69,6 +70,14 @@ pub struct Config {
     /// `NOTIFY_LEASE`: how long a worker holds a message it is delivering. Deliveries
     /// time out at half of it, so no two attempts of one message ever overlap.
     pub notify_lease: Duration,
+    /// `INTENT_EXPIRY`, `CAPTURE_WINDOW`, `AUTO_CONFIRM_AFTER` (SPEC §8.3): Store API intents
+    /// not finalized in time fail, authorizations not captured in time are voided,
+    /// delivered payments are confirmed.
+    pub intent_expiry: Duration,
+    pub capture_window: Duration,
+    pub auto_confirm_after: Duration,
+    /// `SANDBOX_API_KEY`: the demo mall's Store API key (sandbox only).
+    pub sandbox_api_key: String,
     /// `NOTIFY_WORKER`: whether this instance delivers notifications (on by default; an
     /// instance with it off only serves, and others deliver what it enqueues).
     pub notify_worker: bool,
@@ -163,6 +172,21 @@ impl Config {
             Err(e) => return Err(bad("NOTIFY_LEASE", e)),
         };
 
+        let one_duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            match parse_delays(&get(name).unwrap_or_else(|| default.to_owned())) {
+                Ok(one) if one.len() == 1 && !one[0].is_zero() => Ok(one[0]),
+                Ok(_) => Err(bad(name, "must be one positive duration, like 30m")),
+                Err(e) => Err(bad(name, e)),
+            }
+        };
+        let intent_expiry = one_duration("INTENT_EXPIRY", "30m")?;
+        let capture_window = one_duration("CAPTURE_WINDOW", "7d")?;
+        let auto_confirm_after = one_duration("AUTO_CONFIRM_AFTER", "7d")?;
+        let sandbox_api_key = get("SANDBOX_API_KEY").unwrap_or_else(|| DEFAULT_SANDBOX_API_KEY.to_owned());
+        if !sandbox_api_key.starts_with("sk_test_") || sandbox_api_key.len() < 16 {
+            return Err(bad("SANDBOX_API_KEY", "must start with sk_test_ and be at least 16 characters"));
+        }
+
         let notify_worker = match get("NOTIFY_WORKER") {
             None => true,
             Some(v) => parse_bool(&v).ok_or_else(|| bad("NOTIFY_WORKER", "use true/false, on/off or 1/0"))?,
@@ -190,6 +214,10 @@ impl Config {
             notify_retry_delays,
             notify_lease,
             notify_worker,
+            intent_expiry,
+            capture_window,
+            auto_confirm_after,
+            sandbox_api_key,
             sandbox,
             sandbox_pg_url,
             site_root,
@@ -254,7 +282,7 @@ pub fn parse_delays(raw: &str) -> Result<Vec<Duration>, String> {
         .map(|part| {
             let split = part
                 .find(|c: char| !c.is_ascii_digit())
-                .ok_or_else(|| format!("{part:?} has no unit (ms, s, m or h)"))?;
+                .ok_or_else(|| format!("{part:?} has no unit (ms, s, m, h or d)"))?;
             let (digits, unit) = part.split_at(split);
             let n: u64 = digits.parse().map_err(|_| format!("{part:?} does not start with a number"))?;
             match unit {
@@ -262,7 +290,8 @@ pub fn parse_delays(raw: &str) -> Result<Vec<Duration>, String> {
                 "s" => Ok(Duration::from_secs(n)),
                 "m" => Ok(Duration::from_secs(n * 60)),
                 "h" => Ok(Duration::from_secs(n * 3600)),
-                _ => Err(format!("{part:?} has an unknown unit (use ms, s, m or h)")),
+                "d" => Ok(Duration::from_secs(n * 86400)),
+                _ => Err(format!("{part:?} has an unknown unit (use ms, s, m, h or d)")),
             }
         })
         .collect()

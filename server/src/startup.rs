@@ -19,7 +19,7 @@ use crate::{
     hosts::{HostPattern, HostPolicy},
     http,
     outbox::{delivery_timeout, GuardedResolver, OutboxWorker},
-    payments::{Notifiers, PaymentService},
+    payments::{CoreSettings, Notifiers, PaymentService},
     sandbox,
     secrets::KeyRing,
     store::{Store, StoreError},
@@ -162,8 +162,9 @@ impl Application {
                 gateways: gateways.clone(),
             }),
         );
+        let settings = CoreSettings { capture_window: config.capture_window };
         let payments =
-            PaymentService::new(store.clone(), keys.clone(), gateways.clone(), notifiers, public_url.clone());
+            PaymentService::new(store.clone(), keys.clone(), gateways.clone(), notifiers, public_url.clone(), settings);
         let state = AppState {
             store: store.clone(),
             keys: keys.clone(),

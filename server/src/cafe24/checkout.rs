@@ -13,8 +13,8 @@ use url::Url;
 
 use super::{check_hash, noty, shop_for, Cafe24Context, Cafe24Error, Fields};
 use crate::{
-    domain::{Channel, Currency, FailureReason, MallId, Money, OrderId, Payment, PaymentStatus},
-    gateway::CheckoutMode,
+    domain::{CaptureMethod, Channel, Currency, FailureReason, MallId, Money, OrderId, Payment, PaymentStatus},
+    gateway::{CheckoutMode, Finalization},
     payments::{OpenCheckout, Opened, PaymentError},
     store::{random_token, Cafe24Payment, ChannelData, Flow},
 };
@@ -139,6 +139,9 @@ async fn payment_request(app: &Cafe24Context, flow: Flow, f: &Fields) -> Result<
         description: f.optional("goods_name").map(str::to_owned),
         mode: CheckoutMode::Redirect,
         allow_deposit: flow == Flow::Async,
+        capture: CaptureMethod::Automatic,
+        finalization: Finalization::Webhook,
+        expires_at: None,
         callback_url: app.url(callback_path(flow)),
         pg_webhooks: flow != Flow::Sync,
         channel_data: ChannelData::Cafe24(Cafe24Payment {

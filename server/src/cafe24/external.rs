@@ -22,8 +22,8 @@ use super::{
 };
 use crate::{
     cafe24::api::CalculationItem,
-    domain::{Channel, Currency, MallId, Money, OrderId, Payment, PaymentStatus},
-    gateway::CheckoutMode,
+    domain::{CaptureMethod, Channel, Currency, MallId, Money, OrderId, Payment, PaymentStatus},
+    gateway::{CheckoutMode, Finalization},
     payments::{OpenCheckout, Opened, PaymentError},
     store::{now_ms, Cafe24Payment, ChannelData, Flow, StoreError},
 };
@@ -298,6 +298,9 @@ pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response 
                 description: goods_name,
                 mode: CheckoutMode::Review,
                 allow_deposit: false,
+                capture: CaptureMethod::Automatic,
+                finalization: Finalization::Webhook,
+                expires_at: None,
                 callback_url: app.url(callback_path(Flow::External)),
                 pg_webhooks: true,
                 channel_data: ChannelData::Cafe24(Cafe24Payment {

@@ -11,7 +11,9 @@ pub mod status;
 pub use ids::{InvalidId, MallId, OrderId, PaymentId, RefundId};
 pub use merchant::MerchantCredentials;
 pub use money::{Currency, Money, MoneyError};
-pub use payment::{FailureReason, Outcome, PaymentEvent, PaymentState, PendingReason, Refusal, Transition};
+pub use payment::{
+    CaptureMethod, FailureReason, Outcome, PaymentEvent, PaymentState, PendingReason, Refusal, Transition,
+};
 pub use record::{Channel, Payment, Refund};
 pub use refund::{RefundAsk, RefundDecision, RefundLine, RefundMode, RefundRefusal, RefundStatus};
 pub use status::PaymentStatus;

@@ -2,8 +2,8 @@
 //! channel's own fields (Cafe24's `partner_id`, `return_url`, …) live in its own tables.
 
 use super::{
-    FailureReason, MallId, Money, OrderId, PaymentId, PaymentState, PaymentStatus, PendingReason, RefundId, RefundLine,
-    RefundMode, RefundStatus,
+    CaptureMethod, FailureReason, MallId, Money, OrderId, PaymentId, PaymentState, PaymentStatus, PendingReason,
+    RefundId, RefundLine, RefundMode, RefundStatus,
 };
 
 /// The protocol a payment came in by; its notifications go out the same way.
@@ -39,9 +39,12 @@ pub struct Payment {
     pub channel: Channel,
     pub order_id: OrderId,
     pub amount: Money,
+    /// What the PG took, in the payment's minor units (0 until paid).
+    pub captured_minor: i64,
     /// Sum of completed refunds, in the payment's minor units.
     pub cancelled_minor: i64,
     pub status: PaymentStatus,
+    pub capture_method: CaptureMethod,
     pub failure_reason: Option<FailureReason>,
     /// Why it waits, while in status 5.
     pub pending_reason: Option<PendingReason>,
@@ -52,13 +55,35 @@ pub struct Payment {
     /// Where the PG takes the buyer's payment.
     pub checkout_url: Option<String>,
     pub description: Option<String>,
+    /// Unix ms: an intent not finalized by then fails (`expired`).
+    pub expires_at: Option<i64>,
+    /// Unix ms: an authorization not captured by then is voided (`authorization_expired`).
+    pub capture_before: Option<i64>,
+    /// Purchase confirmation (SPEC §8.3): settlement may proceed; no more cancels.
+    pub confirmed_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    /// Grows by one with every change, so a receiver can drop a stale notification.
+    pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl Payment {
     pub fn state(&self) -> PaymentState {
-        PaymentState { status: self.status, amount: self.amount, cancelled_minor: self.cancelled_minor }
+        PaymentState {
+            status: self.status,
+            amount: self.amount,
+            captured_minor: self.captured_minor,
+            cancelled_minor: self.cancelled_minor,
+        }
+    }
+
+    pub fn captured(&self) -> Money {
+        Money::new(self.captured_minor, self.amount.currency)
+    }
+
+    pub fn cancelled(&self) -> Money {
+        Money::new(self.cancelled_minor, self.amount.currency)
     }
 }
 

@@ -145,9 +145,9 @@ pub fn in_flight(lines: &[RefundLine]) -> i64 {
     lines.iter().filter(|r| r.status.is_open()).map(|r| r.amount.minor).sum()
 }
 
-/// What remains once every open refund (a lost one included) goes through.
+/// What remains of what was taken once every open refund (a lost one included) goes through.
 pub fn refundable(state: &PaymentState, lines: &[RefundLine]) -> i64 {
-    state.amount.minor - state.cancelled_minor - in_flight(lines)
+    state.captured_minor - state.cancelled_minor - in_flight(lines)
 }
 
 /// Decides a refund `ask` against the payment in `state` with its recorded `lines`
@@ -208,7 +208,12 @@ mod tests {
     }
 
     fn paid(amount: i64) -> PaymentState {
-        PaymentState { status: PaymentStatus::Complete, amount: php(amount), cancelled_minor: 0 }
+        PaymentState {
+            status: PaymentStatus::Complete,
+            amount: php(amount),
+            captured_minor: amount,
+            cancelled_minor: 0,
+        }
     }
 
     fn ask(amount: i64) -> RefundAsk {
@@ -255,8 +260,25 @@ mod tests {
     }
 
     #[test]
+    fn a_partly_captured_payment_refunds_what_was_captured_only() {
+        let state = PaymentState {
+            status: PaymentStatus::Complete,
+            amount: php(10_000),
+            captured_minor: 6_000,
+            cancelled_minor: 0,
+        };
+        assert_eq!(decide(&state, &[], &ask(6_000), 0, LEASE), Ok(RefundDecision::Reserve));
+        assert!(matches!(decide(&state, &[], &ask(6_001), 0, LEASE), Err(RefundRefusal::ExceedsRemaining { .. })));
+    }
+
+    #[test]
     fn an_expected_balance_that_does_not_match_is_refused() {
-        let state = PaymentState { status: PaymentStatus::PartialCancel, amount: php(10_000), cancelled_minor: 4_000 };
+        let state = PaymentState {
+            status: PaymentStatus::PartialCancel,
+            amount: php(10_000),
+            captured_minor: 10_000,
+            cancelled_minor: 4_000,
+        };
         let with = |expected| RefundAsk { expected_balance_after: Some(php(expected)), ..ask(1_000) };
         assert_eq!(decide(&state, &[], &with(5_000), 0, LEASE), Ok(RefundDecision::Reserve));
         assert_eq!(
@@ -269,7 +291,8 @@ mod tests {
     fn only_paid_payments_refund_and_only_positive_amounts_in_their_currency() {
         let request = PaymentState::new(php(100));
         assert_eq!(decide(&request, &[], &ask(1), 0, LEASE), Err(RefundRefusal::NotPaid(PaymentStatus::Request)));
-        let cancelled = PaymentState { status: PaymentStatus::Cancel, amount: php(100), cancelled_minor: 100 };
+        let cancelled =
+            PaymentState { status: PaymentStatus::Cancel, amount: php(100), captured_minor: 100, cancelled_minor: 100 };
         assert_eq!(decide(&cancelled, &[], &ask(1), 0, LEASE), Err(RefundRefusal::AlreadyCancelled));
         assert_eq!(decide(&paid(100), &[], &ask(0), 0, LEASE), Err(RefundRefusal::NotPositive));
         let usd = RefundAsk { amount: Money::new(1, Currency::Usd), ..ask(1) };

@@ -8,19 +8,37 @@ use std::{collections::HashMap, sync::Arc};
 
 use url::Url;
 
-use crate::domain::{Currency, MerchantCredentials, Money};
+use crate::domain::{CaptureMethod, Currency, MerchantCredentials, Money};
 
 #[derive(Clone, Debug)]
 pub struct MerchantProfile {
     pub currencies: Vec<Currency>,
 }
 
-/// What the PG supports, as Cafe24's read-payment answer reports it (SPEC §4.3).
+/// What the PG supports (Cafe24's read-payment answer reports the first three, SPEC §4.3);
+/// the core refuses what a connector declares it cannot do.
 #[derive(Clone, Copy, Debug)]
 pub struct Capabilities {
     pub all_cancel: bool,
     pub partial_cancel: bool,
     pub escrow: bool,
+    /// Authorizations captured later ([`PaymentGateway::capture`], [`PaymentGateway::void`]).
+    pub manual_capture: bool,
+    /// The PG only authenticates the buyer and the merchant approves ([`Finalization::Api`]).
+    pub api_finalization: bool,
+    /// The buyer sees our review page before the PG takes the final amount ([`CheckoutMode::Review`]).
+    pub review_checkout: bool,
+}
+
+/// Who finalizes a payment the buyer approved (SPEC §8.3 `finalization`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Finalization {
+    /// The PG does, and reports it (webhook, or when asked after the buyer's return).
+    #[default]
+    Webhook,
+    /// The PG only authenticates the buyer and hands back one-time `authData`; the
+    /// merchant redeems it ([`PaymentGateway::approve`]).
+    Api,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +60,8 @@ pub struct CheckoutRequest {
     pub mode: CheckoutMode,
     /// Offer bank transfer (the payment stays pending until the money arrives).
     pub allow_deposit: bool,
+    pub capture: CaptureMethod,
+    pub finalization: Finalization,
 }
 
 #[derive(Clone, Debug)]
@@ -54,12 +74,18 @@ pub struct Checkout {
 pub enum OrderStatus {
     /// Undecided: ask again later, never paid.
     Open,
+    /// The buyer authenticated; the merchant's approval with the one-time `authData` decides.
+    Authenticated,
     Paid,
     /// Authorized for a later capture.
     Authorized,
     AwaitingDeposit,
     Declined,
     Abandoned,
+    /// The authorization was released without a capture.
+    Voided,
+    /// The authorization lapsed before it was captured.
+    AuthorizationExpired,
 }
 
 #[derive(Clone, Debug)]
@@ -67,7 +93,10 @@ pub struct GatewayOrder {
     pub tid: String,
     pub reference: String,
     pub status: OrderStatus,
+    /// What was asked (and, for an authorization, what is authorized).
     pub amount: Money,
+    /// What the PG took, once paid (at most `amount` after a capture).
+    pub captured: Option<Money>,
     /// Where the buyer wants the goods, when the PG knows it (review-page checkouts).
     pub shipping_address: Option<ShippingAddress>,
 }
@@ -137,7 +166,7 @@ pub struct WebhookEvent {
 
 #[derive(Clone, Debug)]
 pub enum WebhookKind {
-    Order { reference: String, status: OrderStatus, amount: Money },
+    Order { reference: String, status: OrderStatus, amount: Money, captured: Option<Money> },
     Refund { reference: String, gateway_refund_id: String, status: RefundStatus, amount: Money },
 }
 
@@ -194,6 +223,27 @@ pub trait PaymentGateway: Send + Sync {
     /// For a review-page checkout: asks the PG to take `amount` (the final total) and
     /// returns where the buyer approves it.
     async fn pay(&self, creds: &MerchantCredentials, tid: &str, amount: Money) -> Result<String, GatewayError>;
+
+    /// Redeems the buyer's one-time `auth_data` ([`Finalization::Api`]): the PG pays (or
+    /// authorizes, for a manual capture) or declines. Bad or used auth data is `Rejected`.
+    async fn approve(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+        auth_data: &str,
+    ) -> Result<GatewayOrder, GatewayError>;
+
+    /// Captures `amount` (at most what is authorized) of an authorization; the rest is
+    /// released. The same capture again answers the captured order.
+    async fn capture(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+        amount: Money,
+    ) -> Result<GatewayOrder, GatewayError>;
+
+    /// Releases an authorization without capturing it. Again, it answers the voided order.
+    async fn void(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError>;
 
     /// The payment or refund a webhook body names, before anything is verified.
     fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject>;

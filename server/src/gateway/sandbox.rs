@@ -5,7 +5,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use url::Url;
 
 use super::{
-    Capabilities, Checkout, CheckoutMode, CheckoutRequest, GatewayError, GatewayOrder, GatewayRefund,
+    Capabilities, Checkout, CheckoutMode, CheckoutRequest, Finalization, GatewayError, GatewayOrder, GatewayRefund,
     GatewayRefundRecord, MerchantProfile, OrderStatus, PaymentGateway, RefundRequest, RefundStatus, ShippingAddress,
     WebhookError, WebhookEvent, WebhookKind, WebhookSubject,
 };
@@ -76,18 +76,26 @@ pub struct WebhookBody {
     pub status: String,
     pub amount: i64,
     pub currency: String,
+    /// What was taken, for a paid order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_amount: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
+/// The sandbox PG's order statuses; anything it might add later is "open" (ask again).
 fn order_status(status: &str) -> OrderStatus {
     match status {
         "paid" => OrderStatus::Paid,
+        "authenticated" => OrderStatus::Authenticated,
+        "authorized" => OrderStatus::Authorized,
         "awaiting_deposit" => OrderStatus::AwaitingDeposit,
         "declined" => OrderStatus::Declined,
         "cancelled" => OrderStatus::Abandoned,
+        "voided" => OrderStatus::Voided,
+        "authorization_expired" => OrderStatus::AuthorizationExpired,
         _ => OrderStatus::Open,
     }
 }
@@ -179,6 +187,8 @@ struct CheckoutBody<'a> {
     webhook_url: Option<&'a str>,
     mode: &'a str,
     allow_deposit: bool,
+    capture_method: &'a str,
+    finalization: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -194,8 +204,31 @@ struct OrderBody {
     status: String,
     amount: i64,
     currency: String,
+    /// What was taken, once paid.
+    #[serde(default)]
+    captured_amount: Option<i64>,
     #[serde(default)]
     shipping_address: Option<ShippingAddress>,
+}
+
+impl OrderBody {
+    fn into_order(self) -> Result<GatewayOrder, GatewayError> {
+        let currency: Currency =
+            self.currency.parse().map_err(|_| GatewayError::Protocol(format!("currency {:?}", self.currency)))?;
+        let status = order_status(&self.status);
+        let captured = match status {
+            OrderStatus::Paid => Some(Money::new(self.captured_amount.unwrap_or(self.amount), currency)),
+            _ => None,
+        };
+        Ok(GatewayOrder {
+            tid: self.order_code,
+            reference: self.reference,
+            status,
+            amount: Money::new(self.amount, currency),
+            captured,
+            shipping_address: self.shipping_address,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -232,7 +265,14 @@ struct RefundAnswer {
 #[async_trait::async_trait]
 impl PaymentGateway for SandboxGateway {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { all_cancel: true, partial_cancel: true, escrow: false }
+        Capabilities {
+            all_cancel: true,
+            partial_cancel: true,
+            escrow: false,
+            manual_capture: true,
+            api_finalization: true,
+            review_checkout: true,
+        }
     }
 
     async fn verify_credentials(&self, creds: &MerchantCredentials) -> Result<MerchantProfile, GatewayError> {
@@ -257,6 +297,11 @@ impl PaymentGateway for SandboxGateway {
                 CheckoutMode::Review => "review",
             },
             allow_deposit: request.allow_deposit,
+            capture_method: request.capture.as_str(),
+            finalization: match request.finalization {
+                Finalization::Webhook => "webhook",
+                Finalization::Api => "api",
+            },
         };
         let answer: CheckoutAnswer = self.send(creds, self.http.post(self.url("/v1/checkouts")).json(&body)).await?;
         Ok(Checkout { tid: answer.order_code, payment_url: answer.checkout_url })
@@ -265,16 +310,37 @@ impl PaymentGateway for SandboxGateway {
     async fn get_order(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError> {
         let path = format!("/v1/orders/{}", urlencode(tid));
         let body: OrderBody = self.send(creds, self.http.get(self.url(&path))).await?;
-        let currency: Currency =
-            body.currency.parse().map_err(|_| GatewayError::Protocol(format!("currency {:?}", body.currency)))?;
-        let status = order_status(&body.status);
-        Ok(GatewayOrder {
-            tid: body.order_code,
-            reference: body.reference,
-            status,
-            amount: Money::new(body.amount, currency),
-            shipping_address: body.shipping_address,
-        })
+        body.into_order()
+    }
+
+    async fn approve(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+        auth_data: &str,
+    ) -> Result<GatewayOrder, GatewayError> {
+        let path = format!("/v1/orders/{}/approve", urlencode(tid));
+        let body = serde_json::json!({"auth_data": auth_data});
+        let answer: OrderBody = self.send(creds, self.http.post(self.url(&path)).json(&body)).await?;
+        answer.into_order()
+    }
+
+    async fn capture(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+        amount: Money,
+    ) -> Result<GatewayOrder, GatewayError> {
+        let path = format!("/v1/orders/{}/capture", urlencode(tid));
+        let body = serde_json::json!({"amount": amount.minor, "currency": amount.currency.code()});
+        let answer: OrderBody = self.send(creds, self.http.post(self.url(&path)).json(&body)).await?;
+        answer.into_order()
+    }
+
+    async fn void(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError> {
+        let path = format!("/v1/orders/{}/void", urlencode(tid));
+        let answer: OrderBody = self.send(creds, self.http.post(self.url(&path))).await?;
+        answer.into_order()
     }
 
     async fn pay(&self, creds: &MerchantCredentials, tid: &str, amount: Money) -> Result<String, GatewayError> {
@@ -353,7 +419,12 @@ impl PaymentGateway for SandboxGateway {
             b.currency.parse().map_err(|_| WebhookError::Malformed(format!("currency {:?}", b.currency)))?;
         let amount = Money::new(b.amount, currency);
         let kind = match b.kind.as_str() {
-            "order" => WebhookKind::Order { reference: b.reference, status: order_status(&b.status), amount },
+            "order" => {
+                let status = order_status(&b.status);
+                let captured =
+                    (status == OrderStatus::Paid).then(|| Money::new(b.captured_amount.unwrap_or(b.amount), currency));
+                WebhookKind::Order { reference: b.reference, status, amount, captured }
+            }
             "refund" => WebhookKind::Refund {
                 reference: b.reference,
                 gateway_refund_id: b.refund_code.ok_or_else(|| WebhookError::Malformed("no refund_code".into()))?,

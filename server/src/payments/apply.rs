@@ -4,8 +4,8 @@
 
 use super::{Change, PaymentError, PaymentService};
 use crate::{
-    domain::{Outcome, Payment, PaymentEvent, PaymentId, Refusal},
-    store::{EventRecord, EventSource, StoreError, Tx},
+    domain::{Outcome, Payment, PaymentEvent, PaymentId, PendingReason, Refusal},
+    store::{now_ms, EventRecord, EventSource, StatusChange, StoreError, Tx},
 };
 
 #[derive(Debug)]
@@ -72,17 +72,14 @@ impl PaymentService {
         let Ok(Outcome::Changed(t)) = &outcome else {
             return Ok(InTx { payment, outcome, enqueued: false });
         };
-        let failure_reason = match event {
-            PaymentEvent::Failed(reason) => Some(reason),
-            _ => None,
-        };
+        let failure_reason = event.failure_reason();
         let pending_reason = event.pending_reason();
-        self.store.set_status(tx, &payment.id, t, failure_reason, pending_reason).await?;
-        let amount_minor = match event {
-            PaymentEvent::Completed { paid } => Some(paid.minor),
-            PaymentEvent::Refunded { amount } => Some(amount.minor),
-            _ => None,
-        };
+        // An authorization may be captured for the capture window from now (SPEC §8.3).
+        let capture_before = (pending_reason == Some(PendingReason::Capture))
+            .then(|| now_ms() + self.settings.capture_window.as_millis() as i64);
+        let change = StatusChange { transition: t, failure_reason, pending_reason, capture_before };
+        self.store.set_status(tx, &payment.id, &change).await?;
+        let amount_minor = event.amount().map(|m| m.minor);
         let record = EventRecord {
             kind: event.kind(),
             from_status: Some(t.from),
@@ -94,9 +91,12 @@ impl PaymentService {
         self.store.record_event(tx, &payment.id, record).await?;
         let after = Payment {
             status: t.to,
+            captured_minor: t.captured_minor,
             cancelled_minor: t.cancelled_minor,
             failure_reason: failure_reason.or(payment.failure_reason),
             pending_reason,
+            capture_before: capture_before.or(payment.capture_before),
+            version: payment.version + 1,
             ..payment
         };
         let mut enqueued = false;

@@ -14,7 +14,7 @@ mod settle;
 mod sync;
 mod webhook;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use url::Url;
 
@@ -32,6 +32,19 @@ use crate::{
     store::{PaymentEventRow, Store},
 };
 
+/// The core's own settings (SPEC §2).
+#[derive(Clone, Debug)]
+pub struct CoreSettings {
+    /// `CAPTURE_WINDOW`: how long an authorization may wait for its capture.
+    pub capture_window: Duration,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        CoreSettings { capture_window: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
 #[derive(Clone)]
 pub struct PaymentService {
     store: Store,
@@ -40,11 +53,19 @@ pub struct PaymentService {
     notifiers: Notifiers,
     /// `{APP_URL}`: PGs send webhooks to `{APP_URL}/pg/{gateway}/webhook`.
     public_url: Url,
+    settings: CoreSettings,
 }
 
 impl PaymentService {
-    pub fn new(store: Store, keys: Arc<KeyRing>, gateways: Gateways, notifiers: Notifiers, public_url: Url) -> Self {
-        PaymentService { store, keys, gateways, notifiers, public_url }
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        gateways: Gateways,
+        notifiers: Notifiers,
+        public_url: Url,
+        settings: CoreSettings,
+    ) -> Self {
+        PaymentService { store, keys, gateways, notifiers, public_url, settings }
     }
 
     pub fn store(&self) -> &Store {

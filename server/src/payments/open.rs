@@ -13,8 +13,8 @@ use url::Url;
 
 use super::{PaymentError, PaymentService};
 use crate::{
-    domain::{Channel, MallId, Money, OrderId, Payment, PaymentId},
-    gateway::{CheckoutMode, CheckoutRequest},
+    domain::{CaptureMethod, Channel, MallId, Money, OrderId, Payment, PaymentId},
+    gateway::{CheckoutMode, CheckoutRequest, Finalization},
     store::{ChannelData, EventSource, Inserted, NewPayment, OpenedCheckout},
 };
 
@@ -27,6 +27,10 @@ pub struct OpenCheckout {
     pub mode: CheckoutMode,
     /// Offer bank transfer (the payment then waits in 5 for the money).
     pub allow_deposit: bool,
+    pub capture: CaptureMethod,
+    pub finalization: Finalization,
+    /// An intent not finalized by then fails (unix ms); none for Cafe24's payments.
+    pub expires_at: Option<i64>,
     /// Where the PG sends the buyer back (the channel's callback).
     pub callback_url: Url,
     /// Whether the PG reports by webhook too (`/pg/{gateway}/webhook`).
@@ -61,6 +65,8 @@ impl PaymentService {
             webhook_url: request.pg_webhooks.then(|| self.webhook_url(&credentials.gateway)),
             mode: request.mode,
             allow_deposit: request.allow_deposit,
+            capture: request.capture,
+            finalization: request.finalization,
         };
         let checkout = gateway.create_checkout(&credentials, &asked).await.inspect_err(|e| {
             tracing::warn!(payment_id = %id, error = %e, "the PG did not open the checkout; nothing was stored");
@@ -71,8 +77,10 @@ impl PaymentService {
             channel: request.channel,
             order_id: request.order_id,
             amount: request.amount,
+            capture_method: request.capture,
             gateway: credentials.gateway.clone(),
             description: request.description,
+            expires_at: request.expires_at,
         };
         let opened = OpenedCheckout { tid: checkout.tid, checkout_url: checkout.payment_url };
         let source = EventSource::new(request.source);

@@ -4,20 +4,33 @@
 
 use super::{Applied, PaymentError, PaymentService};
 use crate::{
-    domain::{FailureReason, Money, Payment, PaymentEvent},
+    domain::{CaptureMethod, FailureReason, Money, Payment, PaymentEvent},
     gateway::{GatewayOrder, OrderStatus},
     store::EventSource,
 };
 
-/// The event a PG's order status means; `None` while the PG has not decided.
-pub(super) fn event_for(status: OrderStatus, amount: Money) -> Option<PaymentEvent> {
+/// The event a PG's order status means for `payment`; `None` while the PG has not
+/// decided (or waits for the merchant's approval). Paid means captured for a manual
+/// capture (at most the authorized amount), the whole amount otherwise.
+pub(super) fn event_for(
+    payment: &Payment,
+    status: OrderStatus,
+    amount: Money,
+    captured: Option<Money>,
+) -> Option<PaymentEvent> {
+    let taken = captured.unwrap_or(amount);
     match status {
-        OrderStatus::Paid => Some(PaymentEvent::Completed { paid: amount }),
+        OrderStatus::Paid if payment.capture_method == CaptureMethod::Manual => {
+            Some(PaymentEvent::Captured { amount: taken })
+        }
+        OrderStatus::Paid => Some(PaymentEvent::Completed { paid: taken }),
         OrderStatus::Authorized => Some(PaymentEvent::Authorized),
         OrderStatus::AwaitingDeposit => Some(PaymentEvent::AwaitingDeposit),
         OrderStatus::Declined => Some(PaymentEvent::Failed(FailureReason::Declined)),
         OrderStatus::Abandoned => Some(PaymentEvent::Failed(FailureReason::AbandonedByBuyer)),
-        OrderStatus::Open => None,
+        OrderStatus::Voided => Some(PaymentEvent::Voided(FailureReason::Canceled)),
+        OrderStatus::AuthorizationExpired => Some(PaymentEvent::Voided(FailureReason::AuthorizationExpired)),
+        OrderStatus::Open | OrderStatus::Authenticated => None,
     }
 }
 
@@ -39,7 +52,9 @@ impl PaymentService {
         let order = self.gateway_order(payment).await.inspect_err(|e| {
             tracing::warn!(payment_id = %payment.id, error = %e, "could not confirm the payment with the PG");
         })?;
-        let Some(event) = event_for(order.status, order.amount) else { return Ok(payment.clone()) };
+        let Some(event) = event_for(payment, order.status, order.amount, order.captured) else {
+            return Ok(payment.clone());
+        };
         let Applied { payment, .. } = self.apply(&payment.id, event, &EventSource::new("gateway"), None).await?;
         Ok(payment)
     }

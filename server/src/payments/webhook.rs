@@ -95,17 +95,24 @@ impl PaymentService {
                 WebhookEvent {
                     event_id: format!("{}:{:?}", order.tid, order.status),
                     tid: order.tid,
-                    kind: WebhookKind::Order { reference: order.reference, status: order.status, amount: order.amount },
+                    kind: WebhookKind::Order {
+                        reference: order.reference,
+                        status: order.status,
+                        amount: order.amount,
+                        captured: order.captured,
+                    },
                 }
             }
         };
-        let WebhookKind::Order { reference, status, amount } = event.kind else {
+        let WebhookKind::Order { reference, status, amount, captured } = event.kind else {
             return Err(WebhookError::Malformed("a refund event names a payment".into()).into());
         };
         if reference != payment.id.as_str() || payment.tid.as_deref() != Some(event.tid.as_str()) {
             return Err(PaymentError::Conflict("the webhook is about another transaction".into()));
         }
-        let Some(payment_event) = event_for(status, amount) else { return Ok(WebhookOutcome::NothingYet) };
+        let Some(payment_event) = event_for(payment, status, amount, captured) else {
+            return Ok(WebhookOutcome::NothingYet);
+        };
         let source = EventSource { source: "gateway", source_event_id: Some(event.event_id) };
         let applied = self.apply(&payment.id, payment_event, &source, None).await?;
         applied.outcome.map(|_| WebhookOutcome::Kept).map_err(PaymentError::Refused)

@@ -19,7 +19,9 @@ pub use malls::{EnabledShop, ShopRoute};
 pub use outbox::{
     Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxMessage, OutboxRow,
 };
-pub use payments::{ChannelData, EventRecord, EventSource, Inserted, NewPayment, OpenedCheckout, PaymentEventRow};
+pub use payments::{
+    ChannelData, EventRecord, EventSource, Inserted, NewPayment, OpenedCheckout, PaymentEventRow, StatusChange,
+};
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};

@@ -7,8 +7,8 @@ use sqlx::FromRow;
 
 use super::{cafe24::NewCafe24Payment, is_unique_violation, new_id, now_ms, Store, StoreError, Tx};
 use crate::domain::{
-    Channel, Currency, FailureReason, MallId, Money, OrderId, Payment, PaymentId, PaymentStatus, PendingReason,
-    Transition,
+    CaptureMethod, Channel, Currency, FailureReason, MallId, Money, OrderId, Payment, PaymentId, PaymentStatus,
+    PendingReason, Transition,
 };
 
 #[derive(FromRow)]
@@ -19,20 +19,28 @@ struct PaymentRow {
     order_id: String,
     currency: String,
     amount_minor: i64,
+    captured_minor: i64,
     cancelled_minor: i64,
     status: i64,
+    capture_method: String,
     failure_reason: Option<String>,
     pending_reason: Option<String>,
     gateway: String,
     tid: Option<String>,
     checkout_url: Option<String>,
     description: Option<String>,
+    expires_at: Option<i64>,
+    capture_before: Option<i64>,
+    confirmed_at: Option<i64>,
+    delivered_at: Option<i64>,
+    version: i64,
     created_at: i64,
     updated_at: i64,
 }
 
-pub(crate) const PAYMENT_COLUMNS: &str = "id, mall_id, channel, order_id, currency, amount_minor, cancelled_minor, \
-     status, failure_reason, pending_reason, gateway, tid, checkout_url, description, created_at, updated_at";
+pub(crate) const PAYMENT_COLUMNS: &str = "id, mall_id, channel, order_id, currency, amount_minor, captured_minor, \
+     cancelled_minor, status, capture_method, failure_reason, pending_reason, gateway, tid, checkout_url, description, \
+     expires_at, capture_before, confirmed_at, delivered_at, version, created_at, updated_at";
 
 fn pending_reason_str(reason: PendingReason) -> &'static str {
     match reason {
@@ -52,8 +60,10 @@ impl TryFrom<PaymentRow> for Payment {
             channel: Channel::parse(&r.channel).ok_or_else(|| corrupt("channel"))?,
             order_id: OrderId::parse(&r.order_id).map_err(|_| corrupt("order_id"))?,
             amount: Money::new(r.amount_minor, currency),
+            captured_minor: r.captured_minor,
             cancelled_minor: r.cancelled_minor,
             status: PaymentStatus::from_code(r.status).ok_or_else(|| corrupt("status"))?,
+            capture_method: CaptureMethod::parse(&r.capture_method).ok_or_else(|| corrupt("capture_method"))?,
             failure_reason: r
                 .failure_reason
                 .as_deref()
@@ -69,6 +79,11 @@ impl TryFrom<PaymentRow> for Payment {
             tid: r.tid,
             checkout_url: r.checkout_url,
             description: r.description,
+            expires_at: r.expires_at,
+            capture_before: r.capture_before,
+            confirmed_at: r.confirmed_at,
+            delivered_at: r.delivered_at,
+            version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -83,8 +98,11 @@ pub struct NewPayment {
     pub channel: Channel,
     pub order_id: OrderId,
     pub amount: Money,
+    pub capture_method: CaptureMethod,
     pub gateway: String,
     pub description: Option<String>,
+    /// When an intent not finalized by then fails (unix ms).
+    pub expires_at: Option<i64>,
 }
 
 /// The checkout the PG opened for a new payment (under the payment's id).
@@ -106,6 +124,15 @@ pub enum Inserted {
     Created(Payment),
     /// The merchant already has a payment for this `order_id`.
     Existing(Payment),
+}
+
+/// What a transition writes beside the status.
+pub struct StatusChange<'a> {
+    pub transition: &'a Transition,
+    pub failure_reason: Option<FailureReason>,
+    pub pending_reason: Option<PendingReason>,
+    /// Set when an authorization starts its capture window (unix ms).
+    pub capture_before: Option<i64>,
 }
 
 /// Who reported an event: `cafe24`, `store_api`, `gateway` (the PG's API or webhook),
@@ -267,9 +294,10 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let insert = sqlx::query(
-            "INSERT INTO payments (id, mall_id, channel, order_id, currency, amount_minor, cancelled_minor, status, \
-             gateway, tid, checkout_url, description, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $12)",
+            "INSERT INTO payments (id, mall_id, channel, order_id, currency, amount_minor, captured_minor, \
+             cancelled_minor, status, capture_method, gateway, tid, checkout_url, description, expires_at, version, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14)",
         )
         .bind(new.id.as_str())
         .bind(new.mall_id.as_str())
@@ -278,10 +306,12 @@ impl Store {
         .bind(new.amount.currency.code())
         .bind(new.amount.minor)
         .bind(PaymentStatus::Request.code())
+        .bind(new.capture_method.as_str())
         .bind(&new.gateway)
         .bind(&checkout.tid)
         .bind(&checkout.checkout_url)
         .bind(new.description.clone())
+        .bind(new.expires_at)
         .bind(now)
         .execute(&mut *tx)
         .await;
@@ -316,23 +346,26 @@ impl Store {
         Ok(Inserted::Created(self.reload(&new.id).await?))
     }
 
-    /// Writes a transition the domain allowed (status, refunded sum, why it failed or waits).
+    /// Writes a transition the domain allowed (status, taken and refunded sums, why it
+    /// failed or waits, until when an authorization may be captured); the version grows.
     pub async fn set_status(
         &self,
         tx: &mut Tx,
         payment_id: &PaymentId,
-        transition: &Transition,
-        failure_reason: Option<FailureReason>,
-        pending_reason: Option<PendingReason>,
+        change: &StatusChange<'_>,
     ) -> Result<(), StoreError> {
+        let t = change.transition;
         sqlx::query(
-            "UPDATE payments SET status = $1, cancelled_minor = $2, failure_reason = COALESCE($3, failure_reason), \
-             pending_reason = $4, updated_at = $5 WHERE id = $6",
+            "UPDATE payments SET status = $1, captured_minor = $2, cancelled_minor = $3, \
+             failure_reason = COALESCE($4, failure_reason), pending_reason = $5, \
+             capture_before = COALESCE($6, capture_before), version = version + 1, updated_at = $7 WHERE id = $8",
         )
-        .bind(transition.to.code())
-        .bind(transition.cancelled_minor)
-        .bind(failure_reason.map(FailureReason::as_str))
-        .bind(pending_reason.map(pending_reason_str))
+        .bind(t.to.code())
+        .bind(t.captured_minor)
+        .bind(t.cancelled_minor)
+        .bind(change.failure_reason.map(FailureReason::as_str))
+        .bind(change.pending_reason.map(pending_reason_str))
+        .bind(change.capture_before)
         .bind(now_ms())
         .bind(payment_id.as_str())
         .execute(&mut **tx)
@@ -342,8 +375,40 @@ impl Store {
 
     /// Sets the amount of a payment (still in Request: the caller checked under the lock).
     pub async fn set_amount(&self, tx: &mut Tx, payment_id: &PaymentId, amount: Money) -> Result<(), StoreError> {
-        sqlx::query("UPDATE payments SET amount_minor = $1, updated_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE payments SET amount_minor = $1, version = version + 1, updated_at = $2 WHERE id = $3")
             .bind(amount.minor)
+            .bind(now_ms())
+            .bind(payment_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the purchase confirmation (SPEC §8.3); the version grows.
+    pub async fn set_confirmed(&self, tx: &mut Tx, payment_id: &PaymentId, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET confirmed_at = $1, version = version + 1, updated_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(payment_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the delivery of the goods; the version grows.
+    pub async fn set_delivered(&self, tx: &mut Tx, payment_id: &PaymentId, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET delivered_at = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+            .bind(at)
+            .bind(now_ms())
+            .bind(payment_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts a change that leaves the payment's own columns as they are (a refund that
+    /// failed, …): the version grows.
+    pub async fn bump_version(&self, tx: &mut Tx, payment_id: &PaymentId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET version = version + 1, updated_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(payment_id.as_str())
             .execute(&mut **tx)

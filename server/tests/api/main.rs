@@ -14,5 +14,6 @@ mod duplicates;
 mod external;
 mod migration;
 mod outbox;
+mod sandbox_pg;
 mod secrets;
 mod server;

@@ -1,9 +1,12 @@
-//! The sandbox payment company (SPEC §6): a small PG with an HTTP API, merchant
+//! The sandbox payment company (SPEC §6, §8.5): a small PG with an HTTP API, merchant
 //! credentials, a hosted payment page whose buttons send the buyer back to the
-//! merchant's callback, signed webhooks with retries, and fault switches for tests
-//! (refuse or hold the next refund, send an order's webhooks unsigned).
-//! Its records live in the `sandbox_pg_*` tables.
+//! merchant's callback, signed webhooks with retries, manual-capture authorizations
+//! (capture, void), checkouts the merchant finalizes with one-time `authData`, and fault
+//! switches for tests (refuse or hold the next refund, send an order's webhooks unsigned,
+//! decline the next approval, expire an authorization). Its records live in the
+//! `sandbox_pg_*` tables.
 
+mod authorizations;
 mod page;
 mod refunds;
 mod webhooks;
@@ -48,6 +51,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/v1/orders/{code}/refunds", post(refunds::refund))
         .route("/v1/orders/{code}/refunds/{reference}", get(refunds::get_refund))
         .route("/v1/orders/{code}/pay", post(pay))
+        .route("/v1/orders/{code}/approve", post(authorizations::approve))
+        .route("/v1/orders/{code}/capture", post(authorizations::capture))
+        .route("/v1/orders/{code}/void", post(authorizations::void))
+        .route("/orders/{code}/expire-authorization", post(authorizations::expire))
+        .route("/orders/{code}/approve-outcome", post(authorizations::set_approve_outcome))
         .route("/checkout/{code}", get(page::hosted_page))
         .route("/checkout/{code}/{action}", post(page::buyer_action))
         .route("/orders/{code}/deposit", post(deposit))
@@ -137,10 +145,22 @@ struct CheckoutBody {
     mode: String,
     #[serde(default)]
     allow_deposit: bool,
+    #[serde(default = "automatic")]
+    capture_method: String,
+    #[serde(default = "webhook")]
+    finalization: String,
 }
 
 fn redirect_mode() -> String {
     "redirect".into()
+}
+
+fn automatic() -> String {
+    "automatic".into()
+}
+
+fn webhook() -> String {
+    "webhook".into()
 }
 
 #[derive(sqlx::FromRow)]
@@ -161,11 +181,19 @@ struct OrderRow {
     shipping_address: Option<String>,
     /// 1: this order's webhooks go out without a signature (a PG without signatures).
     unsigned_webhooks: i64,
+    /// automatic | manual
+    capture_method: String,
+    /// webhook | api
+    finalization: String,
+    auth_data: Option<String>,
+    auth_data_used: i64,
+    next_approve_outcome: Option<String>,
+    captured_minor: i64,
 }
 
 const ORDER_COLUMNS: &str = "code, merchant, reference, amount_minor, currency, description, status, \
      allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome, mode, shipping_address, \
-     unsigned_webhooks";
+     unsigned_webhooks, capture_method, finalization, auth_data, auth_data_used, next_approve_outcome, captured_minor";
 
 /// The address the sandbox "wallet" holds for every buyer (review-page checkouts).
 fn wallet_address() -> serde_json::Value {
@@ -215,32 +243,42 @@ impl SandboxPg {
             "amount": o.amount_minor,
             "currency": o.currency,
             "refunded_amount": o.refunded_minor,
+            "captured_amount": o.captured_minor,
+            "capture_method": o.capture_method,
+            "finalization": o.finalization,
             "checkout_url": self.checkout_url(&o.code),
             "mode": o.mode,
             "shipping_address": o.shipping_address.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()),
         })
     }
 
-    /// Moves an order from `from` to `to`; `false` when it was not in `from`. The
-    /// merchant hears of a change by webhook.
+    /// Moves an order from `from` to `to`; `false` when it was not in `from`. Paid at
+    /// once, it takes its whole amount. The merchant hears of a change by webhook.
     async fn change_status(&self, code: &str, from: &str, to: &str) -> Result<bool, ApiError> {
-        let done =
-            sqlx::query("UPDATE sandbox_pg_orders SET status = $1, updated_at = $2 WHERE code = $3 AND status = $4")
-                .bind(to)
-                .bind(now_ms())
-                .bind(code)
-                .bind(from)
-                .execute(self.store.pool())
-                .await?;
+        let done = sqlx::query(
+            "UPDATE sandbox_pg_orders SET status = $1, updated_at = $2, \
+             captured_minor = CASE WHEN $1 = 'paid' THEN amount_minor ELSE captured_minor END \
+             WHERE code = $3 AND status = $4",
+        )
+        .bind(to)
+        .bind(now_ms())
+        .bind(code)
+        .bind(from)
+        .execute(self.store.pool())
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let order = self.existing_order(code).await?;
-        if let Some(url) = &order.webhook_url {
-            let body = webhooks::order_event(&order);
-            self.send_webhook(&order, url, body).await?;
-        }
+        self.notify(&self.existing_order(code).await?).await?;
         Ok(true)
+    }
+
+    /// Tells the merchant the order's new state, by webhook when it gave a URL.
+    async fn notify(&self, order: &OrderRow) -> Result<(), ApiError> {
+        if let Some(url) = &order.webhook_url {
+            self.send_webhook(order, url, webhooks::order_event(order)).await?;
+        }
+        Ok(())
     }
 }
 
@@ -273,13 +311,20 @@ async fn create_checkout(
     if !matches!(body.mode.as_str(), "redirect" | "review") {
         return Err(ApiError::invalid("mode must be redirect or review"));
     }
+    if !matches!(body.capture_method.as_str(), "automatic" | "manual") {
+        return Err(ApiError::invalid("capture_method must be automatic or manual"));
+    }
+    if !matches!(body.finalization.as_str(), "webhook" | "api") {
+        return Err(ApiError::invalid("finalization must be webhook or api"));
+    }
 
     let now = now_ms();
     let code = new_id("sbx_ord");
     let inserted = sqlx::query(
         "INSERT INTO sandbox_pg_orders (code, merchant, reference, amount_minor, currency, description, status, \
-         mode, allow_deposit, callback_url, webhook_url, refunded_minor, shipping_address, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, $11, $12, $12)",
+         mode, allow_deposit, callback_url, webhook_url, refunded_minor, shipping_address, capture_method, \
+         finalization, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, $11, $12, $13, $14, $14)",
     )
     .bind(&code)
     .bind(&merchant.0)
@@ -292,6 +337,8 @@ async fn create_checkout(
     .bind(&body.callback_url)
     .bind(body.webhook_url.clone())
     .bind((body.mode == "review").then(|| wallet_address().to_string()))
+    .bind(&body.capture_method)
+    .bind(&body.finalization)
     .bind(now)
     .execute(pg.store.pool())
     .await;

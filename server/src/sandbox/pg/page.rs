@@ -58,20 +58,30 @@ pub(super) async fn buyer_action(
     State(pg): State<SandboxPg>,
     Path((code, action)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let order = pg.existing_order(&code).await?;
+    let approved = match (order.finalization.as_str(), order.capture_method.as_str()) {
+        // The PG only authenticates; the merchant approves with the authData handed back.
+        ("api", _) => "authenticated",
+        (_, "manual") => "authorized",
+        _ => "paid",
+    };
     let next = match action.as_str() {
-        "approve" => Some("paid"),
+        "approve" => Some(approved),
         "decline" => Some("declined"),
         "cancel" => Some("cancelled"),
         "deposit" => Some("awaiting_deposit"),
         "return" => None,
         _ => return Err(ApiError::not_found(format!("no action {action}"))),
     };
-    let order = pg.existing_order(&code).await?;
     if let Some(next) = next {
         if next == "awaiting_deposit" && order.allow_deposit == 0 {
             return Err(ApiError(StatusCode::CONFLICT, "not_allowed", "bank transfer is not offered here".into()));
         }
-        pg.change_status(&code, "open", next).await?;
+        if next == "authenticated" {
+            pg.authenticate_buyer(&code).await?;
+        } else {
+            pg.change_status(&code, "open", next).await?;
+        }
     }
     let order = pg.existing_order(&code).await?;
     let mut callback = Url::parse(&order.callback_url)
@@ -81,5 +91,8 @@ pub(super) async fn buyer_action(
         .append_pair("order_code", &order.code)
         .append_pair("reference_no", &order.reference)
         .append_pair("status", &order.status);
+    if let (Some(auth_data), 0) = (&order.auth_data, order.auth_data_used) {
+        callback.query_pairs_mut().append_pair("authData", auth_data);
+    }
     Ok(Redirect::to(callback.as_str()).into_response())
 }

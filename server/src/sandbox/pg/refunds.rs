@@ -71,7 +71,7 @@ pub(super) async fn refund(
     .bind(&code)
     .fetch_one(&mut *tx)
     .await?;
-    let refundable = order.amount_minor - order.refunded_minor - pending;
+    let refundable = order.captured_minor - order.refunded_minor - pending;
     let forced_refusal = order.next_refund_outcome.as_deref() == Some("RX");
     let hold = order.next_refund_outcome.as_deref() == Some("HOLD");
     let refusal = if order.status != "paid" {

@@ -39,6 +39,7 @@ pub(super) fn order_event(order: &OrderRow) -> WebhookBody {
         status: order.status.clone(),
         amount: order.amount_minor,
         currency: order.currency.clone(),
+        captured_amount: (order.status == "paid").then_some(order.captured_minor),
         refund_code: None,
         message: None,
     }
@@ -61,6 +62,7 @@ pub(super) fn refund_event(order: &OrderRow, refund: RefundEvent<'_>) -> Webhook
         status: refund.status.to_owned(),
         amount: refund.amount_minor,
         currency: order.currency.clone(),
+        captured_amount: None,
         refund_code: Some(refund.refund_code.to_owned()),
         message: refund.message,
     }
