@@ -19,4 +19,5 @@ pub mod sandbox;
 pub mod secrets;
 pub mod startup;
 pub mod store;
+pub mod store_api;
 pub mod web;

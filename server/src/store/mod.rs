@@ -11,6 +11,7 @@ mod payments;
 mod refunds;
 mod rekey;
 mod sessions;
+mod store_api;
 mod tokens;
 
 pub use admin::{AdminShop, DeliveryRow, LinkedRow, RecentPayment, ShopListing, ShopRegistration, StaleScripttag};
@@ -25,6 +26,9 @@ pub use payments::{
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
+pub use store_api::{
+    ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyRequest, PaymentFilter, StoreApiPayment, WebhookEndpointRow,
+};
 pub use tokens::TokenSet;
 
 use std::{str::FromStr, time::Duration};

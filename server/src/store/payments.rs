@@ -5,14 +5,16 @@
 
 use sqlx::FromRow;
 
-use super::{cafe24::NewCafe24Payment, is_unique_violation, new_id, now_ms, Store, StoreError, Tx};
+use super::{
+    cafe24::NewCafe24Payment, is_unique_violation, new_id, now_ms, store_api::StoreApiPayment, Store, StoreError, Tx,
+};
 use crate::domain::{
     CaptureMethod, Channel, Currency, FailureReason, MallId, Money, OrderId, Payment, PaymentId, PaymentStatus,
     PendingReason, Transition,
 };
 
 #[derive(FromRow)]
-struct PaymentRow {
+pub(crate) struct PaymentRow {
     id: String,
     mall_id: String,
     channel: String,
@@ -117,6 +119,7 @@ pub struct OpenedCheckout {
 #[derive(Clone, Debug)]
 pub enum ChannelData {
     Cafe24(NewCafe24Payment),
+    StoreApi(StoreApiPayment),
 }
 
 #[derive(Debug)]
@@ -329,6 +332,7 @@ impl Store {
         }
         match channel {
             ChannelData::Cafe24(cafe24) => self.insert_cafe24_payment(&mut tx, &new.id, cafe24).await?,
+            ChannelData::StoreApi(store_api) => self.insert_store_api_payment(&mut tx, &new.id, store_api).await?,
         }
         let requested = EventRecord {
             kind: "payment.requested",

@@ -1,7 +1,7 @@
 //! Re-encrypting every secret under the newest key of `ENCRYPTION_KEY` (the
 //! `rotate-keys` command), so an old key can then be dropped from the list.
 
-use super::{malls::credentials_context, tokens::token_context, Store, StoreError};
+use super::{malls::credentials_context, store_api::endpoint_secret_context, tokens::token_context, Store, StoreError};
 use crate::secrets::KeyRing;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -49,6 +49,30 @@ impl Store {
                 .bind(&resealed[0])
                 .bind(&resealed[1])
                 .bind(&mall_id)
+                .execute(&mut *tx)
+                .await?;
+            report.resealed += 1;
+        }
+        let endpoints: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT id, secret_enc, previous_secret_enc FROM webhook_endpoints")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, current, previous) in endpoints {
+            let stale = keys.needs_rotation(&current) || previous.as_deref().is_some_and(|p| keys.needs_rotation(p));
+            if !stale {
+                report.already_current += 1;
+                continue;
+            }
+            let context = endpoint_secret_context(&id);
+            let reseal = |sealed: &str| -> Result<String, StoreError> {
+                let secret = keys.open(&context, sealed).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
+                Ok(keys.seal(&context, &secret))
+            };
+            let previous = previous.as_deref().map(reseal).transpose()?;
+            sqlx::query("UPDATE webhook_endpoints SET secret_enc = $1, previous_secret_enc = $2 WHERE id = $3")
+                .bind(reseal(&current)?)
+                .bind(previous)
+                .bind(&id)
                 .execute(&mut *tx)
                 .await?;
             report.resealed += 1;
