@@ -19,10 +19,15 @@ use crate::{
     hosts::{HostPattern, HostPolicy},
     http,
     outbox::{delivery_timeout, GuardedResolver, OutboxWorker},
-    payments::{CoreSettings, Notifiers, PaymentService},
+    payments::{CoreSettings, Maintenance, MaintenanceSettings, Notifiers, PaymentService},
     sandbox,
     secrets::KeyRing,
     store::{Store, StoreError},
+    store_api::{
+        keys::KeyMode,
+        webhooks::{EndpointKeys, StoreApiNotifier},
+        StoreApiSettings,
+    },
     web::PublicUrl,
 };
 
@@ -83,7 +88,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     worker: OutboxWorker,
-    /// Whether this instance runs the worker (`NOTIFY_WORKER`).
+    maintenance: Maintenance,
+    /// Whether this instance runs the workers (`NOTIFY_WORKER`).
     run_worker: bool,
 }
 
@@ -154,14 +160,17 @@ impl Application {
 
         let cafe24_api = Arc::new(cafe24_api);
         let cafe24 = Arc::new(config.cafe24.clone());
-        let notifiers = Notifiers::default().with(
-            Channel::Cafe24,
-            Arc::new(Cafe24Notifier {
-                store: store.clone(),
-                service_key: cafe24.service_key.as_str().into(),
-                gateways: gateways.clone(),
-            }),
-        );
+        let site = PublicUrl::new(public_url.clone());
+        let notifiers = Notifiers::default()
+            .with(
+                Channel::Cafe24,
+                Arc::new(Cafe24Notifier {
+                    store: store.clone(),
+                    service_key: cafe24.service_key.as_str().into(),
+                    gateways: gateways.clone(),
+                }),
+            )
+            .with(Channel::StoreApi, Arc::new(StoreApiNotifier { store: store.clone(), public_url: site.clone() }));
         let settings = CoreSettings { capture_window: config.capture_window };
         let payments =
             PaymentService::new(store.clone(), keys.clone(), gateways.clone(), notifiers, public_url.clone(), settings);
@@ -171,16 +180,22 @@ impl Application {
             gateways,
             hosts: Arc::new(hosts),
             cafe24,
-            public_url: PublicUrl::new(public_url),
+            public_url: site,
             http: http.clone(),
             cafe24_client: Cafe24Client::new(cafe24_api.clone(), store.clone(), keys.clone()),
             cafe24_api,
             payments,
+            store_api: StoreApiSettings {
+                intent_expiry: config.intent_expiry,
+                key_mode: if config.sandbox { KeyMode::Test } else { KeyMode::Live },
+                ..StoreApiSettings::default()
+            },
+            currencies: Default::default(),
             leptos_options,
         };
 
         if config.sandbox {
-            sandbox::provision::provision_demo_mall(&store, &state.keys).await?;
+            sandbox::provision::provision_demo_mall(&store, &state.keys, &config.sandbox_api_key).await?;
         }
         let sandbox_pg =
             config.sandbox.then(|| sandbox::pg::SandboxPg { store: store.clone(), base_url: sandbox_pg_url, http });
@@ -192,8 +207,16 @@ impl Application {
             retry_delays: config.notify_retry_delays.clone(),
             lease: config.notify_lease,
             id: crate::store::new_id("worker"),
+            signing_keys: Some(Arc::new(EndpointKeys { store: state.store.clone(), keys: state.keys.clone() })),
         };
-        Ok(Application { listener, router, state, worker, run_worker: config.notify_worker })
+        let maintenance = Maintenance {
+            payments: state.payments.clone(),
+            settings: MaintenanceSettings {
+                auto_confirm_after: config.auto_confirm_after,
+                ..MaintenanceSettings::default()
+            },
+        };
+        Ok(Application { listener, router, state, worker, maintenance, run_worker: config.notify_worker })
     }
 
     pub fn port(&self) -> u16 {
@@ -209,13 +232,19 @@ impl Application {
         &self.worker
     }
 
+    /// The maintenance worker (intent and authorization expiry, auto-confirm).
+    pub fn maintenance(&self) -> &Maintenance {
+        &self.maintenance
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker = if self.run_worker {
+            tokio::spawn(self.maintenance.run(stopped.clone()));
             tokio::spawn(self.worker.run(stopped))
         } else {
-            tracing::info!("NOTIFY_WORKER is off: this instance delivers no notifications");
+            tracing::info!("NOTIFY_WORKER is off: this instance delivers no notifications and runs no maintenance");
             tokio::spawn(async {})
         };
         let admin = AdminContext::from_ref(&self.state);

@@ -132,6 +132,7 @@ async fn payment_request(app: &Cafe24Context, flow: Flow, f: &Fields) -> Result<
         return same_request(&p, cafe24.as_ref());
     }
     let request = OpenCheckout {
+        id: None,
         mall_id,
         channel: Channel::Cafe24,
         order_id: order_id.clone(),

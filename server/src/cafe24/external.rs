@@ -291,6 +291,7 @@ pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response 
         Some(p) => p,
         None => {
             let request = OpenCheckout {
+                id: None,
                 mall_id: mall_id.clone(),
                 channel: Channel::Cafe24,
                 order_id: order_id.clone(),

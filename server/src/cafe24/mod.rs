@@ -211,8 +211,9 @@ impl Cafe24Error {
             PaymentError::Refused(r) => Self::conflict(r.to_string()),
             PaymentError::RefundRefused(r @ RefundRefusal::WrongCurrency { .. }) => Self::invalid(r.to_string()),
             PaymentError::RefundRefused(r) => Self::conflict(r.to_string()),
-            PaymentError::Conflict(m) => Self::conflict(m),
-            PaymentError::Invalid(m) => Self::invalid(m),
+            PaymentError::Conflict(m) | PaymentError::NotCapturable(m) => Self::conflict(m),
+            e @ (PaymentError::AuthorizationExpired | PaymentError::Confirmed) => Self::conflict(e.to_string()),
+            PaymentError::Invalid(m) | PaymentError::Unsupported(m) => Self::invalid(m),
             PaymentError::GatewayRejected(m) => Self::invalid(format!("the payment company refused: {m}")),
             e @ (PaymentError::GatewayUnavailable(_) | PaymentError::GatewayProtocol(_)) => {
                 Self::new(StatusCode::BAD_GATEWAY, e.to_string())

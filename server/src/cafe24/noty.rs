@@ -41,6 +41,7 @@ fn policy() -> DeliveryPolicy {
         content_type: "application/x-www-form-urlencoded".into(),
         headers: Vec::new(),
         accept: Acceptance::ResultOk,
+        signing: None,
     }
 }
 

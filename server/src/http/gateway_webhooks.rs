@@ -62,10 +62,16 @@ pub fn refused(gateway: &str, e: PaymentError) -> Response {
         PaymentError::Webhook(WebhookError::BadSignature) => StatusCode::UNAUTHORIZED,
         PaymentError::Webhook(WebhookError::Malformed(_)) => StatusCode::BAD_REQUEST,
         PaymentError::NotFound(_) => StatusCode::NOT_FOUND,
-        PaymentError::NotLinked | PaymentError::NotOpened | PaymentError::Conflict(_) => StatusCode::CONFLICT,
-        PaymentError::Invalid(_) | PaymentError::Refused(_) | PaymentError::RefundRefused(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        PaymentError::NotLinked
+        | PaymentError::NotOpened
+        | PaymentError::Conflict(_)
+        | PaymentError::NotCapturable(_)
+        | PaymentError::AuthorizationExpired
+        | PaymentError::Confirmed => StatusCode::CONFLICT,
+        PaymentError::Invalid(_)
+        | PaymentError::Unsupported(_)
+        | PaymentError::Refused(_)
+        | PaymentError::RefundRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         PaymentError::GatewayRejected(_) | PaymentError::GatewayUnavailable(_) | PaymentError::GatewayProtocol(_) => {
             StatusCode::BAD_GATEWAY
         }

@@ -37,6 +37,7 @@ pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> R
         .route("/healthz", get(healthz))
         .merge(cafe24::router())
         .merge(gateway_webhooks::router())
+        .merge(crate::store_api::router())
         .merge(admin::router())
         .leptos_routes_with_context(
             state,

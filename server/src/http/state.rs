@@ -16,6 +16,7 @@ use crate::{
     sandbox::SandboxContext,
     secrets::KeyRing,
     store::Store,
+    store_api::{CurrencyCache, StoreApiContext, StoreApiSettings},
     web::PublicUrl,
 };
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub cafe24_api: Arc<Cafe24Api>,
     pub cafe24_client: Cafe24Client,
     pub payments: PaymentService,
+    pub store_api: StoreApiSettings,
+    pub currencies: Arc<CurrencyCache>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -80,6 +83,20 @@ impl FromRef<AppState> for AdminContext {
             client: state.cafe24_client.clone(),
             public_url: state.public_url.clone(),
             leptos_options: state.leptos_options.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for StoreApiContext {
+    fn from_ref(state: &AppState) -> Self {
+        StoreApiContext {
+            payments: state.payments.clone(),
+            store: state.store.clone(),
+            keys: state.keys.clone(),
+            hosts: state.hosts.clone(),
+            public_url: state.public_url.clone(),
+            settings: state.store_api.clone(),
+            currencies: state.currencies.clone(),
         }
     }
 }

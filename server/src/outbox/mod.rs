@@ -6,7 +6,9 @@
 //! [`DeliveryPolicy`]: crate::store::DeliveryPolicy
 
 mod resolver;
+mod signing;
 mod worker;
 
 pub use resolver::GuardedResolver;
+pub use signing::{signature_header, SigningKeys};
 pub use worker::{delivery_timeout, OutboxWorker};

@@ -8,9 +8,10 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 
+use super::{signing::signature_header, SigningKeys};
 use crate::{
     hosts::HostPolicy,
-    store::{now_ms, Acceptance, AfterAttempt, Delivery, OutboxMessage, Store},
+    store::{now_ms, Acceptance, AfterAttempt, Delivery, OutboxMessage, Signing, Store},
 };
 
 const POLL: Duration = Duration::from_millis(250);
@@ -29,6 +30,8 @@ pub struct OutboxWorker {
     /// never loses its lease mid-attempt and no two attempts of one message overlap.
     pub lease: Duration,
     pub id: String,
+    /// The keys that sign messages with a signing policy (store webhooks).
+    pub signing_keys: Option<Arc<dyn SigningKeys>>,
 }
 
 /// Deliveries time out well inside the lease.
@@ -109,6 +112,22 @@ impl OutboxWorker {
         let mut request = self.http.post(url).header(reqwest::header::CONTENT_TYPE, &message.policy.content_type);
         for (name, value) in &message.policy.headers {
             request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(Signing::StandardWebhooks { key_ref }) = &message.policy.signing {
+            let Some(source) = &self.signing_keys else {
+                return failed(None, "no signing keys are configured for this message".into());
+            };
+            let keys = match source.keys(key_ref).await {
+                Ok(Some(keys)) if !keys.is_empty() => keys,
+                Ok(_) => return failed(None, format!("{key_ref} no longer signs (deleted)")),
+                Err(e) => return failed(None, format!("the signing keys of {key_ref} cannot be read: {e}")),
+            };
+            let id = message.policy.headers.iter().find(|(n, _)| n == "webhook-id").map(|(_, v)| v.as_str());
+            let id = id.unwrap_or(message.id.as_str());
+            let timestamp = now_ms() / 1000;
+            request = request
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature_header(&keys, id, timestamp, &message.body));
         }
         let response = match request.body(message.body.clone()).send().await {
             Ok(r) => r,

@@ -25,6 +25,18 @@ pub enum PaymentError {
     /// The request contradicts the payment's state or another answer.
     #[error("{0}")]
     Conflict(String),
+    /// A capture asked of a payment that is not an authorization awaiting one.
+    #[error("{0}")]
+    NotCapturable(String),
+    /// The authorization's capture window has passed (SPEC §8.3 `captureBefore`).
+    #[error("the authorization has expired and can no longer be captured")]
+    AuthorizationExpired,
+    /// The merchant's PG cannot do what was asked (manual capture, API finalization, …).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The purchase was confirmed: it can no longer be cancelled.
+    #[error("the payment is confirmed and can no longer be cancelled")]
+    Confirmed,
     /// What we were told cannot be right (a webhook's amount, …).
     #[error("{0}")]
     Invalid(String),

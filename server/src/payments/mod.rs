@@ -6,7 +6,10 @@
 //! channel's protocol and no HTTP.
 
 mod apply;
+mod authorization;
+mod confirm;
 mod error;
+mod maintenance;
 mod notify;
 mod open;
 mod refund;
@@ -20,7 +23,8 @@ use url::Url;
 
 pub use apply::Applied;
 pub use error::PaymentError;
-pub use notify::{Change, Notifier, Notifiers, RefundSettled};
+pub use maintenance::{Maintenance, MaintenanceSettings};
+pub use notify::{Change, Note, Notifier, Notifiers, RefundSettled};
 pub use open::{OpenCheckout, Opened};
 pub use refund::{AskRefund, RefundOutcome};
 pub use webhook::{WebhookOutcome, WebhookSource};

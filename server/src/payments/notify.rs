@@ -34,6 +34,17 @@ pub trait Notifier: Send + Sync {
     async fn on_transition(&self, tx: &mut Tx, change: &Change<'_>) -> Result<Vec<NewMessage>, StoreError>;
 
     async fn on_refund_settled(&self, tx: &mut Tx, settled: &RefundSettled<'_>) -> Result<Vec<NewMessage>, StoreError>;
+
+    /// The messages a change that is not a transition causes (a confirmation, …).
+    async fn on_note(&self, _tx: &mut Tx, _note: &Note<'_>) -> Result<Vec<NewMessage>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A change of a payment that leaves its status as it is.
+pub enum Note<'a> {
+    /// The purchase was confirmed (the payment as it is now).
+    Confirmed(&'a Payment),
 }
 
 /// One notifier per channel.

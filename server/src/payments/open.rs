@@ -19,6 +19,9 @@ use crate::{
 };
 
 pub struct OpenCheckout {
+    /// The payment's id when the caller chose it already (a request resumed under its
+    /// idempotency key asks the PG under the same reference); a new one otherwise.
+    pub id: Option<PaymentId>,
     pub mall_id: MallId,
     pub channel: Channel,
     pub order_id: OrderId,
@@ -56,7 +59,20 @@ impl PaymentService {
         }
         let credentials = self.credentials(&request.mall_id).await?;
         let gateway = self.gateway(&credentials.gateway)?;
-        let id = PaymentId::generate();
+        // What the connector declares it cannot do is refused here, clearly.
+        let caps = gateway.capabilities();
+        let unsupported =
+            |what: &str| PaymentError::Unsupported(format!("payment company {} has no {what}", credentials.gateway));
+        if request.capture == CaptureMethod::Manual && !caps.manual_capture {
+            return Err(unsupported("manual capture"));
+        }
+        if request.finalization == Finalization::Api && !caps.api_finalization {
+            return Err(unsupported("finalization by API"));
+        }
+        if request.mode == CheckoutMode::Review && !caps.review_checkout {
+            return Err(unsupported("review-page checkout"));
+        }
+        let id = request.id.clone().unwrap_or_else(PaymentId::generate);
         let asked = CheckoutRequest {
             reference: id.to_string(),
             amount: request.amount,

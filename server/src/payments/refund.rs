@@ -57,6 +57,9 @@ impl PaymentService {
         let now = now_ms();
         let mut tx = self.store.begin_write().await?;
         let payment = self.store.lock_payment(&mut tx, payment_id).await?;
+        if payment.confirmed_at.is_some() {
+            return Err(PaymentError::Confirmed);
+        }
         let refunds = self.store.refunds_of(&mut tx, &payment).await?;
         let lines: Vec<_> = refunds.iter().map(Refund::line).collect();
         let lease = IN_FLIGHT_LEASE.as_millis() as i64;

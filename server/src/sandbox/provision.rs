@@ -2,7 +2,7 @@
 //! shop 1 (PHP) enabled under the partner id of the seed's Postman collection.
 
 use crate::{
-    domain::{Currency, MerchantCredentials},
+    domain::{Currency, MallId, MerchantCredentials},
     gateway::sandbox::GATEWAY_ID,
     secrets::KeyRing,
     store::{EnabledShop, Store, StoreError},
@@ -16,9 +16,9 @@ pub const DEMO_PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 pub const DEMO_CURRENCY: Currency = Currency::Php;
 
 /// The demo mall as if its merchant had installed the app: credentials linked, shop 1
-/// enabled, and the app's Cafe24 tokens issued (so the review page can ask Cafe24 for
-/// totals before anyone opened the admin).
-pub async fn provision_demo_mall(store: &Store, keys: &KeyRing) -> Result<(), StoreError> {
+/// enabled, the app's Cafe24 tokens issued (so the review page can ask Cafe24 for
+/// totals before anyone opened the admin), and the Store API key `SANDBOX_API_KEY`.
+pub async fn provision_demo_mall(store: &Store, keys: &KeyRing, api_key: &str) -> Result<(), StoreError> {
     let credentials = MerchantCredentials {
         gateway: GATEWAY_ID.to_owned(),
         public_key: DEMO_PUBLIC_KEY.to_owned(),
@@ -37,6 +37,11 @@ pub async fn provision_demo_mall(store: &Store, keys: &KeyRing) -> Result<(), St
             },
         )
         .await?;
+    let api_key = crate::store_api::keys::describe(api_key.to_owned(), crate::store_api::keys::KeyMode::Test);
+    if !store.api_key_hash_known(&api_key.hash).await? {
+        let mall = MallId::parse(DEMO_MALL_ID).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        store.create_api_key(&mall, "test", &api_key.hash, api_key.prefix, &api_key.last4).await?;
+    }
     if store.tokens(keys, DEMO_MALL_ID).await?.is_none() {
         let tokens = super::cafe24_sim::issue_installed_tokens(store, DEMO_MALL_ID).await?;
         store.save_tokens(keys, DEMO_MALL_ID, &tokens).await?;

@@ -18,10 +18,11 @@ pub use admin::{AdminShop, DeliveryRow, LinkedRow, RecentPayment, ShopListing, S
 pub use cafe24::{Cafe24Payment, Cafe24Refund, Flow, NewCafe24Payment};
 pub use malls::{EnabledShop, ShopRoute};
 pub use outbox::{
-    Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxMessage, OutboxRow,
+    Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxMessage, OutboxRow, Signing,
 };
 pub use payments::{
-    ChannelData, EventRecord, EventSource, Inserted, NewPayment, OpenedCheckout, PaymentEventRow, StatusChange,
+    ChannelData, EventRecord, EventSource, Inserted, MaintenanceJob, NewPayment, OpenedCheckout, PaymentEventRow,
+    StatusChange,
 };
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;

@@ -40,6 +40,28 @@ impl Acceptance {
     }
 }
 
+/// How a message is signed when it is sent (the signature covers the attempt's time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signing {
+    /// Standard Webhooks (`webhook-timestamp`, `webhook-signature`), with the keys that
+    /// sign for `key_ref` (a webhook endpoint) at the time of the attempt.
+    StandardWebhooks { key_ref: String },
+}
+
+impl Signing {
+    fn as_column(&self) -> String {
+        match self {
+            Signing::StandardWebhooks { key_ref } => format!("standard-webhooks:{key_ref}"),
+        }
+    }
+
+    fn parse(column: &str) -> Option<Self> {
+        column
+            .strip_prefix("standard-webhooks:")
+            .map(|key_ref| Signing::StandardWebhooks { key_ref: key_ref.to_owned() })
+    }
+}
+
 /// How a message is delivered, decided by the channel that enqueues it: the worker
 /// follows it and knows no channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +70,7 @@ pub struct DeliveryPolicy {
     /// Sent with every attempt, as they are.
     pub headers: Vec<(String, String)>,
     pub accept: Acceptance,
+    pub signing: Option<Signing>,
 }
 
 /// A notification to send, decided inside the transaction that causes it.
@@ -81,6 +104,7 @@ struct ClaimedRow {
     content_type: String,
     headers: String,
     accept: String,
+    signing: Option<String>,
     attempts: i64,
 }
 
@@ -90,8 +114,9 @@ impl TryFrom<ClaimedRow> for OutboxMessage {
         let corrupt = |what: &str| StoreError::Corrupt(format!("outbox message {}: {what}", r.id));
         let headers: Vec<(String, String)> = serde_json::from_str(&r.headers).map_err(|_| corrupt("headers"))?;
         let accept = Acceptance::parse(&r.accept).ok_or_else(|| corrupt("accept"))?;
+        let signing = r.signing.as_deref().map(|s| Signing::parse(s).ok_or_else(|| corrupt("signing"))).transpose()?;
         Ok(OutboxMessage {
-            policy: DeliveryPolicy { content_type: r.content_type, headers, accept },
+            policy: DeliveryPolicy { content_type: r.content_type, headers, accept, signing },
             id: r.id,
             payment_id: r.payment_id,
             kind: r.kind,
@@ -153,9 +178,9 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("outbox headers: {e}")))?;
         sqlx::query(
             "INSERT INTO outbox (id, payment_id, position, kind, target_url, body, content_type, headers, accept, \
-             status, attempts, next_attempt_at, created_at, updated_at) \
+             signing, status, attempts, next_attempt_at, created_at, updated_at) \
              VALUES ($1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, $6, $7, $8, \
-             'pending', 0, $9, $9, $9)",
+             $9, 'pending', 0, $10, $10, $10)",
         )
         .bind(new_id("msg"))
         .bind(payment_id.as_str())
@@ -165,6 +190,7 @@ impl Store {
         .bind(&message.policy.content_type)
         .bind(headers)
         .bind(message.policy.accept.as_str())
+        .bind(message.policy.signing.as_ref().map(Signing::as_column))
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -194,7 +220,7 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
                  AND earlier.status = 'pending' AND earlier.position < outbox.position) \
                ORDER BY next_attempt_at LIMIT $4{skip_locked}\
-             ) RETURNING id, payment_id, kind, target_url, body, content_type, headers, accept, attempts"
+             ) RETURNING id, payment_id, kind, target_url, body, content_type, headers, accept, signing, attempts"
         );
         let mut tx = self.begin_write().await?;
         let claimed: Vec<ClaimedRow> = sqlx::query_as(&sql)
@@ -342,6 +368,26 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok(n)
+    }
+
+    /// Puts the payment's failed store webhooks back in the queue, due now, as further
+    /// attempts of the same events (same body, same `webhook-id`). How many.
+    pub async fn requeue_failed_webhooks(&self, payment_id: &PaymentId) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, \
+             lease_owner = NULL, lease_until = NULL WHERE payment_id = $2 AND status = 'failed' AND kind LIKE 'webhook.%'",
+        )
+        .bind(now)
+        .bind(payment_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done.rows_affected() > 0 {
+            self.wake_outbox();
+        }
+        Ok(done.rows_affected())
     }
 
     pub async fn outbox_messages(&self, payment_id: &PaymentId) -> Result<Vec<OutboxRow>, StoreError> {

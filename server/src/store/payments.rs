@@ -129,6 +129,17 @@ pub enum Inserted {
     Existing(Payment),
 }
 
+/// What the maintenance worker looks for (SPEC §8.3's workers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaintenanceJob {
+    /// Intents in 1 past their `expires_at`.
+    ExpireIntents,
+    /// Authorizations in 5 past their `capture_before`.
+    ExpireAuthorizations,
+    /// Delivered payments in 2 or 7, not confirmed, delivered at least this long ago (ms).
+    AutoConfirm { after_ms: i64 },
+}
+
 /// What a transition writes beside the status.
 pub struct StatusChange<'a> {
     pub transition: &'a Transition,
@@ -155,6 +166,7 @@ impl EventSource {
 
 #[derive(Clone, Debug, FromRow)]
 pub struct PaymentEventRow {
+    pub id: String,
     pub seq: i64,
     pub kind: String,
     pub from_status: Option<i64>,
@@ -420,9 +432,58 @@ impl Store {
         Ok(())
     }
 
+    /// Leases up to `limit` payments that `job` has to act on to this worker: another
+    /// instance leaves them alone until the lease ends (a worker that dies mid-way leaves
+    /// them to the next pass). The job re-checks each under the payment's lock.
+    pub async fn claim_for_maintenance(
+        &self,
+        job: MaintenanceJob,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<PaymentId>, StoreError> {
+        let now = now_ms();
+        let due = match job {
+            MaintenanceJob::ExpireIntents => "status = 1 AND expires_at IS NOT NULL AND expires_at <= $2".to_owned(),
+            MaintenanceJob::ExpireAuthorizations => {
+                "status = 5 AND pending_reason = 'capture' AND capture_before IS NOT NULL AND capture_before <= $2"
+                    .to_owned()
+            }
+            MaintenanceJob::AutoConfirm { after_ms } => format!(
+                "status IN (2, 7) AND confirmed_at IS NULL AND delivered_at IS NOT NULL AND delivered_at <= $2 - {after_ms}"
+            ),
+        };
+        let skip_locked = match self.backend() {
+            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE payments SET worker_lease_until = $1 WHERE id IN (SELECT id FROM payments WHERE {due} \
+             AND (worker_lease_until IS NULL OR worker_lease_until < $2) ORDER BY updated_at LIMIT $3{skip_locked}) \
+             RETURNING id"
+        );
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<(String,)> =
+            sqlx::query_as(&sql).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        ids.into_iter()
+            .map(|(id,)| PaymentId::parse(&id).map_err(|e| StoreError::Corrupt(format!("payment {id}: {e}"))))
+            .collect()
+    }
+
+    /// Ends the maintenance worker's lease on a payment.
+    pub async fn release_maintenance(&self, payment_id: &PaymentId) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE payments SET worker_lease_until = NULL WHERE id = $1")
+            .bind(payment_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn payment_events(&self, payment_id: &PaymentId) -> Result<Vec<PaymentEventRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq, kind, from_status, to_status, amount_minor, source, detail, created_at \
+            "SELECT id, seq, kind, from_status, to_status, amount_minor, source, detail, created_at \
              FROM payment_events WHERE payment_id = $1 ORDER BY seq",
         )
         .bind(payment_id.as_str())

@@ -44,27 +44,8 @@ pub fn key_hash(key: &str) -> String {
 }
 
 fn random_alphanumeric(n: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; n];
-    rand::rng().fill_bytes(&mut bytes);
-    // 62 symbols: a byte modulo 62 is slightly biased, so draw from 0..248 only.
-    let mut out = String::with_capacity(n);
-    let mut pool = bytes.into_iter();
-    while out.len() < n {
-        let b = match pool.next() {
-            Some(b) => b,
-            None => {
-                let mut more = [0u8; 32];
-                rand::rng().fill_bytes(&mut more);
-                pool = more.to_vec().into_iter();
-                continue;
-            }
-        };
-        if b < 248 {
-            out.push(ALPHABET[usize::from(b % 62)] as char);
-        }
-    }
-    out
+    use rand::Rng;
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(n).map(char::from).collect()
 }
 
 /// 32 alphanumeric characters: about 190 random bits.

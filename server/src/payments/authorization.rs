@@ -1,0 +1,141 @@
+//! What a merchant does with a payment the PG has not finished (SPEC §8.3): approve it
+//! with the buyer's one-time `authData` (api finalization), capture an authorization
+//! (whole or part; the rest is released) or void it, and cancel an intent nobody paid.
+//!
+//! Each asks the PG first and applies what the PG answered through the one transition
+//! writer, so a PG webhook racing the call ends in one transition, and a call resumed
+//! after a lost answer asks again: capture and void are idempotent at the PG, and an
+//! approval is preceded by asking the PG whether it decided already.
+
+use super::{sync::event_for, Applied, PaymentError, PaymentService};
+use crate::{
+    domain::{CaptureMethod, FailureReason, Money, Payment, PaymentEvent, PaymentStatus, PendingReason},
+    gateway::{GatewayOrder, OrderStatus},
+    store::{now_ms, EventSource},
+};
+
+impl PaymentService {
+    /// Applies what the PG answered about the payment; the payment as it is now.
+    async fn apply_order(
+        &self,
+        payment: &Payment,
+        order: GatewayOrder,
+        source: &'static str,
+    ) -> Result<Payment, PaymentError> {
+        if order.reference != payment.id.as_str() || Some(order.tid.as_str()) != payment.tid.as_deref() {
+            return Err(PaymentError::Conflict("the payment company's answer does not match this payment".into()));
+        }
+        let Some(event) = event_for(payment, order.status, order.amount, order.captured) else {
+            return Ok(payment.clone());
+        };
+        let Applied { payment, outcome } = self.apply(&payment.id, event, &EventSource::new(source), None).await?;
+        outcome.map_err(PaymentError::Refused)?;
+        Ok(payment)
+    }
+
+    /// Redeems the buyer's `auth_data` at the PG: the payment is paid (or authorized) or
+    /// declined — a decline is a payment in 4, not an error. Bad or used auth data is the
+    /// PG's refusal and changes nothing.
+    pub async fn finalize_with_auth_data(
+        &self,
+        payment: &Payment,
+        auth_data: &str,
+        source: &'static str,
+    ) -> Result<Payment, PaymentError> {
+        if payment.status != PaymentStatus::Request {
+            return Err(PaymentError::Conflict(format!("the payment is already {}", payment.status)));
+        }
+        let (gateway, credentials, tid) = self.at_gateway(payment).await?;
+        // Decided already (the PG's webhook, or an earlier attempt whose answer was lost)?
+        let known = gateway.get_order(&credentials, tid).await?;
+        if known.status != OrderStatus::Authenticated && known.status != OrderStatus::Open {
+            return self.apply_order(payment, known, "gateway").await;
+        }
+        let order = gateway.approve(&credentials, tid, auth_data).await.inspect_err(|e| {
+            tracing::info!(payment_id = %payment.id, error = %e, "the PG did not approve with this authData");
+        })?;
+        self.apply_order(payment, order, source).await
+    }
+
+    /// Captures `amount` (all that is authorized by default) of an authorization; the
+    /// rest is released.
+    pub async fn capture(
+        &self,
+        payment: &Payment,
+        amount: Option<Money>,
+        source: &'static str,
+    ) -> Result<Payment, PaymentError> {
+        let authorized =
+            payment.status == PaymentStatus::Pending && payment.pending_reason == Some(PendingReason::Capture);
+        if payment.capture_method != CaptureMethod::Manual || !(authorized || payment.status.was_paid()) {
+            return Err(PaymentError::NotCapturable(format!(
+                "only a manual-capture payment that is authorized (status 5) can be captured; this one is {}",
+                payment.status
+            )));
+        }
+        let amount = amount.unwrap_or(payment.amount);
+        if amount.currency != payment.amount.currency || amount.minor <= 0 || amount.minor > payment.amount.minor {
+            return Err(PaymentError::Invalid(format!(
+                "the amount must be between 1 and the {} authorized (minor units)",
+                payment.amount
+            )));
+        }
+        if payment.status.was_paid() {
+            // Captured already: the same capture again is that capture; another is refused.
+            return if payment.captured_minor == amount.minor {
+                Ok(payment.clone())
+            } else {
+                Err(PaymentError::NotCapturable(format!("the payment was captured already ({})", payment.captured())))
+            };
+        }
+        if payment.capture_before.is_some_and(|before| before <= now_ms()) {
+            return Err(PaymentError::AuthorizationExpired);
+        }
+        let (gateway, credentials, tid) = self.at_gateway(payment).await?;
+        let order = gateway.capture(&credentials, tid, amount).await.map_err(|e| match e {
+            crate::gateway::GatewayError::Rejected(m) if m.contains("expired") => PaymentError::AuthorizationExpired,
+            other => other.into(),
+        })?;
+        self.apply_order(payment, order, source).await
+    }
+
+    /// Releases an authorization without capturing it (status 5 → 6).
+    pub async fn void(
+        &self,
+        payment: &Payment,
+        reason: FailureReason,
+        source: &'static str,
+    ) -> Result<Payment, PaymentError> {
+        if payment.status == PaymentStatus::PendingCancel {
+            return Ok(payment.clone());
+        }
+        if payment.status != PaymentStatus::Pending || payment.pending_reason != Some(PendingReason::Capture) {
+            return Err(PaymentError::Conflict(format!(
+                "only an authorization (status 5, awaiting capture) can be voided; this payment is {}",
+                payment.status
+            )));
+        }
+        let (gateway, credentials, tid) = self.at_gateway(payment).await?;
+        let order = gateway.void(&credentials, tid).await?;
+        if order.status != OrderStatus::Voided {
+            return self.apply_order(payment, order, "gateway").await;
+        }
+        let Applied { payment, outcome } =
+            self.apply(&payment.id, PaymentEvent::Voided(reason), &EventSource::new(source), None).await?;
+        outcome.map_err(PaymentError::Refused)?;
+        Ok(payment)
+    }
+
+    /// Ends an intent nobody paid (status 1 → 4 with `reason`: canceled or expired).
+    pub async fn fail_intent(
+        &self,
+        payment: &Payment,
+        reason: FailureReason,
+        source: &'static str,
+    ) -> Result<Payment, PaymentError> {
+        let Applied { payment, outcome } =
+            self.apply(&payment.id, PaymentEvent::Failed(reason), &EventSource::new(source), None).await?;
+        outcome.map_err(PaymentError::Refused)?;
+        Ok(payment)
+    }
+}

@@ -1,0 +1,149 @@
+//! The core's maintenance worker (SPEC §8.3): intents not finalized within
+//! `INTENT_EXPIRY` fail (`expired`), authorizations not captured within `CAPTURE_WINDOW`
+//! are voided at the PG and then end in 6 (`authorization_expired`), and delivered
+//! payments are confirmed `AUTO_CONFIRM_AFTER` later. Every instance runs it; a payment
+//! is leased to one worker at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL), each step
+//! is re-checked under the payment's lock and is idempotent, so a worker killed half-way
+//! leaves the payment to the next pass.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{PaymentError, PaymentService};
+use crate::{
+    domain::{FailureReason, PaymentId, PaymentStatus, PendingReason},
+    store::{now_ms, MaintenanceJob},
+};
+
+#[derive(Clone, Debug)]
+pub struct MaintenanceSettings {
+    /// `AUTO_CONFIRM_AFTER`.
+    pub auto_confirm_after: Duration,
+    /// Time between passes.
+    pub poll: Duration,
+    /// How long a worker holds a payment it acts on (longer than a PG call can take).
+    pub lease: Duration,
+    /// Payments per job and pass.
+    pub batch: i64,
+}
+
+impl Default for MaintenanceSettings {
+    fn default() -> Self {
+        MaintenanceSettings {
+            auto_confirm_after: Duration::from_secs(7 * 24 * 3600),
+            poll: Duration::from_secs(5),
+            lease: Duration::from_secs(60),
+            batch: 50,
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub expired: usize,
+    pub voided: usize,
+    pub confirmed: usize,
+    /// Left for the next pass (the PG did not answer, …).
+    pub left: usize,
+}
+
+#[derive(Clone)]
+pub struct Maintenance {
+    pub payments: PaymentService,
+    pub settings: MaintenanceSettings,
+}
+
+impl Maintenance {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let report = self.run_once().await;
+            if report != MaintenanceReport::default() {
+                tracing::info!(?report, "maintenance pass");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One pass over every job (tests run passes on demand with it).
+    pub async fn run_once(&self) -> MaintenanceReport {
+        let mut report = MaintenanceReport::default();
+        let after_ms = self.settings.auto_confirm_after.as_millis() as i64;
+        for job in [
+            MaintenanceJob::ExpireIntents,
+            MaintenanceJob::ExpireAuthorizations,
+            MaintenanceJob::AutoConfirm { after_ms },
+        ] {
+            let store = self.payments.store();
+            let claimed = match store
+                .claim_for_maintenance(job, self.settings.batch, self.settings.lease.as_millis() as i64)
+                .await
+            {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!(operation = "claiming payments for maintenance", ?job, error = %e, "maintenance");
+                    continue;
+                }
+            };
+            for id in claimed {
+                match self.act(job, &id).await {
+                    Ok(true) => match job {
+                        MaintenanceJob::ExpireIntents => report.expired += 1,
+                        MaintenanceJob::ExpireAuthorizations => report.voided += 1,
+                        MaintenanceJob::AutoConfirm { .. } => report.confirmed += 1,
+                    },
+                    Ok(false) => {}
+                    Err(e) => {
+                        report.left += 1;
+                        tracing::warn!(payment_id = %id, ?job, error = %e, "maintenance left a payment for the next pass");
+                        // The lease runs out and the next pass tries again.
+                        continue;
+                    }
+                }
+                if let Err(e) = store.release_maintenance(&id).await {
+                    tracing::warn!(payment_id = %id, error = %e, "maintenance lease not released; it runs out");
+                }
+            }
+        }
+        report
+    }
+
+    /// Does `job` to the payment if it still needs it; whether it did.
+    async fn act(&self, job: MaintenanceJob, id: &PaymentId) -> Result<bool, PaymentError> {
+        let Some(payment) = self.payments.payment(id).await? else { return Ok(false) };
+        let now = now_ms();
+        match job {
+            MaintenanceJob::ExpireIntents => {
+                if payment.status != PaymentStatus::Request || payment.expires_at.is_none_or(|at| at > now) {
+                    return Ok(false);
+                }
+                let after = self.payments.fail_intent(&payment, FailureReason::Expired, "maintenance").await?;
+                Ok(after.status == PaymentStatus::Fail)
+            }
+            MaintenanceJob::ExpireAuthorizations => {
+                let lapsed = payment.status == PaymentStatus::Pending
+                    && payment.pending_reason == Some(PendingReason::Capture)
+                    && payment.capture_before.is_some_and(|at| at <= now);
+                if !lapsed {
+                    return Ok(false);
+                }
+                let after = self.payments.void(&payment, FailureReason::AuthorizationExpired, "maintenance").await?;
+                Ok(after.status == PaymentStatus::PendingCancel)
+            }
+            MaintenanceJob::AutoConfirm { after_ms } => {
+                let due = matches!(payment.status, PaymentStatus::Complete | PaymentStatus::PartialCancel)
+                    && payment.confirmed_at.is_none()
+                    && payment.delivered_at.is_some_and(|at| at <= now - after_ms);
+                if !due {
+                    return Ok(false);
+                }
+                self.payments.confirm(id, "maintenance").await?;
+                Ok(true)
+            }
+        }
+    }
+}

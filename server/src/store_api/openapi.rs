@@ -1,0 +1,191 @@
+//! The Store API's OpenAPI 3.1 document (`GET /api/v2/openapi.json`), generated from the
+//! handlers and types that serve the calls (utoipa): the router and the document are
+//! built together, so every route is in it. And a readable reference page
+//! (`GET /api/v2/docs`) rendered from the same document on the server: no script, nothing
+//! downloaded at build or run time.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::FromRef,
+    http::header,
+    response::{Html, IntoResponse, Response},
+};
+use utoipa::{
+    openapi::{
+        path::{Operation, ParameterIn},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        OpenApi as Document, RefOr,
+    },
+    Modify, OpenApi,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{endpoints, payments, StoreApiContext};
+use crate::web::{html_escape, page};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "paybridge Store API",
+        version = "2",
+        description = "The payment core of paybridge for any shop system: payment intents, capture, purchase confirmation, signed webhooks. Every call sends `Authorization: Bearer sk_…`; every POST an `Idempotency-Key`. JSON in and out, camelCase, amounts in minor units, times RFC 3339 UTC."
+    ),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "payments", description = "Payment intents and what happens to them"),
+        (name = "webhooks", description = "Signed webhooks to the store (Standard Webhooks)")
+    )
+)]
+struct ApiDoc;
+
+/// `Authorization: Bearer sk_test_…` / `sk_live_…`.
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sk_test_… / sk_live_…").build(),
+            ),
+        );
+    }
+}
+
+/// Every Store API call, with its place in the document.
+pub fn api_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    StoreApiContext: FromRef<S>,
+{
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(payments::create_intent))
+        .routes(routes!(payments::finalize, payments::list_payments))
+        .routes(routes!(payments::get_payment))
+        .routes(routes!(payments::capture))
+        .routes(routes!(payments::cancel))
+        .routes(routes!(payments::confirm))
+        .routes(routes!(payments::delivery))
+        .routes(routes!(payments::resend_webhooks))
+        .routes(routes!(endpoints::create_endpoint))
+        .routes(routes!(endpoints::delete_endpoint))
+        .routes(routes!(endpoints::rotate_secret))
+}
+
+/// The document as the Store API serves it.
+pub fn document() -> Document {
+    let (_, document) = api_router::<StoreApiContext>().split_for_parts();
+    document
+}
+
+pub async fn serve_document(document: Arc<Document>) -> Response {
+    match document.to_pretty_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => super::ApiError::internal("serializing the OpenAPI document", e).into_response(),
+    }
+}
+
+pub async fn serve_page(page: Arc<String>) -> Response {
+    Html(page.as_str().to_owned()).into_response()
+}
+
+fn operations(item: &utoipa::openapi::PathItem) -> Vec<(&'static str, &Operation)> {
+    [
+        ("GET", item.get.as_ref()),
+        ("POST", item.post.as_ref()),
+        ("PUT", item.put.as_ref()),
+        ("PATCH", item.patch.as_ref()),
+        ("DELETE", item.delete.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.map(|op| (method, op)))
+    .collect()
+}
+
+fn schema_name(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap_or(reference)
+}
+
+fn body_schema<'a>(content: impl IntoIterator<Item = &'a RefOr<utoipa::openapi::Content>>) -> Option<String> {
+    content.into_iter().find_map(|c| match c {
+        RefOr::T(c) => match &c.schema {
+            Some(RefOr::Ref(r)) => Some(schema_name(&r.ref_location).to_owned()),
+            _ => None,
+        },
+        RefOr::Ref(_) => None,
+    })
+}
+
+/// The reference page: each call with its parameters, body and answers, then each type.
+pub fn reference_page(document: &Document) -> String {
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<h1>{}</h1><p>{}</p><p><a href=\"/api/v2/openapi.json\">OpenAPI 3.1 document</a></p>",
+        html_escape(&document.info.title),
+        html_escape(document.info.description.as_deref().unwrap_or_default())
+    ));
+    body.push_str("<h2>Calls</h2>");
+    for (path, item) in &document.paths.paths {
+        for (method, op) in operations(item) {
+            body.push_str(&format!(
+                "<div class=\"box\" data-testid=\"operation\"><h3><code>{method} {}</code></h3><p><strong>{}</strong></p><p>{}</p>",
+                html_escape(path),
+                html_escape(op.summary.as_deref().unwrap_or_default()),
+                html_escape(op.description.as_deref().unwrap_or_default()),
+            ));
+            if let Some(parameters) = op.parameters.as_ref().filter(|p| !p.is_empty()) {
+                body.push_str("<table><tr><th>parameter</th><th>in</th><th></th></tr>");
+                for p in parameters.iter().filter_map(|p| match p {
+                    RefOr::T(p) => Some(p),
+                    RefOr::Ref(_) => None,
+                }) {
+                    let place = match p.parameter_in {
+                        ParameterIn::Path => "path",
+                        ParameterIn::Query | ParameterIn::QueryString => "query",
+                        ParameterIn::Header => "header",
+                        ParameterIn::Cookie => "cookie",
+                    };
+                    body.push_str(&format!(
+                        "<tr><td><code>{}</code></td><td>{place}</td><td>{}</td></tr>",
+                        html_escape(&p.name),
+                        html_escape(p.description.as_deref().unwrap_or_default())
+                    ));
+                }
+                body.push_str("</table>");
+            }
+            if let Some(RefOr::T(request)) = &op.request_body {
+                if let Some(name) = body_schema(request.content.values()) {
+                    body.push_str(&format!("<p>Body: <a href=\"#{0}\"><code>{0}</code></a></p>", html_escape(&name)));
+                }
+            }
+            body.push_str("<ul>");
+            for (status, response) in &op.responses.responses {
+                if let RefOr::T(response) = response {
+                    let schema = body_schema(response.content.values())
+                        .map(|n| format!(" — <a href=\"#{0}\"><code>{0}</code></a>", html_escape(&n)))
+                        .unwrap_or_default();
+                    body.push_str(&format!(
+                        "<li><strong>{}</strong> {}{schema}</li>",
+                        html_escape(status),
+                        html_escape(&response.description)
+                    ));
+                }
+            }
+            body.push_str("</ul></div>");
+        }
+    }
+    body.push_str("<h2>Types</h2>");
+    if let Some(components) = &document.components {
+        for (name, schema) in &components.schemas {
+            let json = serde_json::to_string_pretty(schema).unwrap_or_default();
+            body.push_str(&format!(
+                "<h3 id=\"{0}\"><code>{0}</code></h3><pre>{1}</pre>",
+                html_escape(name),
+                html_escape(&json)
+            ));
+        }
+    }
+    page("paybridge Store API reference", &body)
+}

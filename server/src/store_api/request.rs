@@ -1,0 +1,250 @@
+//! What every Store API call goes through (SPEC §8.1): the key in `Authorization:
+//! Bearer …` (401 otherwise), a JSON body of at most 64 KiB (415, 413, 400), its fields
+//! parsed with the name of the one that failed, and for every POST the
+//! `Idempotency-Key` (400 without it) with the record in the database that makes a
+//! repeated request answer the first one's result — across instances.
+
+use std::future::Future;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRef, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{error::ApiError, keys::key_hash, StoreApiContext};
+use crate::{
+    domain::MallId,
+    store::{IdempotencyBegin, IdempotencyEnd, IdempotencyRequest},
+};
+
+/// The merchant whose key signed the call.
+#[derive(Clone, Debug)]
+pub struct Merchant {
+    pub mall_id: MallId,
+}
+
+impl<S> FromRequestParts<S> for Merchant
+where
+    S: Send + Sync,
+    StoreApiContext: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let ctx = StoreApiContext::from_ref(state);
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("send your API key as Authorization: Bearer sk_…"))?;
+        let key = ctx
+            .store
+            .use_api_key(&key_hash(given))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+        let mall_id = MallId::parse(&key.mall_id).map_err(|e| ApiError::internal("reading an API key's mall", e))?;
+        Ok(Merchant { mall_id })
+    }
+}
+
+/// A request body as received, at most 64 KiB (413 otherwise).
+pub struct Body {
+    pub headers: HeaderMap,
+    pub bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers().clone();
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::invalid(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is larger than 64 KiB")
+            } else {
+                ApiError::invalid(StatusCode::BAD_REQUEST, "body_unreadable", "the request body could not be read")
+            }
+        })?;
+        Ok(Body { headers, bytes })
+    }
+}
+
+impl Body {
+    /// The body as JSON (an empty body is `{}`): 415 when it is not `application/json`.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        if self.bytes.is_empty() {
+            return Ok(Value::Object(Default::default()));
+        }
+        let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::invalid(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        serde_json::from_slice(&self.bytes).map_err(|e| {
+            ApiError::invalid(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not JSON: {e}"))
+        })
+    }
+}
+
+/// `value` as `T`, or which field is missing or of the wrong kind.
+pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names a missing field in its message: "missing field `amount`".
+        let missing = inner.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()).map(str::to_owned);
+        match missing {
+            Some(field) => {
+                ApiError::invalid(StatusCode::BAD_REQUEST, "parameter_missing", format!("{field} is required"))
+                    .at(&field)
+            }
+            None if path == "." => ApiError::invalid(StatusCode::BAD_REQUEST, "invalid_request", inner),
+            None => ApiError::field("parameter_invalid", &path, format!("{path}: {inner}")),
+        }
+    })
+}
+
+/// SHA-256 of the body as canonical JSON (object keys sorted, no whitespace): the same
+/// body written another way is the same request.
+fn body_hash(value: &Value) -> String {
+    let canonical = value.to_string();
+    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A call holding its idempotency key.
+pub struct Held {
+    ctx: StoreApiContext,
+    mall_id: MallId,
+    key: String,
+    recovery: Option<String>,
+}
+
+impl Held {
+    /// The id this request works under: the one an earlier attempt with the same key chose
+    /// (a resumed request asks the PG under the same reference), or `make()` kept now,
+    /// before anything is asked of the PG.
+    pub async fn recovery_id(&mut self, make: impl FnOnce() -> String) -> Result<String, ApiError> {
+        if let Some(id) = &self.recovery {
+            return Ok(id.clone());
+        }
+        let id = make();
+        self.ctx.store.idempotency_recovery_point(&self.mall_id, &self.key, &id).await?;
+        self.recovery = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Whether an earlier attempt with the key chose an id already.
+    pub fn resumed(&self) -> bool {
+        self.recovery.is_some()
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Err(ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+            "every POST needs an Idempotency-Key header",
+        ));
+    };
+    let key = raw.to_str().ok().filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(str::to_owned).ok_or_else(|| {
+        ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_invalid",
+            "the Idempotency-Key must be 1–255 visible ASCII characters",
+        )
+    })
+}
+
+/// A JSON answer.
+pub type Answer = Result<(StatusCode, Value), ApiError>;
+
+/// Runs a POST under its `Idempotency-Key` (SPEC §8.1): the first request runs `run`; the
+/// same request again gets its answer (`Idempotent-Replayed: true`); one with another
+/// method, path or body, 422; one while the first still runs, 409. An answer that refused
+/// before anything was done is not kept (the key is as new); a 5xx or a lost PG answer
+/// leaves the key to resume.
+pub async fn idempotent<F, Fut>(
+    ctx: &StoreApiContext,
+    merchant: &Merchant,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Held) -> Fut,
+    Fut: Future<Output = Answer>,
+{
+    let key = match idempotency_key(headers) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    let hash = body_hash(body);
+    let request = IdempotencyRequest { mall_id: &merchant.mall_id, key: &key, method: "POST", path, body_hash: &hash };
+    let begin = ctx
+        .store
+        .idempotency_begin(&request, ctx.settings.idempotency_lease_ms, ctx.settings.idempotency_keep_ms)
+        .await;
+    let recovery = match begin {
+        Ok(IdempotencyBegin::Fresh) => None,
+        Ok(IdempotencyBegin::Resume { recovery_id }) => recovery_id,
+        Ok(IdempotencyBegin::Replay { status, body }) => return replay(status, &body),
+        Ok(IdempotencyBegin::InUse) => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_error",
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            );
+            e.retry_after = Some(1);
+            return e.into_response();
+        }
+        Ok(IdempotencyBegin::Reused) => {
+            return ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_error",
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with another method, path or body",
+            )
+            .into_response()
+        }
+        Err(e) => return ApiError::internal("taking an idempotency key", e).into_response(),
+    };
+    let held = Held { ctx: ctx.clone(), mall_id: merchant.mall_id.clone(), key: key.clone(), recovery };
+    let answer = run(held).await;
+    let end = match &answer {
+        Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: value.to_string() },
+        Err(e) if e.is_resumable() => IdempotencyEnd::Resumable,
+        Err(_) => IdempotencyEnd::Forget,
+    };
+    if let Err(e) = ctx.store.idempotency_end(&merchant.mall_id, &key, &end).await {
+        // The key stays held until its lock runs out, then the request may resume.
+        tracing::error!(operation = "ending an idempotency key", error = %e, "store api: internal error");
+    }
+    match answer {
+        Ok((status, value)) => (status, Json(value)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn replay(status: u16, body: &str) -> Response {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(value)).into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

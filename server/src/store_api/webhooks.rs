@@ -1,0 +1,123 @@
+//! Webhooks to the store (SPEC §8.4). Every change of a Store API payment enqueues, in
+//! its own transaction, one event to each of the merchant's endpoints: JSON
+//! `{"id":"evt_…","type","timestamp","data":{payment}}`, taken on any 2xx, signed with
+//! Standard Webhooks when it is sent (the outbox's worker asks [`EndpointKeys`] for the
+//! endpoint's secrets at that time). The `webhook-id` is the event's id on every attempt.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{
+    keys::webhook_signing_key,
+    model::{rfc3339, PaymentObject},
+};
+use crate::{
+    domain::{Payment, PaymentStatus, RefundStatus},
+    outbox::SigningKeys,
+    payments::{Change, Note, Notifier, RefundSettled},
+    secrets::KeyRing,
+    store::{new_id, now_ms, Acceptance, DeliveryPolicy, NewMessage, Signing, Store, StoreError, Tx},
+    web::PublicUrl,
+};
+
+pub struct StoreApiNotifier {
+    pub store: Store,
+    pub public_url: PublicUrl,
+}
+
+/// The event type a transition is, for the store (SPEC §8.4).
+fn transition_type(to: PaymentStatus) -> Option<&'static str> {
+    match to {
+        PaymentStatus::Complete => Some("payment.completed"),
+        PaymentStatus::Pending => Some("payment.pending"),
+        PaymentStatus::Fail => Some("payment.failed"),
+        PaymentStatus::Cancel | PaymentStatus::PendingCancel => Some("payment.canceled"),
+        PaymentStatus::PartialCancel => Some("payment.partially_canceled"),
+        PaymentStatus::Request | PaymentStatus::Register => None,
+    }
+}
+
+impl StoreApiNotifier {
+    /// One message per endpoint of the payment's merchant for an event of `kind` whose
+    /// data is the payment as it is now (its refunds too, when asked).
+    async fn event(
+        &self,
+        tx: &mut Tx,
+        payment: &Payment,
+        kind: &str,
+        with_refunds: bool,
+    ) -> Result<Vec<NewMessage>, StoreError> {
+        let Some(data) = self.store.store_api_payment_in(tx, &payment.id).await? else { return Ok(Vec::new()) };
+        let endpoints = self.store.webhook_endpoints_in(tx, &payment.mall_id).await?;
+        if endpoints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut object = PaymentObject::of(payment, &data, &self.public_url);
+        if with_refunds {
+            let refunds = self.store.refunds_of(tx, payment).await?;
+            object = object.with_history(&[], &refunds);
+            object.events = None;
+        }
+        let id = new_id("evt");
+        let body = json!({
+            "id": id,
+            "type": kind,
+            "timestamp": rfc3339(now_ms()),
+            "data": serde_json::to_value(&object).unwrap_or(Value::Null),
+        })
+        .to_string();
+        Ok(endpoints
+            .into_iter()
+            .map(|endpoint| NewMessage {
+                kind: format!("webhook.{kind}"),
+                target_url: endpoint.url,
+                body: body.clone(),
+                policy: DeliveryPolicy {
+                    content_type: "application/json".into(),
+                    headers: vec![("webhook-id".into(), id.clone())],
+                    accept: Acceptance::Any2xx,
+                    signing: Some(Signing::StandardWebhooks { key_ref: endpoint.id }),
+                },
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for StoreApiNotifier {
+    async fn on_transition(&self, tx: &mut Tx, change: &Change<'_>) -> Result<Vec<NewMessage>, StoreError> {
+        match transition_type(change.transition.to) {
+            Some(kind) => self.event(tx, change.payment, kind, false).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn on_refund_settled(&self, tx: &mut Tx, settled: &RefundSettled<'_>) -> Result<Vec<NewMessage>, StoreError> {
+        // A refund that succeeded is told by its transition (→ 7 or 3).
+        if settled.refund.status != RefundStatus::Failed {
+            return Ok(Vec::new());
+        }
+        self.event(tx, settled.payment, "refund.failed", true).await
+    }
+
+    async fn on_note(&self, tx: &mut Tx, note: &Note<'_>) -> Result<Vec<NewMessage>, StoreError> {
+        match note {
+            Note::Confirmed(payment) => self.event(tx, payment, "payment.confirmed", false).await,
+        }
+    }
+}
+
+/// The secrets that sign for a webhook endpoint now (two during a rotation).
+pub struct EndpointKeys {
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+}
+
+#[async_trait::async_trait]
+impl SigningKeys for EndpointKeys {
+    async fn keys(&self, key_ref: &str) -> Result<Option<Vec<Vec<u8>>>, String> {
+        let secrets = self.store.webhook_secrets(&self.keys, key_ref).await.map_err(|e| e.to_string())?;
+        Ok(secrets.map(|secrets| secrets.iter().filter_map(|s| webhook_signing_key(s)).collect()))
+    }
+}
