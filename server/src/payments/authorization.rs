@@ -11,7 +11,7 @@ use super::{sync::event_for, Applied, PaymentError, PaymentService};
 use crate::{
     domain::{CaptureMethod, FailureReason, Money, Payment, PaymentEvent, PaymentStatus, PendingReason},
     gateway::{GatewayOrder, OrderStatus},
-    store::{now_ms, EventSource},
+    store::{now_ms, EventRecord, EventSource},
 };
 
 impl PaymentService {
@@ -116,6 +116,9 @@ impl PaymentService {
             )));
         }
         let (gateway, credentials, tid) = self.at_gateway(payment).await?;
+        // Why it is voided is written down before the PG is asked: its webhook ("voided")
+        // may be applied before our own answer is, and must end with the same reason.
+        self.record_void_reason(payment, reason, source).await?;
         let order = gateway.void(&credentials, tid).await?;
         if order.status != OrderStatus::Voided {
             return self.apply_order(payment, order, "gateway").await;
@@ -124,6 +127,24 @@ impl PaymentService {
             self.apply(&payment.id, PaymentEvent::Voided(reason), &EventSource::new(source), None).await?;
         outcome.map_err(PaymentError::Refused)?;
         Ok(payment)
+    }
+
+    async fn record_void_reason(
+        &self,
+        payment: &Payment,
+        reason: FailureReason,
+        source: &'static str,
+    ) -> Result<(), PaymentError> {
+        let mut tx = self.store.begin_write().await?;
+        let current = self.store.lock_payment(&mut tx, &payment.id).await?;
+        if current.status == PaymentStatus::Pending {
+            self.store.set_failure_reason(&mut tx, &payment.id, reason).await?;
+            let source = EventSource::new(source);
+            let record = EventRecord::note("void.requested", &source, None, Some(reason.as_str()));
+            self.store.record_event(&mut tx, &payment.id, record).await?;
+        }
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        Ok(())
     }
 
     /// Ends an intent nobody paid (status 1 → 4 with `reason`: canceled or expired).

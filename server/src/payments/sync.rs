@@ -28,7 +28,9 @@ pub(super) fn event_for(
         OrderStatus::AwaitingDeposit => Some(PaymentEvent::AwaitingDeposit),
         OrderStatus::Declined => Some(PaymentEvent::Failed(FailureReason::Declined)),
         OrderStatus::Abandoned => Some(PaymentEvent::Failed(FailureReason::AbandonedByBuyer)),
-        OrderStatus::Voided => Some(PaymentEvent::Voided(FailureReason::Canceled)),
+        // Why is ours to say (written down before we asked the PG to void); a void we did
+        // not ask for is the merchant's cancel at the PG.
+        OrderStatus::Voided => Some(PaymentEvent::Voided(payment.failure_reason.unwrap_or(FailureReason::Canceled))),
         OrderStatus::AuthorizationExpired => Some(PaymentEvent::Voided(FailureReason::AuthorizationExpired)),
         OrderStatus::Open | OrderStatus::Authenticated => None,
     }

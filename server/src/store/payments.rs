@@ -400,6 +400,22 @@ impl Store {
         Ok(())
     }
 
+    /// Writes why a payment is about to end (before its status changes).
+    pub async fn set_failure_reason(
+        &self,
+        tx: &mut Tx,
+        payment_id: &PaymentId,
+        reason: FailureReason,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET failure_reason = $1, updated_at = $2 WHERE id = $3")
+            .bind(reason.as_str())
+            .bind(now_ms())
+            .bind(payment_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// Records the purchase confirmation (SPEC §8.3); the version grows.
     pub async fn set_confirmed(&self, tx: &mut Tx, payment_id: &PaymentId, at: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE payments SET confirmed_at = $1, version = version + 1, updated_at = $1 WHERE id = $2")

@@ -433,6 +433,9 @@ pub async fn cancel(
                         Err(e) => Err(e),
                     }
                 }
+                PaymentStatus::Cancel => {
+                    return Err(ApiError::state("payment_canceled", "the payment is already canceled in full"))
+                }
                 other => {
                     return Err(ApiError::state(
                         "not_cancelable",

@@ -99,6 +99,8 @@ pub struct TestApp {
     pub base: Url,
     /// A copy of the server's outbox worker, to run a pass on demand.
     worker: paybridge::outbox::OutboxWorker,
+    /// And of its maintenance worker (expiry, auto-confirm).
+    maintenance: paybridge::payments::Maintenance,
     /// The environment it was started with, for a second instance on the same database.
     vars: HashMap<String, String>,
     /// Follows no redirects: tests look at each hop.
@@ -171,6 +173,7 @@ pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     let app = Application::build(config).await.expect("server starts");
     let worker = paybridge::outbox::OutboxWorker { id: now_ms().to_string() + "-test-pass", ..app.worker().clone() };
+    let maintenance = app.maintenance().clone();
     let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();
     let state = app.state().clone();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -180,6 +183,7 @@ pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
     TestApp {
         base,
         worker,
+        maintenance,
         vars,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -452,6 +456,12 @@ impl TestApp {
     /// next wake-up); returns how many messages it attempted.
     pub async fn deliver_due(&self) -> usize {
         self.worker.run_once().await
+    }
+
+    /// Runs one pass of the maintenance worker now (intent and authorization expiry,
+    /// auto-confirm), as the server's own would at its next poll.
+    pub async fn maintain(&self) -> paybridge::payments::MaintenanceReport {
+        self.maintenance.run_once().await
     }
 
     /// Waits until the sandbox PG has sent every webhook it is sending, and we answered.

@@ -3,6 +3,7 @@
 mod admin_helpers;
 mod helpers;
 mod receiver;
+mod v2_helpers;
 
 mod admin;
 mod cancel_async;
@@ -17,3 +18,6 @@ mod outbox;
 mod sandbox_pg;
 mod secrets;
 mod server;
+mod v2_bad_input;
+mod v2_concurrency;
+mod v2_payments;

@@ -273,6 +273,16 @@ impl SandboxPg {
         Ok(true)
     }
 
+    /// Adds `delta` to the order's webhooks in flight (tests wait until none are).
+    async fn count_webhooks_in_flight(&self, code: &str, delta: i64) -> Result<(), ApiError> {
+        sqlx::query("UPDATE sandbox_pg_orders SET webhooks_in_flight = webhooks_in_flight + $1 WHERE code = $2")
+            .bind(delta)
+            .bind(code)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Tells the merchant the order's new state, by webhook when it gave a URL.
     async fn notify(&self, order: &OrderRow) -> Result<(), ApiError> {
         if let Some(url) = &order.webhook_url {

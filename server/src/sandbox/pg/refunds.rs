@@ -120,6 +120,9 @@ pub(super) async fn refund(
     tx.commit().await?;
 
     if status == "pending" && !hold {
+        // The decision and its webhook are on their way: counted with the webhooks in
+        // flight until the decision is made (its webhook counts itself).
+        pg.count_webhooks_in_flight(&code, 1).await?;
         let pg = pg.clone();
         let refund_code = refund_code.clone();
         tokio::spawn(async move {
@@ -127,6 +130,9 @@ pub(super) async fn refund(
             let outcome = if forced_refusal { Decision::Refused(RX_MESSAGE) } else { Decision::Refunded };
             if let Err(e) = decide(&pg, &code, &refund_code, outcome).await {
                 tracing::warn!(error = e.2, "sandbox PG could not decide a refund");
+            }
+            if let Err(e) = pg.count_webhooks_in_flight(&code, -1).await {
+                tracing::warn!(error = e.2, "sandbox PG could not count a decided refund");
             }
         });
     }

@@ -1,0 +1,259 @@
+//! Bad input to the Store API v2 gets a clear error and changes nothing (SPEC §8.1, §8.3).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{helpers::*, v2_helpers::*};
+
+/// Asserts the answer is `status` with error `code` (and `param`, when given).
+fn refused(answer: &V2Answer, status: StatusCode, code: &str, param: Option<&str>) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
+    assert!(answer.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    if let Some(param) = param {
+        assert_eq!(answer.body["error"]["param"], param, "{}", answer.body);
+    }
+}
+
+async fn keys_that_are_missing_unknown_or_revoked_are_refused_and_others_see_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let before = app.snapshot().await;
+    let body = app.intent_body(json!({}));
+    let none = app.v2(Method::POST, "/api/v2/payment-intents", None, Some("k-1"), Some(&body)).await;
+    refused(&none, StatusCode::UNAUTHORIZED, "invalid_api_key", None);
+    assert_eq!(none.body["error"]["type"], "authentication_error");
+    let unknown =
+        app.v2(Method::POST, "/api/v2/payment-intents", Some("sk_test_nobody"), Some("k-2"), Some(&body)).await;
+    refused(&unknown, StatusCode::UNAUTHORIZED, "invalid_api_key", None);
+    assert_eq!(app.snapshot().await, before);
+
+    // Another merchant, with its own key, sees none of the demo mall's payments.
+    let intent = app.intent(json!({})).await;
+    let id = intent["id"].as_str().unwrap();
+    let other = paybridge::store_api::keys::new_api_key(paybridge::store_api::keys::KeyMode::Test);
+    let mall = paybridge::domain::MallId::parse("othermall").unwrap();
+    let row = app.state.store.create_api_key(&mall, "test", &other.hash, other.prefix, &other.last4).await.unwrap();
+    let theirs = app.v2(Method::GET, &format!("/api/v2/payments/{id}"), Some(&other.key), None, None).await;
+    refused(&theirs, StatusCode::NOT_FOUND, "resource_missing", None);
+    let capture = app
+        .v2(
+            Method::POST,
+            &format!("/api/v2/payments/{id}/cancel"),
+            Some(&other.key),
+            Some("k-3"),
+            Some(&json!({"reason": "x"})),
+        )
+        .await;
+    refused(&capture, StatusCode::NOT_FOUND, "resource_missing", None);
+    let list = app.v2(Method::GET, "/api/v2/payments", Some(&other.key), None, None).await;
+    assert_eq!(list.body["data"], json!([]));
+
+    // Revoked: refused from then on.
+    assert!(app.state.store.revoke_api_key(&mall, &row.id).await.unwrap());
+    let revoked = app.v2(Method::GET, "/api/v2/payments", Some(&other.key), None, None).await;
+    refused(&revoked, StatusCode::UNAUTHORIZED, "invalid_api_key", None);
+}
+
+async fn idempotency_keys_replay_refuse_reuse_and_forget_refusals(db: Db) {
+    let app = spawn_app(db).await;
+    let body = app.intent_body(json!({}));
+    let missing = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), None, Some(&body)).await;
+    refused(&missing, StatusCode::BAD_REQUEST, "idempotency_key_required", None);
+    let too_long = "k".repeat(256);
+    let invalid = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some(&too_long), Some(&body)).await;
+    refused(&invalid, StatusCode::BAD_REQUEST, "idempotency_key_invalid", None);
+
+    let first = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-1"), Some(&body)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let snapshot = app.snapshot().await;
+    // The same body, its keys in another order: the saved answer.
+    let reordered: Value = serde_json::from_str(&{
+        let mut pairs: Vec<(String, Value)> = body.as_object().unwrap().clone().into_iter().collect();
+        pairs.reverse();
+        let object: serde_json::Map<String, Value> = pairs.into_iter().collect();
+        Value::Object(object).to_string()
+    })
+    .unwrap();
+    let again = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-1"), Some(&reordered)).await;
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body));
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(app.snapshot().await, snapshot, "a replay does nothing");
+    let mut other = body.clone();
+    other["amount"] = json!(15001);
+    let reused = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-1"), Some(&other)).await;
+    refused(&reused, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None);
+    assert_eq!(reused.body["error"]["type"], "idempotency_error");
+    let elsewhere = app
+        .v2(
+            Method::POST,
+            "/api/v2/webhook-endpoints",
+            Some(KEY),
+            Some("order-1"),
+            Some(&json!({"url": "https://shop.cafe24.com/x"})),
+        )
+        .await;
+    refused(&elsewhere, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None);
+
+    // A refusal is not kept: the key works for the corrected request.
+    let mut bad = app.intent_body(json!({}));
+    bad["amount"] = json!(0);
+    let refusal = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-2"), Some(&bad)).await;
+    refused(&refusal, StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", Some("amount"));
+    bad["amount"] = json!(100);
+    let fixed = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-2"), Some(&bad)).await;
+    assert_eq!(fixed.status, StatusCode::CREATED, "{}", fixed.body);
+
+    // Another key's order id: one payment per order, whatever the key.
+    let same_order = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-3"), Some(&body)).await;
+    refused(&same_order, StatusCode::CONFLICT, "order_id_in_use", None);
+}
+
+async fn bad_intents_are_refused_with_the_field_named_and_change_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let before = app.snapshot().await;
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (json!({"amount": 0}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", "amount"),
+        (json!({"amount": -5}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", "amount"),
+        (json!({"amount": 10.5}), StatusCode::UNPROCESSABLE_ENTITY, "parameter_invalid", "amount"),
+        (json!({"amount": "100"}), StatusCode::UNPROCESSABLE_ENTITY, "parameter_invalid", "amount"),
+        (json!({"currency": "KRW"}), StatusCode::UNPROCESSABLE_ENTITY, "currency_not_supported", "currency"),
+        (json!({"currency": "XYZ"}), StatusCode::UNPROCESSABLE_ENTITY, "currency_not_supported", "currency"),
+        (json!({"orderId": "has space"}), StatusCode::UNPROCESSABLE_ENTITY, "parameter_invalid", "orderId"),
+        (
+            json!({"successUrl": "https://evil.example.net/steal"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "url_not_allowed",
+            "successUrl",
+        ),
+        (json!({"failUrl": "http://10.0.0.1/x"}), StatusCode::UNPROCESSABLE_ENTITY, "url_not_allowed", "failUrl"),
+        (json!({"captureMethod": "later"}), StatusCode::UNPROCESSABLE_ENTITY, "parameter_invalid", "captureMethod"),
+        (json!({"finalization": "email"}), StatusCode::UNPROCESSABLE_ENTITY, "parameter_invalid", "finalization"),
+        (json!({"surprise": 1}), StatusCode::UNPROCESSABLE_ENTITY, "parameter_invalid", "surprise"),
+    ];
+    for (extra, status, code, param) in cases {
+        let body = app.intent_body(extra.clone());
+        let answer = app.v2_post("/api/v2/payment-intents", &body).await;
+        assert_eq!(answer.status, status, "{extra}: {}", answer.body);
+        assert_eq!(answer.body["error"]["code"], code, "{extra}: {}", answer.body);
+        if code != "parameter_invalid" || param != "surprise" {
+            assert_eq!(answer.body["error"]["param"], param, "{extra}: {}", answer.body);
+        }
+    }
+    let mut missing = app.intent_body(json!({}));
+    missing.as_object_mut().unwrap().remove("orderName");
+    refused(
+        &app.v2_post("/api/v2/payment-intents", &missing).await,
+        StatusCode::BAD_REQUEST,
+        "parameter_missing",
+        Some("orderName"),
+    );
+    let mut metadata = serde_json::Map::new();
+    for i in 0..21 {
+        metadata.insert(format!("k{i}"), json!("v"));
+    }
+    let crowded = app.intent_body(json!({ "metadata": metadata }));
+    refused(
+        &app.v2_post("/api/v2/payment-intents", &crowded).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parameter_invalid",
+        Some("metadata"),
+    );
+    assert_eq!(app.snapshot().await, before, "nothing was created or asked of the PG");
+}
+
+async fn bodies_that_are_too_large_or_not_json_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let before = app.snapshot().await;
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v2/payment-intents"))
+            .bearer_auth(KEY)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let huge = send("application/json", format!("{{\"orderName\":\"{}\"}}", "x".repeat(70 * 1024)).into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = huge.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "body_too_large");
+    let form = send("application/x-www-form-urlencoded", b"amount=1".to_vec()).await.unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken = send("application/json", b"{\"amount\":".to_vec()).await.unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    let body: Value = broken.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+    assert_eq!(app.snapshot().await, before);
+}
+
+async fn what_a_payments_state_does_not_allow_is_refused_and_changes_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    // Capture of a payment that is not a manual authorization.
+    let automatic = app.intent(json!({})).await;
+    let id = automatic["id"].as_str().unwrap().to_owned();
+    app.buyer_pays(&automatic, "approve").await;
+    let before = app.snapshot().await;
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({})).await,
+        StatusCode::CONFLICT,
+        "not_capturable",
+        None,
+    );
+    // Refunds beyond the balance, and non-positive ones.
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 15001, "reason": "r"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "amount_too_large",
+        Some("amount"),
+    );
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 0, "reason": "r"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_amount",
+        Some("amount"),
+    );
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 100})).await,
+        StatusCode::BAD_REQUEST,
+        "parameter_missing",
+        Some("reason"),
+    );
+    assert_eq!(app.snapshot().await, before);
+
+    // Capture above the authorization, and of zero.
+    let manual = app.intent(json!({"captureMethod": "manual"})).await;
+    let id = manual["id"].as_str().unwrap().to_owned();
+    app.buyer_pays(&manual, "approve").await;
+    let before = app.snapshot().await;
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({"amount": 15001})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "amount_too_large",
+        Some("amount"),
+    );
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({"amount": 0})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_amount",
+        Some("amount"),
+    );
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.v2_payment(&id).await["status"], "PENDING");
+
+    // Unknown payments, in the merchant's own space too.
+    let unknown = app.v2_post("/api/v2/payments/pay_00000000000000000000000000000000/confirm", &json!({})).await;
+    refused(&unknown, StatusCode::NOT_FOUND, "resource_missing", None);
+    let nonsense = app.v2_get("/api/v2/payments/not-an-id").await;
+    refused(&nonsense, StatusCode::NOT_FOUND, "resource_missing", None);
+}
+
+crate::on_both_databases!(
+    keys_that_are_missing_unknown_or_revoked_are_refused_and_others_see_nothing,
+    idempotency_keys_replay_refuse_reuse_and_forget_refusals,
+    bad_intents_are_refused_with_the_field_named_and_change_nothing,
+    bodies_that_are_too_large_or_not_json_are_refused,
+    what_a_payments_state_does_not_allow_is_refused_and_changes_nothing,
+);

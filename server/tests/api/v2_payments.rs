@@ -1,0 +1,321 @@
+//! The Store API v2's payment calls (SPEC §8.3), each happy path on both databases: an
+//! intent paid through the PG's page, a manual capture, finalization by API, cancel in
+//! each state, confirmation and delivery, one payment and the list.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{helpers::*, receiver::Receiver, v2_helpers::*};
+
+const SECONDS: Duration = Duration::from_secs(10);
+
+fn id_of(payment: &Value) -> String {
+    payment["id"].as_str().unwrap().to_owned()
+}
+
+async fn an_intent_paid_at_the_pg_sends_the_buyer_to_the_store_and_tells_its_webhook(db: Db) {
+    let app = spawn_app(db).await;
+    let store = Receiver::start().await;
+    let (endpoint, secret) = app.webhook_endpoint(&store.url("/hooks")).await;
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    assert_eq!((intent["status"].as_str(), intent["statusCode"].as_i64()), (Some("REQUEST"), Some(1)));
+    assert_eq!(intent["paymentUrl"], app.url(&format!("/pay/{id}")).as_str());
+    assert_eq!(intent["pgResponse"]["gateway"], "sandbox");
+    assert_eq!(intent["pgResponse"]["publicKey"], "demo-app-public-key");
+    assert!(intent["pgResponse"]["checkoutCode"].as_str().unwrap().starts_with("sbx_ord_"));
+    assert_eq!((intent["amount"].as_i64(), intent["balanceAmount"].as_i64()), (Some(15000), Some(0)));
+    assert_eq!(
+        (intent["captureMethod"].as_str(), intent["finalization"].as_str()),
+        (Some("automatic"), Some("webhook"))
+    );
+    assert_eq!(intent["metadata"], json!({"cart": "7"}));
+    assert_eq!(intent["version"], 1);
+
+    let back = app.buyer_pays(&intent, "approve").await;
+    assert_eq!(back.path(), "/store/success");
+    let params = query_map(&back);
+    assert_eq!(
+        (params["paymentId"].as_str(), params["orderId"].as_str()),
+        (id.as_str(), intent["orderId"].as_str().unwrap())
+    );
+    let paid = app.v2_payment(&id).await;
+    assert_eq!(
+        (paid["status"].as_str(), paid["capturedAmount"].as_i64(), paid["balanceAmount"].as_i64()),
+        (Some("COMPLETE"), Some(15000), Some(15000))
+    );
+    let kinds: Vec<_> = paid["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["payment.requested", "checkout.created", "payment.completed"]);
+
+    // The store hears it once, signed with its endpoint's secret.
+    store.wait_for("/hooks", 1, SECONDS).await;
+    app.settled().await;
+    let got = store.received("/hooks");
+    assert_eq!(webhook_events(&got), [("payment.completed".to_owned(), id.clone(), paid["version"].as_i64().unwrap())]);
+    let hook = &got[0];
+    let event: Value = serde_json::from_str(&hook.body).unwrap();
+    assert_eq!(hook.headers["webhook-id"], event["id"].as_str().unwrap());
+    assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(event["data"]["status"], "COMPLETE");
+    let timestamp = hook.headers["webhook-timestamp"].to_str().unwrap();
+    let signature = hook.headers["webhook-signature"].to_str().unwrap();
+    assert!(python_verifies(&secret, event["id"].as_str().unwrap(), timestamp, &hook.body, signature));
+    assert!(!python_verifies(
+        &secret,
+        event["id"].as_str().unwrap(),
+        timestamp,
+        &hook.body.replace("15000", "1"),
+        signature
+    ));
+    assert!(endpoint.starts_with("whe_"));
+}
+
+async fn a_manual_capture_takes_part_and_the_rest_is_released(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({"captureMethod": "manual", "amount": 20000})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    let authorized = app.v2_payment(&id).await;
+    assert_eq!(
+        (authorized["status"].as_str(), authorized["pendingReason"].as_str()),
+        (Some("PENDING"), Some("capture"))
+    );
+    assert!(authorized["captureBefore"].as_str().is_some(), "the capture window is shown");
+
+    let captured = app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({"amount": 12000})).await;
+    assert_eq!(captured.status, StatusCode::OK, "{}", captured.body);
+    assert_eq!(
+        (
+            captured.body["status"].as_str(),
+            captured.body["capturedAmount"].as_i64(),
+            captured.body["balanceAmount"].as_i64()
+        ),
+        (Some("COMPLETE"), Some(12000), Some(12000))
+    );
+    // What was captured is what can be refunded.
+    let refund = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 12001, "reason": "r"})).await;
+    assert_eq!(
+        (refund.status, refund.body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("amount_too_large"))
+    );
+    let refund =
+        app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 2000, "reason": "one item"})).await;
+    assert_eq!(refund.status, StatusCode::OK, "{}", refund.body);
+    app.settled().await;
+    let after = app.v2_payment(&id).await;
+    assert_eq!(
+        (after["status"].as_str(), after["canceledAmount"].as_i64(), after["balanceAmount"].as_i64()),
+        (Some("PARTIAL_CANCEL"), Some(2000), Some(10000))
+    );
+    assert_eq!(after["refunds"][0]["status"], "succeeded");
+    // A cancel without an amount refunds the whole balance.
+    let rest = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "all of it"})).await;
+    assert_eq!(rest.status, StatusCode::OK, "{}", rest.body);
+    app.settled().await;
+    let done = app.v2_payment(&id).await;
+    assert_eq!((done["status"].as_str(), done["balanceAmount"].as_i64()), (Some("CANCEL"), Some(0)));
+}
+
+async fn an_api_finalized_payment_waits_for_the_store_to_redeem_the_auth_data(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({"finalization": "api"})).await;
+    let id = id_of(&intent);
+    let back = app.buyer_pays(&intent, "approve").await;
+    let params = query_map(&back);
+    assert_eq!((back.path(), params["paymentId"].as_str()), ("/store/success", id.as_str()));
+    let auth_data = params["authData"].clone();
+    assert_eq!(app.v2_payment(&id).await["status"], "REQUEST", "the PG only authenticated the buyer");
+
+    let before = app.snapshot().await;
+    let wrong = app.v2_post("/api/v2/payments", &json!({"paymentId": id, "authData": "sbx_auth_wrong"})).await;
+    assert_eq!(
+        (wrong.status, wrong.body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_auth_data"))
+    );
+    assert_eq!(app.snapshot().await, before, "a bad authData changes nothing");
+    let done = app.v2_post("/api/v2/payments", &json!({"paymentId": id, "authData": auth_data})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["status"], "COMPLETE");
+    let again = app.v2_post("/api/v2/payments", &json!({"paymentId": id, "authData": auth_data})).await;
+    assert_eq!((again.status, again.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("payment_finalized")));
+    assert_eq!(again.body["error"]["status"], "COMPLETE", "the current status is said");
+
+    // A decline is a payment in 4, not an error.
+    let intent = app.intent(json!({"finalization": "api"})).await;
+    let auth_data = query_map(&app.buyer_pays(&intent, "approve").await)["authData"].clone();
+    let tid = intent["pgResponse"]["checkoutCode"].as_str().unwrap();
+    app.sandbox_pg(&format!("/orders/{tid}/approve-outcome"), &[("outcome", "decline")]).await;
+    let declined = app.v2_post("/api/v2/payments", &json!({"paymentId": id_of(&intent), "authData": auth_data})).await;
+    assert_eq!(declined.status, StatusCode::OK, "{}", declined.body);
+    assert_eq!(
+        (declined.body["status"].as_str(), declined.body["failure"]["code"].as_str()),
+        (Some("FAIL"), Some("declined"))
+    );
+
+    // A webhook-method payment is not finalized by API.
+    let webhook_method = app.intent(json!({})).await;
+    let mismatch =
+        app.v2_post("/api/v2/payments", &json!({"paymentId": id_of(&webhook_method), "authData": "x"})).await;
+    assert_eq!(
+        (mismatch.status, mismatch.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("finalization_mismatch"))
+    );
+}
+
+async fn cancel_ends_an_intent_voids_an_authorization_and_refunds_a_payment(db: Db) {
+    let app = spawn_app(db).await;
+    // In 1: the intent is canceled, and its paymentUrl stops working.
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    let canceled = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "changed mind"})).await;
+    assert_eq!(canceled.status, StatusCode::OK, "{}", canceled.body);
+    assert_eq!(
+        (canceled.body["status"].as_str(), canceled.body["failure"]["code"].as_str()),
+        (Some("FAIL"), Some("canceled"))
+    );
+    let page = app.client.get(app.url(&format!("/pay/{id}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::GONE);
+
+    // In 5: only the whole authorization is voided.
+    let intent = app.intent(json!({"captureMethod": "manual"})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    let partial = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 100, "reason": "r"})).await;
+    assert_eq!(
+        (partial.status, partial.body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("partial_void_not_allowed"))
+    );
+    let voided = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "out of stock"})).await;
+    assert_eq!(voided.status, StatusCode::OK, "{}", voided.body);
+    assert_eq!((voided.body["status"].as_str(), voided.body["statusCode"].as_i64()), (Some("PENDING_CANCEL"), Some(6)));
+    let tid = intent["pgResponse"]["checkoutCode"].as_str().unwrap();
+    let (at_pg,): (String,) = sqlx::query_as("SELECT status FROM sandbox_pg_orders WHERE code = $1")
+        .bind(tid)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(at_pg, "voided", "released at the PG");
+}
+
+async fn a_confirmed_payment_cannot_be_canceled_and_delivery_leads_to_auto_confirmation(db: Db) {
+    let app = spawn_app_with(db, &[("AUTO_CONFIRM_AFTER", "1s")]).await;
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    let early = app.v2_post(&format!("/api/v2/payments/{id}/confirm"), &json!({})).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "unpaid: {}", early.body);
+    app.buyer_pays(&intent, "approve").await;
+    let confirmed = app.v2_post(&format!("/api/v2/payments/{id}/confirm"), &json!({})).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let at = confirmed.body["confirmedAt"].clone();
+    assert!(at.is_string());
+    let again = app.v2_post(&format!("/api/v2/payments/{id}/confirm"), &json!({})).await;
+    assert_eq!(
+        (again.status, &again.body["confirmedAt"], &again.body["version"]),
+        (StatusCode::OK, &at, &confirmed.body["version"]),
+        "again: unchanged"
+    );
+    let cancel = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "late"})).await;
+    assert_eq!(
+        (cancel.status, cancel.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("payment_confirmed"))
+    );
+
+    // Delivered long enough ago: the maintenance worker confirms it.
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    let delivered =
+        app.v2_post(&format!("/api/v2/payments/{id}/delivery"), &json!({"deliveredAt": "2026-01-01T00:00:00Z"})).await;
+    assert_eq!(delivered.status, StatusCode::OK, "{}", delivered.body);
+    assert_eq!(delivered.body["deliveredAt"], "2026-01-01T00:00:00Z");
+    assert!(delivered.body["confirmedAt"].is_null());
+    let report = app.maintain().await;
+    assert_eq!(report.confirmed, 1, "{report:?}");
+    assert!(app.v2_payment(&id).await["confirmedAt"].is_string());
+    assert_eq!(app.maintain().await.confirmed, 0, "once");
+}
+
+async fn unfinalized_intents_expire_and_lapsed_authorizations_are_voided(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({})).await;
+    let open = id_of(&intent);
+    let authorization = app.intent(json!({"captureMethod": "manual"})).await;
+    let authorized = id_of(&authorization);
+    app.buyer_pays(&authorization, "approve").await;
+    // Their time has come (set in the past rather than waited for).
+    sqlx::query("UPDATE payments SET expires_at = 1 WHERE id = $1")
+        .bind(&open)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET capture_before = 1 WHERE id = $1")
+        .bind(&authorized)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let late = app.v2_post(&format!("/api/v2/payments/{authorized}/capture"), &json!({})).await;
+    assert_eq!(
+        (late.status, late.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("authorization_expired"))
+    );
+
+    let report = app.maintain().await;
+    assert_eq!((report.expired, report.voided), (1, 1), "{report:?}");
+    let expired = app.v2_payment(&open).await;
+    assert_eq!((expired["status"].as_str(), expired["failure"]["code"].as_str()), (Some("FAIL"), Some("expired")));
+    let voided = app.v2_payment(&authorized).await;
+    assert_eq!(
+        (voided["status"].as_str(), voided["failure"]["code"].as_str()),
+        (Some("PENDING_CANCEL"), Some("authorization_expired"))
+    );
+    let page = app.client.get(app.url(&format!("/pay/{open}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::GONE, "an expired intent's paymentUrl stops working");
+    let again = app.maintain().await;
+    assert_eq!((again.expired, again.voided), (0, 0), "each once");
+
+    // The PG's own expiry of an authorization: a capture is refused.
+    let authorization = app.intent(json!({"captureMethod": "manual"})).await;
+    app.buyer_pays(&authorization, "approve").await;
+    let tid = authorization["pgResponse"]["checkoutCode"].as_str().unwrap();
+    app.sandbox_pg(&format!("/orders/{tid}/expire-authorization"), &[]).await;
+    app.pg_settled().await;
+    let id = id_of(&authorization);
+    let refused = app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+}
+
+async fn one_payment_has_its_history_and_the_list_pages_newest_first(db: Db) {
+    let app = spawn_app(db).await;
+    let mut ids = Vec::new();
+    for customer in ["c-1", "c-2", "c-1"] {
+        ids.push(id_of(&app.intent(json!({"customerId": customer})).await));
+    }
+    let page = app.v2_get("/api/v2/payments?limit=2").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let first: Vec<_> = page.body["data"].as_array().unwrap().iter().map(id_of).collect();
+    assert_eq!(
+        (first.as_slice(), page.body["hasMore"].as_bool()),
+        ([ids[2].clone(), ids[1].clone()].as_slice(), Some(true))
+    );
+    let next = app.v2_get(&format!("/api/v2/payments?limit=2&startingAfter={}", first[1])).await;
+    let rest: Vec<_> = next.body["data"].as_array().unwrap().iter().map(id_of).collect();
+    assert_eq!((rest, next.body["hasMore"].as_bool()), (vec![ids[0].clone()], Some(false)));
+    let by_customer = app.v2_get("/api/v2/payments?customerId=c-1").await;
+    assert_eq!(by_customer.body["data"].as_array().unwrap().len(), 2);
+    let by_status = app.v2_get("/api/v2/payments?status=COMPLETE").await;
+    assert!(by_status.body["data"].as_array().unwrap().is_empty());
+    let bad = app.v2_get("/api/v2/payments?limit=101").await;
+    assert_eq!((bad.status, bad.body["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")));
+}
+
+crate::on_both_databases!(
+    an_intent_paid_at_the_pg_sends_the_buyer_to_the_store_and_tells_its_webhook,
+    a_manual_capture_takes_part_and_the_rest_is_released,
+    an_api_finalized_payment_waits_for_the_store_to_redeem_the_auth_data,
+    cancel_ends_an_intent_voids_an_authorization_and_refunds_a_payment,
+    a_confirmed_payment_cannot_be_canceled_and_delivery_leads_to_auto_confirmation,
+    unfinalized_intents_expire_and_lapsed_authorizations_are_voided,
+    one_payment_has_its_history_and_the_list_pages_newest_first,
+);
