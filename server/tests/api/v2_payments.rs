@@ -286,6 +286,49 @@ async fn unfinalized_intents_expire_and_lapsed_authorizations_are_voided(db: Db)
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
 }
 
+async fn a_maintenance_worker_killed_half_way_leaves_the_payment_to_the_next_pass(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({})).await;
+    let open = id_of(&intent);
+    let authorization = app.intent(json!({"captureMethod": "manual"})).await;
+    let authorized = id_of(&authorization);
+    app.buyer_pays(&authorization, "approve").await;
+    sqlx::query("UPDATE payments SET expires_at = 1 WHERE id = $1").bind(&open).execute(app.state.store.pool()).await.unwrap();
+    sqlx::query("UPDATE payments SET capture_before = 1 WHERE id = $1")
+        .bind(&authorized)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    // A worker took both and died: their leases hold them from the others…
+    let store = &app.state.store;
+    let taken = store.claim_for_maintenance(paybridge::store::MaintenanceJob::ExpireIntents, 10, 60_000).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    store.claim_for_maintenance(paybridge::store::MaintenanceJob::ExpireAuthorizations, 10, 60_000).await.unwrap();
+    // …after it voided the authorization at the PG but before it recorded that.
+    let tid = authorization["pgResponse"]["checkoutCode"].as_str().unwrap();
+    let pg = paybridge::gateway::sandbox::SandboxGateway::new(app.url("/sandbox-pg"), reqwest::Client::new());
+    let credentials = paybridge::domain::MerchantCredentials {
+        gateway: "sandbox".into(),
+        public_key: "demo-app-public-key".into(),
+        secret_key: PG_SECRET.into(),
+    };
+    use paybridge::gateway::PaymentGateway;
+    pg.void(&credentials, tid).await.unwrap();
+    app.pg_settled().await;
+    assert_eq!(app.maintain().await, Default::default(), "held by the dead worker's leases");
+
+    // The leases run out: the next pass finishes both, once.
+    sqlx::query("UPDATE payments SET worker_lease_until = 1").execute(store.pool()).await.unwrap();
+    app.maintain().await;
+    let expired = app.v2_payment(&open).await;
+    assert_eq!((expired["status"].as_str(), expired["failure"]["code"].as_str()), (Some("FAIL"), Some("expired")));
+    let voided = app.v2_payment(&authorized).await;
+    assert_eq!(voided["status"], "PENDING_CANCEL");
+    let count = |p: &Value, kind: &str| p["events"].as_array().unwrap().iter().filter(|e| e["type"] == kind).count();
+    assert_eq!((count(&expired, "payment.failed"), count(&voided, "payment.voided")), (1, 1));
+    assert_eq!(app.maintain().await, Default::default(), "nothing left");
+}
+
 async fn one_payment_has_its_history_and_the_list_pages_newest_first(db: Db) {
     let app = spawn_app(db).await;
     let mut ids = Vec::new();
@@ -318,4 +361,5 @@ crate::on_both_databases!(
     a_confirmed_payment_cannot_be_canceled_and_delivery_leads_to_auto_confirmation,
     unfinalized_intents_expire_and_lapsed_authorizations_are_voided,
     one_payment_has_its_history_and_the_list_pages_newest_first,
+    a_maintenance_worker_killed_half_way_leaves_the_payment_to_the_next_pass,
 );
