@@ -245,6 +245,10 @@ pub trait PaymentGateway: Send + Sync {
     /// Releases an authorization without capturing it. Again, it answers the voided order.
     async fn void(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError>;
 
+    /// Closes a checkout nobody paid, so that its page takes no payment any more; it
+    /// answers the order as it is then (paid meanwhile, the PG says so instead).
+    async fn close_checkout(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError>;
+
     /// The payment or refund a webhook body names, before anything is verified.
     fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject>;
 

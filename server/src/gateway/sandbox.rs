@@ -337,6 +337,12 @@ impl PaymentGateway for SandboxGateway {
         answer.into_order()
     }
 
+    async fn close_checkout(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError> {
+        let path = format!("/v1/orders/{}/close", urlencode(tid));
+        let answer: OrderBody = self.send(creds, self.http.post(self.url(&path))).await?;
+        answer.into_order()
+    }
+
     async fn void(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError> {
         let path = format!("/v1/orders/{}/void", urlencode(tid));
         let answer: OrderBody = self.send(creds, self.http.post(self.url(&path))).await?;

@@ -147,13 +147,23 @@ impl PaymentService {
         Ok(())
     }
 
-    /// Ends an intent nobody paid (status 1 → 4 with `reason`: canceled or expired).
+    /// Ends an intent nobody paid (status 1 → 4 with `reason`: canceled or expired). The
+    /// PG's checkout is closed first, so its page takes no payment any more; if the buyer
+    /// paid meanwhile the PG says so, that is applied instead, and the cancel is refused.
     pub async fn fail_intent(
         &self,
         payment: &Payment,
         reason: FailureReason,
         source: &'static str,
     ) -> Result<Payment, PaymentError> {
+        if payment.tid.is_some() && payment.status == PaymentStatus::Request {
+            let (gateway, credentials, tid) = self.at_gateway(payment).await?;
+            let order = gateway.close_checkout(&credentials, tid).await?;
+            if event_for(payment, order.status, order.amount, order.captured).is_some() {
+                let now = self.apply_order(payment, order, "gateway").await?;
+                return Err(PaymentError::Conflict(format!("the payment company took it meanwhile ({})", now.status)));
+            }
+        }
         let Applied { payment, outcome } =
             self.apply(&payment.id, PaymentEvent::Failed(reason), &EventSource::new(source), None).await?;
         outcome.map_err(PaymentError::Refused)?;

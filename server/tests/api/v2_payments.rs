@@ -177,6 +177,25 @@ async fn cancel_ends_an_intent_voids_an_authorization_and_refunds_a_payment(db: 
     );
     let page = app.client.get(app.url(&format!("/pay/{id}"))).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::GONE);
+    // The PG's checkout was closed too: the buyer can no longer pay there.
+    let back = app.buyer_pays(&intent, "approve").await;
+    assert_eq!((back.path(), query_map(&back)["code"].as_str()), ("/store/fail", "canceled"));
+    assert_eq!(app.v2_payment(&id).await["status"], "FAIL");
+
+    // Paid at the PG before the cancel (its word not yet here): the payment is paid, and
+    // the cancel is refused.
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    let tid = intent["pgResponse"]["checkoutCode"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE sandbox_pg_orders SET webhook_url = NULL WHERE code = $1")
+        .bind(&tid)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    app.press(intent["pgResponse"]["checkoutUrl"].as_str().unwrap(), "approve").await;
+    let late = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "too late"})).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert_eq!(app.v2_payment(&id).await["status"], "COMPLETE", "what the PG did wins");
 
     // In 5: only the whole authorization is voided.
     let intent = app.intent(json!({"captureMethod": "manual"})).await;
@@ -293,7 +312,11 @@ async fn a_maintenance_worker_killed_half_way_leaves_the_payment_to_the_next_pas
     let authorization = app.intent(json!({"captureMethod": "manual"})).await;
     let authorized = id_of(&authorization);
     app.buyer_pays(&authorization, "approve").await;
-    sqlx::query("UPDATE payments SET expires_at = 1 WHERE id = $1").bind(&open).execute(app.state.store.pool()).await.unwrap();
+    sqlx::query("UPDATE payments SET expires_at = 1 WHERE id = $1")
+        .bind(&open)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
     sqlx::query("UPDATE payments SET capture_before = 1 WHERE id = $1")
         .bind(&authorized)
         .execute(app.state.store.pool())

@@ -158,6 +158,27 @@ pub(super) async fn void(
     Ok(Json(pg.order_json(&pg.existing_order(&code).await?)))
 }
 
+/// `POST /v1/orders/{code}/close`: a checkout nobody paid takes no payment any more; an
+/// order that moved on (paid, declined, …) is answered as it is.
+pub(super) async fn close(
+    State(pg): State<SandboxPg>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let merchant = authenticate(&headers)?;
+    let order = pg.merchant_order(&merchant, &code).await?;
+    if matches!(order.status.as_str(), "open" | "authenticated") {
+        // Closed by the merchant: the buyer's page shows it, nobody is told by webhook.
+        sqlx::query("UPDATE sandbox_pg_orders SET status = 'closed', updated_at = $1 WHERE code = $2 AND status = $3")
+            .bind(now_ms())
+            .bind(&code)
+            .bind(&order.status)
+            .execute(pg.store.pool())
+            .await?;
+    }
+    Ok(Json(pg.order_json(&pg.existing_order(&code).await?)))
+}
+
 /// `POST /sandbox-pg/orders/{code}/expire-authorization`: the authorization lapses now.
 pub(super) async fn expire(
     State(pg): State<SandboxPg>,

@@ -54,6 +54,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/v1/orders/{code}/approve", post(authorizations::approve))
         .route("/v1/orders/{code}/capture", post(authorizations::capture))
         .route("/v1/orders/{code}/void", post(authorizations::void))
+        .route("/v1/orders/{code}/close", post(authorizations::close))
         .route("/orders/{code}/expire-authorization", post(authorizations::expire))
         .route("/orders/{code}/approve-outcome", post(authorizations::set_approve_outcome))
         .route("/checkout/{code}", get(page::hosted_page))
