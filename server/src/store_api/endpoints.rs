@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{
     keys::new_webhook_secret,
     model::{CreateEndpoint, Deleted, EndpointObject, ErrorBody},
-    request::{idempotent, parse, Body, Merchant},
+    request::{parse, post_json, Body, Merchant},
     ApiError, StoreApiContext,
 };
 use crate::store::now_ms;
@@ -35,27 +35,19 @@ fn json_of<T: serde::Serialize>(value: &T) -> Value {
     security(("api_key" = []))
 )]
 pub async fn create_endpoint(State(ctx): State<StoreApiContext>, merchant: Merchant, body: Body) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
-    let run = {
-        let (ctx, merchant, value) = (ctx.clone(), merchant.clone(), value.clone());
-        move |_held| async move {
-            let req: CreateEndpoint = parse(value)?;
-            let domains = ctx.store.mall_domains(merchant.mall_id.as_str()).await?;
-            let url = ctx
-                .hosts
-                .check_with("url", &req.url, &domains)
-                .map_err(|e| ApiError::field("url_not_allowed", "url", e.to_string()))?;
-            let secret = new_webhook_secret();
-            let endpoint =
-                ctx.store.create_webhook_endpoint(&ctx.keys, &merchant.mall_id, url.as_str(), &secret).await?;
-            let answer = EndpointObject { id: endpoint.id, url: endpoint.url, secret: Some(secret) };
-            Ok((StatusCode::CREATED, json_of(&answer)))
-        }
-    };
-    idempotent(&ctx, &merchant, "/api/v2/webhook-endpoints", &body.headers, &value, run).await
+    post_json(ctx, merchant, "/api/v2/webhook-endpoints".into(), body, move |ctx, merchant, value, _held| async move {
+        let req: CreateEndpoint = parse(value)?;
+        let domains = ctx.store.mall_domains(merchant.mall_id.as_str()).await?;
+        let url = ctx
+            .hosts
+            .check_with("url", &req.url, &domains)
+            .map_err(|e| ApiError::field("url_not_allowed", "url", e.to_string()))?;
+        let secret = new_webhook_secret();
+        let endpoint = ctx.store.create_webhook_endpoint(&ctx.keys, &merchant.mall_id, url.as_str(), &secret).await?;
+        let answer = EndpointObject { id: endpoint.id, url: endpoint.url, secret: Some(secret) };
+        Ok((StatusCode::CREATED, json_of(&answer)))
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -92,23 +84,16 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
     let path = format!("/api/v2/webhook-endpoints/{id}/rotate-secret");
-    let run = {
-        let (ctx, merchant) = (ctx.clone(), merchant.clone());
-        move |_held| async move {
-            let secret = new_webhook_secret();
-            let until = now_ms() + ROTATION_OVERLAP_MS;
-            let endpoint = ctx
-                .store
-                .rotate_webhook_secret(&ctx.keys, &merchant.mall_id, &id, &secret, until)
-                .await?
-                .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
-            Ok((StatusCode::OK, json_of(&EndpointObject { id: endpoint.id, url: endpoint.url, secret: Some(secret) })))
-        }
-    };
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, run).await
+    post_json(ctx, merchant, path, body, move |ctx, merchant, _body, _held| async move {
+        let secret = new_webhook_secret();
+        let until = now_ms() + ROTATION_OVERLAP_MS;
+        let endpoint = ctx
+            .store
+            .rotate_webhook_secret(&ctx.keys, &merchant.mall_id, &id, &secret, until)
+            .await?
+            .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
+        Ok((StatusCode::OK, json_of(&EndpointObject { id: endpoint.id, url: endpoint.url, secret: Some(secret) })))
+    })
+    .await
 }

@@ -19,7 +19,7 @@ use super::{
         parse_rfc3339, CancelPayment, CapturePayment, CreateIntent, ErrorBody, FinalizePayment, PaymentList,
         PaymentObject, PgResponse, RecordDelivery,
     },
-    request::{idempotent, parse, Answer, Body, Held, Merchant},
+    request::{parse, post_json, Answer, Body, Held, Merchant},
     ApiError, StoreApiContext,
 };
 use crate::{
@@ -115,15 +115,10 @@ async fn currency_taken(ctx: &StoreApiContext, merchant: &Merchant, currency: Cu
     security(("api_key" = []))
 )]
 pub async fn create_intent(State(ctx): State<StoreApiContext>, merchant: Merchant, body: Body) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
-    let run = {
-        let (ctx, merchant, value) = (ctx.clone(), merchant.clone(), value.clone());
-        move |held| async move { open_intent(&ctx, &merchant, value, held).await }
-    };
-    idempotent(&ctx, &merchant, "/api/v2/payment-intents", &body.headers, &value, run).await
+    post_json(ctx, merchant, "/api/v2/payment-intents".into(), body, |ctx, merchant, value, held| async move {
+        open_intent(&ctx, &merchant, value, held).await
+    })
+    .await
 }
 
 async fn open_intent(ctx: &StoreApiContext, merchant: &Merchant, value: Value, mut held: Held) -> Answer {
@@ -252,45 +247,38 @@ async fn open_intent(ctx: &StoreApiContext, merchant: &Merchant, value: Value, m
     security(("api_key" = []))
 )]
 pub async fn finalize(State(ctx): State<StoreApiContext>, merchant: Merchant, body: Body) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
-    let run = {
-        let (ctx, merchant, value) = (ctx.clone(), merchant.clone(), value.clone());
-        move |_held| async move {
-            let req: FinalizePayment = parse(value)?;
-            let (payment, data) = owned(&ctx, &merchant, &req.payment_id).await.map_err(|e| e.at("paymentId"))?;
-            if data.finalization != "api" {
-                return Err(ApiError::state(
-                    "finalization_mismatch",
-                    "this payment is finalized by the PG's webhook, not by API",
-                ));
-            }
-            if payment.status != PaymentStatus::Request {
-                return Err(ApiError::state(
-                    "payment_finalized",
-                    format!("the payment is already finalized ({})", super::model::status_name(payment.status)),
-                )
-                .with("status", super::model::status_name(payment.status))
-                .with("statusCode", payment.status.code()));
-            }
-            if req.auth_data.is_empty() || req.auth_data.len() > 1000 {
-                return Err(ApiError::field("invalid_auth_data", "authData", "authData is missing or malformed"));
-            }
-            let payment =
-                ctx.payments.finalize_with_auth_data(&payment, &req.auth_data, SOURCE).await.map_err(|e| match e {
-                    PaymentError::GatewayRejected(m) => ApiError::field(
-                        "invalid_auth_data",
-                        "authData",
-                        format!("the payment company refused the authData: {m}"),
-                    ),
-                    other => ApiError::from_core("finalizing a payment", other),
-                })?;
-            current(&ctx, &payment).await
+    post_json(ctx, merchant, "/api/v2/payments".into(), body, move |ctx, merchant, value, _held| async move {
+        let req: FinalizePayment = parse(value)?;
+        let (payment, data) = owned(&ctx, &merchant, &req.payment_id).await.map_err(|e| e.at("paymentId"))?;
+        if data.finalization != "api" {
+            return Err(ApiError::state(
+                "finalization_mismatch",
+                "this payment is finalized by the PG's webhook, not by API",
+            ));
         }
-    };
-    idempotent(&ctx, &merchant, "/api/v2/payments", &body.headers, &value, run).await
+        if payment.status != PaymentStatus::Request {
+            return Err(ApiError::state(
+                "payment_finalized",
+                format!("the payment is already finalized ({})", super::model::status_name(payment.status)),
+            )
+            .with("status", super::model::status_name(payment.status))
+            .with("statusCode", payment.status.code()));
+        }
+        if req.auth_data.is_empty() || req.auth_data.len() > 1000 {
+            return Err(ApiError::field("invalid_auth_data", "authData", "authData is missing or malformed"));
+        }
+        let payment =
+            ctx.payments.finalize_with_auth_data(&payment, &req.auth_data, SOURCE).await.map_err(|e| match e {
+                PaymentError::GatewayRejected(m) => ApiError::field(
+                    "invalid_auth_data",
+                    "authData",
+                    format!("the payment company refused the authData: {m}"),
+                ),
+                other => ApiError::from_core("finalizing a payment", other),
+            })?;
+        current(&ctx, &payment).await
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -312,33 +300,23 @@ pub async fn capture(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
     let path = format!("/api/v2/payments/{id}/capture");
-    let run = {
-        let (ctx, merchant, value) = (ctx.clone(), merchant.clone(), value.clone());
-        move |_held| async move {
-            let req: CapturePayment = parse(value)?;
-            let (payment, _) = owned(&ctx, &merchant, &id).await?;
-            let amount = req.amount.map(|a| positive_amount(a, payment.amount.currency)).transpose()?;
-            if amount.is_some_and(|a| a.minor > payment.amount.minor) {
-                return Err(ApiError::field(
-                    "amount_too_large",
-                    "amount",
-                    format!("at most the {} authorized can be captured", payment.amount),
-                ));
-            }
-            let payment = ctx
-                .payments
-                .capture(&payment, amount, SOURCE)
-                .await
-                .map_err(|e| ApiError::from_core("capturing", e))?;
-            current(&ctx, &payment).await
+    post_json(ctx, merchant, path, body, move |ctx, merchant, value, _held| async move {
+        let req: CapturePayment = parse(value)?;
+        let (payment, _) = owned(&ctx, &merchant, &id).await?;
+        let amount = req.amount.map(|a| positive_amount(a, payment.amount.currency)).transpose()?;
+        if amount.is_some_and(|a| a.minor > payment.amount.minor) {
+            return Err(ApiError::field(
+                "amount_too_large",
+                "amount",
+                format!("at most the {} authorized can be captured", payment.amount),
+            ));
         }
-    };
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, run).await
+        let payment =
+            ctx.payments.capture(&payment, amount, SOURCE).await.map_err(|e| ApiError::from_core("capturing", e))?;
+        current(&ctx, &payment).await
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -360,94 +338,83 @@ pub async fn cancel(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
     let path = format!("/api/v2/payments/{id}/cancel");
-    let run = {
-        let (ctx, merchant, value) = (ctx.clone(), merchant.clone(), value.clone());
-        move |_held| async move {
-            let req: CancelPayment = parse(value)?;
-            if req.reason.trim().is_empty() || req.reason.chars().count() > 500 {
-                return Err(ApiError::field("parameter_invalid", "reason", "reason must be 1 to 500 characters"));
-            }
-            let (payment, _) = owned(&ctx, &merchant, &id).await?;
-            let amount = req.amount.map(|a| positive_amount(a, payment.amount.currency)).transpose()?;
-            if payment.confirmed_at.is_some() {
-                return Err(ApiError::from_core("canceling", PaymentError::Confirmed));
-            }
-            let payment = match payment.status {
-                PaymentStatus::Request => {
-                    if amount.is_some() {
-                        return Err(ApiError::field(
-                            "parameter_invalid",
-                            "amount",
-                            "an unpaid intent is canceled whole",
-                        ));
-                    }
-                    ctx.payments.fail_intent(&payment, FailureReason::Canceled, SOURCE).await
-                }
-                PaymentStatus::Pending if payment.pending_reason == Some(PendingReason::Capture) => {
-                    if amount.is_some_and(|a| a != payment.amount) {
-                        return Err(ApiError::field(
-                            "partial_void_not_allowed",
-                            "amount",
-                            "an authorization is voided whole; capture less instead",
-                        ));
-                    }
-                    ctx.payments.void(&payment, FailureReason::Canceled, SOURCE).await
-                }
-                PaymentStatus::Complete | PaymentStatus::PartialCancel => {
-                    let amount = amount.unwrap_or(payment.state().remaining());
-                    let request = AskRefund {
-                        ask: RefundAsk { amount, mode: RefundMode::MayPend, expected_balance_after: None },
-                        reason: Some(req.reason.clone()),
-                        channel_data: RefundChannelData::None,
-                        source: SOURCE,
-                    };
-                    match ctx.payments.refund(&payment, request).await {
-                        Ok((payment, refund)) => match refund.status {
-                            RefundStatus::Succeeded | RefundStatus::Pending => Ok(payment),
-                            RefundStatus::Failed => {
-                                return Err(ApiError::field(
-                                    "refund_declined",
-                                    "amount",
-                                    format!(
-                                        "the payment company refused the refund: {}",
-                                        refund.failure_message.unwrap_or_default()
-                                    ),
-                                ))
-                            }
-                            // No answer from the PG: the refund stays reserved and the same
-                            // request again resumes it.
-                            RefundStatus::Requested | RefundStatus::Unknown => {
-                                return Err(ApiError::new(
-                                    StatusCode::BAD_GATEWAY,
-                                    "gateway_error",
-                                    "gateway_unavailable",
-                                    "the payment company did not answer; send the same request again to finish it",
-                                ))
-                            }
-                        },
-                        Err(e) => Err(e),
-                    }
-                }
-                PaymentStatus::Cancel => {
-                    return Err(ApiError::state("payment_canceled", "the payment is already canceled in full"))
-                }
-                other => {
-                    return Err(ApiError::state(
-                        "not_cancelable",
-                        format!("a payment in {} cannot be canceled", super::model::status_name(other)),
-                    ))
-                }
-            }
-            .map_err(|e| ApiError::from_core("canceling", e))?;
-            current(&ctx, &payment).await
+    post_json(ctx, merchant, path, body, move |ctx, merchant, value, _held| async move {
+        let req: CancelPayment = parse(value)?;
+        if req.reason.trim().is_empty() || req.reason.chars().count() > 500 {
+            return Err(ApiError::field("parameter_invalid", "reason", "reason must be 1 to 500 characters"));
         }
-    };
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, run).await
+        let (payment, _) = owned(&ctx, &merchant, &id).await?;
+        let amount = req.amount.map(|a| positive_amount(a, payment.amount.currency)).transpose()?;
+        if payment.confirmed_at.is_some() {
+            return Err(ApiError::from_core("canceling", PaymentError::Confirmed));
+        }
+        let payment = match payment.status {
+            PaymentStatus::Request => {
+                if amount.is_some() {
+                    return Err(ApiError::field("parameter_invalid", "amount", "an unpaid intent is canceled whole"));
+                }
+                ctx.payments.fail_intent(&payment, FailureReason::Canceled, SOURCE).await
+            }
+            PaymentStatus::Pending if payment.pending_reason == Some(PendingReason::Capture) => {
+                if amount.is_some_and(|a| a != payment.amount) {
+                    return Err(ApiError::field(
+                        "partial_void_not_allowed",
+                        "amount",
+                        "an authorization is voided whole; capture less instead",
+                    ));
+                }
+                ctx.payments.void(&payment, FailureReason::Canceled, SOURCE).await
+            }
+            PaymentStatus::Complete | PaymentStatus::PartialCancel => {
+                let amount = amount.unwrap_or(payment.state().remaining());
+                let request = AskRefund {
+                    ask: RefundAsk { amount, mode: RefundMode::MayPend, expected_balance_after: None },
+                    reason: Some(req.reason.clone()),
+                    channel_data: RefundChannelData::None,
+                    source: SOURCE,
+                };
+                match ctx.payments.refund(&payment, request).await {
+                    Ok((payment, refund)) => match refund.status {
+                        RefundStatus::Succeeded | RefundStatus::Pending => Ok(payment),
+                        RefundStatus::Failed => {
+                            return Err(ApiError::field(
+                                "refund_declined",
+                                "amount",
+                                format!(
+                                    "the payment company refused the refund: {}",
+                                    refund.failure_message.unwrap_or_default()
+                                ),
+                            ))
+                        }
+                        // No answer from the PG: the refund stays reserved and the same
+                        // request again resumes it.
+                        RefundStatus::Requested | RefundStatus::Unknown => {
+                            return Err(ApiError::new(
+                                StatusCode::BAD_GATEWAY,
+                                "gateway_error",
+                                "gateway_unavailable",
+                                "the payment company did not answer; send the same request again to finish it",
+                            ))
+                        }
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+            PaymentStatus::Cancel => {
+                return Err(ApiError::state("payment_canceled", "the payment is already canceled in full"))
+            }
+            other => {
+                return Err(ApiError::state(
+                    "not_cancelable",
+                    format!("a payment in {} cannot be canceled", super::model::status_name(other)),
+                ))
+            }
+        }
+        .map_err(|e| ApiError::from_core("canceling", e))?;
+        current(&ctx, &payment).await
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -464,21 +431,14 @@ pub async fn confirm(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
     let path = format!("/api/v2/payments/{id}/confirm");
-    let run = {
-        let (ctx, merchant) = (ctx.clone(), merchant.clone());
-        move |_held| async move {
-            let (payment, _) = owned(&ctx, &merchant, &id).await?;
-            let payment =
-                ctx.payments.confirm(&payment.id, SOURCE).await.map_err(|e| ApiError::from_core("confirming", e))?;
-            current(&ctx, &payment).await
-        }
-    };
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, run).await
+    post_json(ctx, merchant, path, body, move |ctx, merchant, _body, _held| async move {
+        let (payment, _) = owned(&ctx, &merchant, &id).await?;
+        let payment =
+            ctx.payments.confirm(&payment.id, SOURCE).await.map_err(|e| ApiError::from_core("confirming", e))?;
+        current(&ctx, &payment).await
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -496,34 +456,27 @@ pub async fn delivery(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
     let path = format!("/api/v2/payments/{id}/delivery");
-    let run = {
-        let (ctx, merchant, value) = (ctx.clone(), merchant.clone(), value.clone());
-        move |_held| async move {
-            let req: RecordDelivery = parse(value)?;
-            let at = req
-                .delivered_at
-                .as_deref()
-                .map(|t| {
-                    parse_rfc3339(t).ok_or_else(|| {
-                        ApiError::field("parameter_invalid", "deliveredAt", "deliveredAt must be an RFC 3339 time")
-                    })
+    post_json(ctx, merchant, path, body, move |ctx, merchant, value, _held| async move {
+        let req: RecordDelivery = parse(value)?;
+        let at = req
+            .delivered_at
+            .as_deref()
+            .map(|t| {
+                parse_rfc3339(t).ok_or_else(|| {
+                    ApiError::field("parameter_invalid", "deliveredAt", "deliveredAt must be an RFC 3339 time")
                 })
-                .transpose()?;
-            let (payment, _) = owned(&ctx, &merchant, &id).await?;
-            let payment = ctx
-                .payments
-                .record_delivery(&payment.id, at, SOURCE)
-                .await
-                .map_err(|e| ApiError::from_core("recording a delivery", e))?;
-            current(&ctx, &payment).await
-        }
-    };
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, run).await
+            })
+            .transpose()?;
+        let (payment, _) = owned(&ctx, &merchant, &id).await?;
+        let payment = ctx
+            .payments
+            .record_delivery(&payment.id, at, SOURCE)
+            .await
+            .map_err(|e| ApiError::from_core("recording a delivery", e))?;
+        current(&ctx, &payment).await
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -627,20 +580,13 @@ pub async fn resend_webhooks(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let value = match body.json() {
-        Ok(value) => value,
-        Err(e) => return e.into_response(),
-    };
     let path = format!("/api/v2/payments/{id}/webhooks/resend");
-    let run = {
-        let (ctx, merchant) = (ctx.clone(), merchant.clone());
-        move |_held| async move {
-            let (payment, _) = owned(&ctx, &merchant, &id).await?;
-            let resent = ctx.store.requeue_failed_webhooks(&payment.id).await?;
-            Ok((StatusCode::OK, json_of(&super::model::Resent { resent })))
-        }
-    };
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, run).await
+    post_json(ctx, merchant, path, body, move |ctx, merchant, _body, _held| async move {
+        let (payment, _) = owned(&ctx, &merchant, &id).await?;
+        let resent = ctx.store.requeue_failed_webhooks(&payment.id).await?;
+        Ok((StatusCode::OK, json_of(&super::model::Resent { resent })))
+    })
+    .await
 }
 
 /// Metadata as stored, for tests and the admin.

@@ -178,7 +178,7 @@ pub type Answer = Result<(StatusCode, Value), ApiError>;
 /// method, path or body, 422; one while the first still runs, 409. An answer that refused
 /// before anything was done is not kept (the key is as new); a 5xx or a lost PG answer
 /// leaves the key to resume.
-pub async fn idempotent<F, Fut>(
+async fn idempotent<F, Fut>(
     ctx: &StoreApiContext,
     merchant: &Merchant,
     path: &str,
@@ -240,6 +240,21 @@ where
         Ok((status, value)) => (status, Json(value)).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// A POST of JSON under its Idempotency-Key: the body is read (415, 400), then `run`
+/// gets the context, the merchant, the body and the held key.
+pub async fn post_json<F, Fut>(ctx: StoreApiContext, merchant: Merchant, path: String, body: Body, run: F) -> Response
+where
+    F: FnOnce(StoreApiContext, Merchant, Value, Held) -> Fut,
+    Fut: Future<Output = Answer>,
+{
+    let value = match body.json() {
+        Ok(value) => value,
+        Err(e) => return e.into_response(),
+    };
+    let (c, m, v) = (ctx.clone(), merchant.clone(), value.clone());
+    idempotent(&ctx, &merchant, &path, &body.headers, &value, move |held| run(c, m, v, held)).await
 }
 
 fn replay(status: u16, body: &str) -> Response {
