@@ -206,12 +206,50 @@ async fn during_a_rotation_both_secrets_sign_and_a_deleted_endpoint_gets_nothing
     );
 }
 
+async fn the_admin_lists_a_store_api_payment_with_its_history_and_resends_its_failed_webhook(db: Db) {
+    let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
+    let store = Receiver::start().await;
+    store.plan("/hooks", Plan::AlwaysFail);
+    app.webhook_endpoint(&store.url("/hooks")).await;
+    let intent = app.intent(json!({})).await;
+    let order = intent["orderId"].as_str().unwrap().to_owned();
+    app.buyer_pays(&intent, "approve").await;
+    app.wait_rows("outbox", "kind = 'webhook.payment.completed' AND status = 'failed'", 1, SECONDS).await;
+    app.settled().await;
+
+    let merchant = app.sign_in("demomall", "en_US").await;
+    let page = app.admin_page("demomall", &merchant.cookie).await;
+    assert!(page.contains(&order), "the v2 payment is in the admin's list");
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM outbox WHERE status = 'failed'")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    store.recover("/hooks");
+    let (status, overview) =
+        merchant.post(&app, "/admin/notifications/resend", json!({"mall_id": "demomall", "delivery_id": id})).await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    let listed = overview["payments"].as_array().unwrap().iter().find(|p| p["order_id"] == order.as_str()).unwrap();
+    assert_eq!((listed["flow"].as_str(), listed["status_code"].as_i64()), (Some("store_api"), Some(2)), "{listed}");
+    let kinds: Vec<&str> = listed["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"notification.failed"), "its history shows the failure: {kinds:?}");
+    let delivery = overview["deliveries"].as_array().unwrap().iter().find(|d| d["id"] == id.as_str()).unwrap();
+    assert_eq!(delivery["status"], "pending", "{delivery}");
+
+    store.wait_for("/hooks", 5, SECONDS).await;
+    app.settled().await;
+    let got = store.received("/hooks");
+    assert_eq!(got[4].headers["webhook-id"], got[0].headers["webhook-id"], "the resend is the same message");
+    let store_view = app.v2_payment(&id_of(&intent)).await;
+    assert_eq!(store_view["status"], "COMPLETE");
+}
+
 crate::on_both_databases!(
     twenty_identical_requests_with_one_key_make_one_payment,
     twenty_partial_refunds_at_once_never_exceed_what_was_captured,
     a_finalization_racing_the_pg_webhook_is_one_transition_and_one_store_webhook,
     a_store_webhook_that_always_fails_is_tried_four_times_then_failed_and_resent,
     during_a_rotation_both_secrets_sign_and_a_deleted_endpoint_gets_nothing,
+    the_admin_lists_a_store_api_payment_with_its_history_and_resends_its_failed_webhook,
 );
 
 /// Several instances share one database on PostgreSQL only (SQLite: one instance).
