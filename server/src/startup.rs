@@ -23,6 +23,7 @@ use crate::{
     sandbox,
     secrets::KeyRing,
     store::{Store, StoreError},
+    store_api::keys::KeyMode,
     web::PublicUrl,
 };
 
@@ -176,6 +177,7 @@ impl Application {
             cafe24_client: Cafe24Client::new(cafe24_api.clone(), store.clone(), keys.clone()),
             cafe24_api,
             payments,
+            api_key_mode: if config.sandbox { KeyMode::Test } else { KeyMode::Live },
             leptos_options,
         };
 

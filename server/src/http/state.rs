@@ -16,6 +16,7 @@ use crate::{
     sandbox::SandboxContext,
     secrets::KeyRing,
     store::Store,
+    store_api::keys::KeyMode,
     web::PublicUrl,
 };
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub cafe24_api: Arc<Cafe24Api>,
     pub cafe24_client: Cafe24Client,
     pub payments: PaymentService,
+    /// Which Store API keys the admin issues: test keys with the sandbox on (SPEC §8.1).
+    pub api_key_mode: KeyMode,
     pub leptos_options: LeptosOptions,
 }
 
@@ -75,10 +78,12 @@ impl FromRef<AppState> for AdminContext {
             store: state.store.clone(),
             keys: state.keys.clone(),
             gateways: state.gateways.clone(),
+            hosts: state.hosts.clone(),
             cafe24: state.cafe24.clone(),
             cafe24_api: state.cafe24_api.clone(),
             client: state.cafe24_client.clone(),
             public_url: state.public_url.clone(),
+            api_key_mode: state.api_key_mode,
             leptos_options: state.leptos_options.clone(),
         }
     }
