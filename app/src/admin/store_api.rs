@@ -167,7 +167,7 @@ fn ApiKeyRow(
     };
     view! {
         <tr data-testid=format!("api-key-{}", key.id)>
-            <td><code data-testid="api-key-label">{format!("{}…{}", key.prefix, key.last4)}</code></td>
+            <td><code class="nowrap" data-testid="api-key-label">{format!("{}…{}", key.prefix, key.last4)}</code></td>
             <td>{mode}</td>
             <td>{utc_minute(key.created_at)}</td>
             <td>{key.last_used_at.map(utc_minute).unwrap_or_else(|| lang.t("never").to_owned())}</td>
@@ -227,7 +227,7 @@ pub fn WebhookEndpoints(
                 });
             }>
                 // Not type="url": the server's host policy decides, and says why.
-                <label>{lang.t("endpoint_url")}
+                <label class="wide">{lang.t("endpoint_url")}
                     <input name="url" inputmode="url" data-testid="endpoint-url" placeholder="https://…" bind:value=url autocomplete="off"/>
                 </label>
                 <button type="submit" data-testid="add-endpoint" disabled=move || add.pending().get()>
@@ -242,7 +242,7 @@ pub fn WebhookEndpoints(
                 view! {
                     <table data-testid="endpoint-list">
                         <thead><tr>
-                            <th>{lang.t("endpoint")}</th><th>{lang.t("endpoint_url")}</th><th>{lang.t("created")}</th>
+                            <th>{lang.t("endpoint")}</th><th>{lang.t("created")}</th>
                             <th>{lang.t("previous_signs_until")}</th><th></th>
                         </tr></thead>
                         <tbody>
@@ -279,13 +279,17 @@ fn EndpointRow(
     };
     let rotated_secret = move || match rotate.value().get() {
         Some(Ok(issued)) if issued.new_secret.endpoint_id == id.get_value() => Some(view! {
-            <OneTimeSecret
-                note=lang.t("rotated_secret_once")
-                secret=issued.new_secret.secret
-                testid="rotated-secret"
-                hide_label=lang.t("copied")
-                hide=move || rotate.value().set(None)
-            />
+            <tr class="once-row">
+                <td colspan="4">
+                    <OneTimeSecret
+                        note=lang.t("rotated_secret_once")
+                        secret=issued.new_secret.secret
+                        testid="rotated-secret"
+                        hide_label=lang.t("copied")
+                        hide=move || rotate.value().set(None)
+                    />
+                </td>
+            </tr>
         }),
         _ => None,
     };
@@ -299,8 +303,11 @@ fn EndpointRow(
     };
     view! {
         <tr data-testid=format!("endpoint-{}", endpoint.id)>
-            <td><code>{endpoint.id.clone()}</code></td>
-            <td class="url" data-testid="endpoint-url-listed">{endpoint.url}</td>
+            <td class="url">
+                <span data-testid="endpoint-url-listed">{endpoint.url}</span>
+                <br/>
+                <code class="muted">{endpoint.id.clone()}</code>
+            </td>
             <td>{utc_minute(endpoint.created_at)}</td>
             <td data-testid="previous-until">{endpoint.previous_until.map(utc_minute).unwrap_or_else(|| "—".to_owned())}</td>
             <td>
@@ -327,8 +334,9 @@ fn EndpointRow(
                     </button>
                 </Show>
                 <span class="error" data-testid="endpoint-error">{error}</span>
-                {rotated_secret}
             </td>
         </tr>
+        // In place: right under the endpoint it belongs to.
+        {rotated_secret}
     }
 }
