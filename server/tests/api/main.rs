@@ -5,6 +5,7 @@ mod helpers;
 mod receiver;
 
 mod admin;
+mod admin_store_api;
 mod cancel_async;
 mod cancel_sync;
 mod checkout_async;
