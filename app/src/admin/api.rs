@@ -83,6 +83,14 @@ fn with_status<T>(result: Result<T, AdminError>) -> Result<T, AdminError> {
     result
 }
 
+/// An answer carrying a one-time secret is kept by no cache.
+#[cfg(feature = "ssr")]
+fn no_store() {
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+}
+
 #[server(prefix = "/admin/fn", endpoint = "overview", client = CsrfClient)]
 pub async fn load_admin(mall_id: String) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
@@ -113,4 +121,37 @@ pub async fn toggle_shop(request: ToggleRequest) -> Result<AdminOverview, AdminE
 pub async fn resend_delivery(request: ResendRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
     with_status(port.resend(&headers, request).await)
+}
+
+#[server(prefix = "/admin/fn", endpoint = "create-api-key", client = CsrfClient)]
+pub async fn create_api_key(request: CreateApiKeyRequest) -> Result<ApiKeyCreated, AdminError> {
+    let (port, headers) = with_status(port_and_headers().await)?;
+    no_store();
+    with_status(port.create_api_key(&headers, request).await)
+}
+
+#[server(prefix = "/admin/fn", endpoint = "revoke-api-key", client = CsrfClient)]
+pub async fn revoke_api_key(request: RevokeApiKeyRequest) -> Result<AdminOverview, AdminError> {
+    let (port, headers) = with_status(port_and_headers().await)?;
+    with_status(port.revoke_api_key(&headers, request).await)
+}
+
+#[server(prefix = "/admin/fn", endpoint = "create-webhook-endpoint", client = CsrfClient)]
+pub async fn create_webhook_endpoint(request: CreateWebhookEndpointRequest) -> Result<WebhookSecretIssued, AdminError> {
+    let (port, headers) = with_status(port_and_headers().await)?;
+    no_store();
+    with_status(port.create_webhook_endpoint(&headers, request).await)
+}
+
+#[server(prefix = "/admin/fn", endpoint = "delete-webhook-endpoint", client = CsrfClient)]
+pub async fn delete_webhook_endpoint(request: DeleteWebhookEndpointRequest) -> Result<AdminOverview, AdminError> {
+    let (port, headers) = with_status(port_and_headers().await)?;
+    with_status(port.delete_webhook_endpoint(&headers, request).await)
+}
+
+#[server(prefix = "/admin/fn", endpoint = "rotate-webhook-secret", client = CsrfClient)]
+pub async fn rotate_webhook_secret(request: RotateWebhookSecretRequest) -> Result<WebhookSecretIssued, AdminError> {
+    let (port, headers) = with_status(port_and_headers().await)?;
+    no_store();
+    with_status(port.rotate_webhook_secret(&headers, request).await)
 }

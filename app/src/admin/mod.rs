@@ -7,6 +7,8 @@ mod i18n;
 mod page;
 #[cfg(feature = "ssr")]
 mod port;
+mod store_api;
+mod time;
 mod types;
 
 pub use api::*;

@@ -4,7 +4,12 @@ use leptos::prelude::*;
 use leptos_meta::Meta;
 use leptos_router::hooks::use_query_map;
 
-use super::{api::*, types::*, Lang};
+use super::{
+    api::*,
+    store_api::{ApiKeys, StoreApiActions, WebhookEndpoints},
+    types::*,
+    Lang,
+};
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -12,6 +17,7 @@ pub fn AdminPage() -> impl IntoView {
     let mall_id = move || query.read().get("mall_id").unwrap_or_default();
     let overview = Resource::new(mall_id, load_admin);
     let hydrated = crate::pages::hydrated();
+    let store_api = StoreApiActions::new(move || overview.refetch());
 
     view! {
         <section class="card admin">
@@ -22,7 +28,7 @@ pub fn AdminPage() -> impl IntoView {
                 {move || {
                     Suspend::new(async move {
                         match overview.await {
-                            Ok(o) => view! { <Overview overview=o refresh=move || overview.refetch()/> }.into_any(),
+                            Ok(o) => view! { <Overview overview=o refresh=move || overview.refetch() store_api=store_api/> }.into_any(),
                             Err(e) => view! { <SignIn error=e/> }.into_any(),
                         }
                     })
@@ -49,7 +55,11 @@ fn field_error(value: Option<Result<AdminOverview, AdminError>>, field: &str) ->
 }
 
 #[component]
-fn Overview(overview: AdminOverview, refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn Overview(
+    overview: AdminOverview,
+    refresh: impl Fn() + Copy + Send + Sync + 'static,
+    store_api: StoreApiActions,
+) -> impl IntoView {
     let lang = Lang::parse(&overview.lang);
     let mall_id = overview.mall_id.clone();
     let link = ServerAction::<LinkCredentials>::new();
@@ -173,6 +183,9 @@ fn Overview(overview: AdminOverview, refresh: impl Fn() + Copy + Send + Sync + '
             </table>
             <span class="error">{move || field_error(toggle.value().get(), "*")}</span>
         </section>
+
+        <ApiKeys keys=overview.api_keys lang=lang mall=mall actions=store_api/>
+        <WebhookEndpoints endpoints=overview.webhook_endpoints lang=lang mall=mall actions=store_api/>
 
         <section class="block">
             <h2>{lang.t("payments")}</h2>

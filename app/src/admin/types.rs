@@ -14,6 +14,10 @@ pub struct AdminOverview {
     pub shops: Vec<ShopView>,
     pub payments: Vec<PaymentView>,
     pub deliveries: Vec<DeliveryView>,
+    /// The mall's Store API keys, revoked ones too (SPEC §8.1): never a key itself.
+    pub api_keys: Vec<ApiKeyView>,
+    /// The mall's webhook endpoints (SPEC §8.4): never a secret.
+    pub webhook_endpoints: Vec<WebhookEndpointView>,
 }
 
 /// Linked credentials as shown: never the secret.
@@ -66,6 +70,29 @@ pub struct DeliveryView {
     pub created_at: i64,
 }
 
+/// A Store API key as listed: what identifies it, never the key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    /// `test` (`sk_test_…`) or `live` (`sk_live_…`).
+    pub mode: String,
+    pub prefix: String,
+    pub last4: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A webhook endpoint as listed: never its secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpointView {
+    pub id: String,
+    pub url: String,
+    pub created_at: i64,
+    /// After a rotation, the previous secret still signs until then.
+    pub previous_until: Option<i64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkRequest {
     pub mall_id: String,
@@ -103,6 +130,81 @@ pub struct ResendRequest {
     pub delivery_id: String,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateApiKeyRequest {
+    pub mall_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevokeApiKeyRequest {
+    pub mall_id: String,
+    pub key_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateWebhookEndpointRequest {
+    pub mall_id: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeleteWebhookEndpointRequest {
+    pub mall_id: String,
+    pub endpoint_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RotateWebhookSecretRequest {
+    pub mall_id: String,
+    pub endpoint_id: String,
+}
+
+/// A key just created: the only answer that ever carries the key itself.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewApiKey {
+    pub key_id: String,
+    pub key: String,
+}
+
+/// A webhook endpoint's secret just issued (by its creation or a rotation): the only
+/// answer that ever carries it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewWebhookSecret {
+    pub endpoint_id: String,
+    pub secret: String,
+}
+
+// Secrets stay out of logs and panic messages.
+impl std::fmt::Debug for NewApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiKey").field("key_id", &self.key_id).field("key", &"…").finish()
+    }
+}
+
+impl std::fmt::Debug for NewWebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhookSecret").field("endpoint_id", &self.endpoint_id).field("secret", &"…").finish()
+    }
+}
+
+/// The answer to `POST /admin/api-keys`: the overview (its list shows the new key by
+/// prefix and last 4) and, beside it, the key, shown this once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyCreated {
+    #[serde(flatten)]
+    pub overview: AdminOverview,
+    pub new_key: NewApiKey,
+}
+
+/// The answer to adding a webhook endpoint or rotating its secret: the overview and,
+/// beside it, the new secret, shown this once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookSecretIssued {
+    #[serde(flatten)]
+    pub overview: AdminOverview,
+    pub new_secret: NewWebhookSecret,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminErrorKind {
@@ -112,6 +214,8 @@ pub enum AdminErrorKind {
     Forbidden,
     /// Bad input; `field` says which.
     Invalid,
+    /// The mall has no such thing (another mall's id answers this too).
+    NotFound,
     /// Not possible in the current state (another action running, nothing to resend, …).
     Conflict,
     /// Cafe24 or the payment company failed or refused.
@@ -120,7 +224,7 @@ pub enum AdminErrorKind {
 }
 
 /// An error shown next to what caused it (`field`: `public_key`, `secret_key`,
-/// `shop:<no>`, `delivery:<id>`, …).
+/// `shop:<no>`, `delivery:<id>`, `key:<id>`, `url`, `endpoint:<id>`, …).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdminError {
     pub kind: AdminErrorKind,
@@ -143,6 +247,7 @@ impl AdminError {
         match self.kind {
             AdminErrorKind::SignIn => 401,
             AdminErrorKind::Forbidden => 403,
+            AdminErrorKind::NotFound => 404,
             AdminErrorKind::Invalid => 422,
             AdminErrorKind::Conflict => 409,
             AdminErrorKind::Upstream => 502,

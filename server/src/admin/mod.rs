@@ -11,12 +11,12 @@ use std::{future::Future, sync::Arc};
 
 use axum::{
     extract::{DefaultBodyLimit, FromRef, State},
-    http::{HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
 use app::admin::{AdminError, AdminErrorKind, AdminPort};
@@ -31,8 +31,10 @@ use crate::{
     },
     config::Cafe24Credentials,
     gateway::Gateways,
+    hosts::HostPolicy,
     secrets::KeyRing,
     store::Store,
+    store_api::keys::KeyMode,
     web::PublicUrl,
 };
 
@@ -45,11 +47,15 @@ pub struct AdminContext {
     pub store: Store,
     pub keys: Arc<KeyRing>,
     pub gateways: Gateways,
+    /// Webhook endpoints must pass it like every URL we send to (SPEC §7).
+    pub hosts: Arc<HostPolicy>,
     pub cafe24: Arc<Cafe24Credentials>,
     pub cafe24_api: Arc<Cafe24Api>,
     /// The Admin API with the mall's tokens.
     pub client: Cafe24Client,
     pub public_url: PublicUrl,
+    /// `sk_test_…` keys with the sandbox on, `sk_live_…` otherwise.
+    pub api_key_mode: KeyMode,
     pub leptos_options: LeptosOptions,
 }
 
@@ -100,18 +106,24 @@ where
         .route("/admin/unlink", post(unlink))
         .route("/admin/shop/toggle", post(toggle))
         .route("/admin/notifications/resend", post(resend))
+        .route("/admin/api-keys", post(create_api_key))
+        .route("/admin/api-keys/revoke", post(revoke_api_key))
+        .route("/admin/webhook-endpoints", post(create_webhook_endpoint))
+        .route("/admin/webhook-endpoints/delete", post(delete_webhook_endpoint))
+        .route("/admin/webhook-endpoints/rotate", post(rotate_webhook_secret))
         .route("/admin/logout", post(launch::logout))
         .route("/api/cafe24/webhook", post(uninstall::cafe24_webhook))
         .layer(crate::web::catch_panics(panic_answer))
         .layer(DefaultBodyLimit::max(64 * 1024))
 }
 
-struct AdminResponse(Result<app::admin::AdminOverview, AdminError>);
+/// An admin route's answer: the overview (or an answer built around it), or the error.
+struct AdminResponse<T = app::admin::AdminOverview>(Result<T, AdminError>);
 
-impl IntoResponse for AdminResponse {
+impl<T: Serialize> IntoResponse for AdminResponse<T> {
     fn into_response(self) -> Response {
         match self.0 {
-            Ok(overview) => Json(overview).into_response(),
+            Ok(answer) => Json(answer).into_response(),
             Err(e) => {
                 let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 (status, Json(json!({"error": {"kind": e.kind, "field": e.field, "message": e.message}})))
@@ -121,9 +133,20 @@ impl IntoResponse for AdminResponse {
     }
 }
 
+/// An answer carrying a one-time secret: kept by no cache.
+struct OneTimeSecret<T>(AdminResponse<T>);
+
+impl<T: Serialize> IntoResponse for OneTimeSecret<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
 /// A panic in an admin route answers like any admin error.
 fn panic_answer() -> Response {
-    AdminResponse(Err(AdminError::new(
+    AdminResponse::<()>(Err(AdminError::new(
         AdminErrorKind::Internal,
         "something went wrong on our side; nothing was changed",
     )))
@@ -172,4 +195,53 @@ async fn toggle(State(app): State<AdminContext>, headers: HeaderMap, body: axum:
 async fn resend(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
     let service = AdminService::new(app);
     AdminResponse(async { service.resend(&headers, checked(&service, &headers, &body).await?).await }.await)
+}
+
+async fn create_api_key(
+    State(app): State<AdminContext>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> OneTimeSecret<app::admin::ApiKeyCreated> {
+    let service = AdminService::new(app);
+    OneTimeSecret(AdminResponse(
+        async { service.create_api_key(&headers, checked(&service, &headers, &body).await?).await }.await,
+    ))
+}
+
+async fn revoke_api_key(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
+    let service = AdminService::new(app);
+    AdminResponse(async { service.revoke_api_key(&headers, checked(&service, &headers, &body).await?).await }.await)
+}
+
+async fn create_webhook_endpoint(
+    State(app): State<AdminContext>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> OneTimeSecret<app::admin::WebhookSecretIssued> {
+    let service = AdminService::new(app);
+    OneTimeSecret(AdminResponse(
+        async { service.create_webhook_endpoint(&headers, checked(&service, &headers, &body).await?).await }.await,
+    ))
+}
+
+async fn delete_webhook_endpoint(
+    State(app): State<AdminContext>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AdminResponse {
+    let service = AdminService::new(app);
+    AdminResponse(
+        async { service.delete_webhook_endpoint(&headers, checked(&service, &headers, &body).await?).await }.await,
+    )
+}
+
+async fn rotate_webhook_secret(
+    State(app): State<AdminContext>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> OneTimeSecret<app::admin::WebhookSecretIssued> {
+    let service = AdminService::new(app);
+    OneTimeSecret(AdminResponse(
+        async { service.rotate_webhook_secret(&headers, checked(&service, &headers, &body).await?).await }.await,
+    ))
 }

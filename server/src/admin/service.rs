@@ -3,6 +3,8 @@
 //! `X-CSRF-Token` header. Changes at Cafe24 are undone when a later step fails, so a
 //! shop is never left half registered without saying so.
 
+mod store_api;
+
 use std::time::Duration;
 
 use app::admin::*;
@@ -147,6 +149,7 @@ impl AdminService {
                 created_at: d.created_at,
             })
             .collect();
+        let (api_keys, webhook_endpoints) = self.store_api_lists(session).await?;
         Ok(AdminOverview {
             mall_id: session.mall_id.clone(),
             lang: Lang::parse(&session.lang).code().to_owned(),
@@ -155,6 +158,8 @@ impl AdminService {
             shops,
             payments,
             deliveries,
+            api_keys,
+            webhook_endpoints,
         })
     }
 
@@ -463,6 +468,46 @@ impl AdminPort for AdminService {
                 .at(format!("delivery:{}", request.delivery_id)));
         }
         self.overview_of(&session).await
+    }
+
+    async fn create_api_key(
+        &self,
+        headers: &HeaderMap,
+        request: CreateApiKeyRequest,
+    ) -> Result<ApiKeyCreated, AdminError> {
+        self.issue_api_key(headers, request).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        headers: &HeaderMap,
+        request: RevokeApiKeyRequest,
+    ) -> Result<AdminOverview, AdminError> {
+        self.revoke_key(headers, request).await
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        headers: &HeaderMap,
+        request: CreateWebhookEndpointRequest,
+    ) -> Result<WebhookSecretIssued, AdminError> {
+        self.add_webhook_endpoint(headers, request).await
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        headers: &HeaderMap,
+        request: DeleteWebhookEndpointRequest,
+    ) -> Result<AdminOverview, AdminError> {
+        self.remove_webhook_endpoint(headers, request).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        headers: &HeaderMap,
+        request: RotateWebhookSecretRequest,
+    ) -> Result<WebhookSecretIssued, AdminError> {
+        self.rotate_endpoint_secret(headers, request).await
     }
 }
 

@@ -78,10 +78,12 @@ impl FromRef<AppState> for AdminContext {
             store: state.store.clone(),
             keys: state.keys.clone(),
             gateways: state.gateways.clone(),
+            hosts: state.hosts.clone(),
             cafe24: state.cafe24.clone(),
             cafe24_api: state.cafe24_api.clone(),
             client: state.cafe24_client.clone(),
             public_url: state.public_url.clone(),
+            api_key_mode: state.store_api.key_mode,
             leptos_options: state.leptos_options.clone(),
         }
     }

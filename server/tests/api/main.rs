@@ -6,6 +6,7 @@ mod receiver;
 mod v2_helpers;
 
 mod admin;
+mod admin_store_api;
 mod cancel_async;
 mod cancel_sync;
 mod checkout_async;
