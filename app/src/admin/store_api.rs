@@ -2,7 +2,7 @@
 //! webhook endpoints. A key or a signing secret is on screen only from the answer that
 //! made it; the lists never have one, so a reload shows only a key's prefix and last 4.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 
 use super::{api::*, time::utc_minute, types::*, Lang};
 
@@ -90,6 +90,35 @@ fn OneTimeSecret(
     }
 }
 
+/// The key or secret in an action's answer, on screen until the merchant dismisses it.
+fn shown_once<S>(
+    action: ServerAction<S>,
+    note: &'static str,
+    testid: &'static str,
+    lang: Lang,
+    secret: fn(S::Output) -> String,
+) -> impl Fn() -> Option<AnyView> + Copy + Send + Sync + 'static
+where
+    S: ServerFn<Error = AdminError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    move || match action.value().get() {
+        Some(Ok(answer)) => Some(
+            view! {
+                <OneTimeSecret
+                    note=lang.t(note)
+                    secret=secret(answer)
+                    testid
+                    hide_label=lang.t("copied")
+                    hide=move || action.value().set(None)
+                />
+            }
+            .into_any(),
+        ),
+        _ => None,
+    }
+}
+
 #[component]
 pub fn ApiKeys(
     keys: Vec<ApiKeyView>,
@@ -98,18 +127,7 @@ pub fn ApiKeys(
     actions: StoreApiActions,
 ) -> impl IntoView {
     let (create, revoke) = (actions.create_key, actions.revoke_key);
-    let new_key = move || match create.value().get() {
-        Some(Ok(created)) => Some(view! {
-            <OneTimeSecret
-                note=lang.t("new_key_once")
-                secret=created.new_key.key
-                testid="new-key"
-                hide_label=lang.t("copied")
-                hide=move || create.value().set(None)
-            />
-        }),
-        _ => None,
-    };
+    let new_key = shown_once(create, "new_key_once", "new-key", lang, |created| created.new_key.key);
     view! {
         <section class="block" data-testid="api-keys">
             <h2>{lang.t("api_keys")}</h2>
@@ -204,18 +222,7 @@ pub fn WebhookEndpoints(
 ) -> impl IntoView {
     let (add, delete, rotate, url) =
         (actions.add_endpoint, actions.delete_endpoint, actions.rotate_secret, actions.endpoint_url);
-    let new_secret = move || match add.value().get() {
-        Some(Ok(issued)) => Some(view! {
-            <OneTimeSecret
-                note=lang.t("new_secret_once")
-                secret=issued.new_secret.secret
-                testid="new-endpoint-secret"
-                hide_label=lang.t("copied")
-                hide=move || add.value().set(None)
-            />
-        }),
-        _ => None,
-    };
+    let new_secret = shown_once(add, "new_secret_once", "new-endpoint-secret", lang, |issued| issued.new_secret.secret);
     view! {
         <section class="block" data-testid="webhook-endpoints">
             <h2>{lang.t("webhook_endpoints")}</h2>

@@ -10,6 +10,7 @@ mod uninstall;
 use std::{future::Future, sync::Arc};
 
 use axum::{
+    body::Bytes,
     extract::{DefaultBodyLimit, FromRef, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -167,81 +168,67 @@ fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Adm
     parsed.map_err(|e| AdminError::new(AdminErrorKind::Invalid, format!("the request body cannot be read: {e}")))
 }
 
-/// A change from a JSON route: the session and CSRF token first, then the body.
-async fn checked<T: DeserializeOwned>(
-    service: &AdminService,
+/// A change from a JSON route: the session and CSRF token first, then the body, then the call.
+async fn change<R: DeserializeOwned, T>(
+    app: AdminContext,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<T, AdminError> {
-    service.session_for_change(headers, None).await?;
-    parse(headers, body)
+    call: impl AsyncFnOnce(&AdminService, R) -> Result<T, AdminError>,
+) -> AdminResponse<T> {
+    let service = AdminService::new(app);
+    AdminResponse(
+        async {
+            service.session_for_change(headers, None).await?;
+            call(&service, parse(headers, body)?).await
+        }
+        .await,
+    )
 }
 
-async fn link(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
-    let service = AdminService::new(app);
-    AdminResponse(async { service.link(&headers, checked(&service, &headers, &body).await?).await }.await)
+async fn link(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> AdminResponse {
+    change(app, &headers, &body, async |s, r| s.link(&headers, r).await).await
 }
 
-async fn unlink(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
-    let service = AdminService::new(app);
-    AdminResponse(async { service.unlink(&headers, checked(&service, &headers, &body).await?).await }.await)
+async fn unlink(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> AdminResponse {
+    change(app, &headers, &body, async |s, r| s.unlink(&headers, r).await).await
 }
 
-async fn toggle(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
-    let service = AdminService::new(app);
-    AdminResponse(async { service.toggle_shop(&headers, checked(&service, &headers, &body).await?).await }.await)
+async fn toggle(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> AdminResponse {
+    change(app, &headers, &body, async |s, r| s.toggle_shop(&headers, r).await).await
 }
 
-async fn resend(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
-    let service = AdminService::new(app);
-    AdminResponse(async { service.resend(&headers, checked(&service, &headers, &body).await?).await }.await)
+async fn resend(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> AdminResponse {
+    change(app, &headers, &body, async |s, r| s.resend(&headers, r).await).await
 }
 
 async fn create_api_key(
     State(app): State<AdminContext>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Bytes,
 ) -> OneTimeSecret<app::admin::ApiKeyCreated> {
-    let service = AdminService::new(app);
-    OneTimeSecret(AdminResponse(
-        async { service.create_api_key(&headers, checked(&service, &headers, &body).await?).await }.await,
-    ))
+    OneTimeSecret(change(app, &headers, &body, async |s, r| s.create_api_key(&headers, r).await).await)
 }
 
-async fn revoke_api_key(State(app): State<AdminContext>, headers: HeaderMap, body: axum::body::Bytes) -> AdminResponse {
-    let service = AdminService::new(app);
-    AdminResponse(async { service.revoke_api_key(&headers, checked(&service, &headers, &body).await?).await }.await)
+async fn revoke_api_key(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> AdminResponse {
+    change(app, &headers, &body, async |s, r| s.revoke_api_key(&headers, r).await).await
 }
 
 async fn create_webhook_endpoint(
     State(app): State<AdminContext>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Bytes,
 ) -> OneTimeSecret<app::admin::WebhookSecretIssued> {
-    let service = AdminService::new(app);
-    OneTimeSecret(AdminResponse(
-        async { service.create_webhook_endpoint(&headers, checked(&service, &headers, &body).await?).await }.await,
-    ))
+    OneTimeSecret(change(app, &headers, &body, async |s, r| s.create_webhook_endpoint(&headers, r).await).await)
 }
 
-async fn delete_webhook_endpoint(
-    State(app): State<AdminContext>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> AdminResponse {
-    let service = AdminService::new(app);
-    AdminResponse(
-        async { service.delete_webhook_endpoint(&headers, checked(&service, &headers, &body).await?).await }.await,
-    )
+async fn delete_webhook_endpoint(State(app): State<AdminContext>, headers: HeaderMap, body: Bytes) -> AdminResponse {
+    change(app, &headers, &body, async |s, r| s.delete_webhook_endpoint(&headers, r).await).await
 }
 
 async fn rotate_webhook_secret(
     State(app): State<AdminContext>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Bytes,
 ) -> OneTimeSecret<app::admin::WebhookSecretIssued> {
-    let service = AdminService::new(app);
-    OneTimeSecret(AdminResponse(
-        async { service.rotate_webhook_secret(&headers, checked(&service, &headers, &body).await?).await }.await,
-    ))
+    OneTimeSecret(change(app, &headers, &body, async |s, r| s.rotate_webhook_secret(&headers, r).await).await)
 }
