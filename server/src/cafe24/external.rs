@@ -18,7 +18,7 @@ use url::Url;
 
 use super::{
     checkout::{callback_path, callback_payment, new_status_key, open_error, verify_with_gateway},
-    signature, Cafe24Context, Cafe24Error,
+    request, signature, Cafe24Context, Cafe24Error,
 };
 use crate::{
     cafe24::api::CalculationItem,
@@ -203,8 +203,9 @@ fn lines(order: &[Value], currency: Currency) -> Result<Vec<Line>, String> {
 
 /// `POST /api/external-checkout/payload`: the button hands over Cafe24's reservation.
 pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response {
-    let Ok(p) = serde_json::from_slice::<Value>(&body) else {
-        return refused(StatusCode::BAD_REQUEST, "the body is not JSON");
+    let p = match request::strict_json(&body) {
+        Ok(p) => p,
+        Err(e) => return e.for_storefront().into_response(),
     };
     let field = |name: &str| text_of(&p[name]).filter(|v| !v.is_empty());
     let (Some(mall_text), Some(order_text), Some(response_time), Some(noty_url), Some(hmac), Some(return_url_base)) = (
@@ -580,7 +581,11 @@ impl ReviewPort for ReviewService {
 
 /// `POST /api/external-checkout/order/pay {mall_id, order_id}`
 pub async fn order_pay(State(app): State<Cafe24Context>, body: Bytes) -> Response {
-    let Ok(action) = serde_json::from_slice::<OrderAction>(&body) else {
+    let action = match request::strict_json(&body) {
+        Ok(body) => serde_json::from_value::<OrderAction>(body).ok(),
+        Err(e) => return e.for_storefront().into_response(),
+    };
+    let Some(action) = action else {
         return refused(StatusCode::BAD_REQUEST, "send {\"mall_id\", \"order_id\"}");
     };
     match ReviewService::new(app).pay(action).await {

@@ -106,6 +106,117 @@ impl<'de> Deserialize<'de> for FieldList {
     }
 }
 
+/// A JSON body of the storefront's calls (nested: the basket is an array of objects),
+/// refused when any object in it names a member twice, the path of which is given
+/// (`order[0].product_price is given more than once`).
+pub fn strict_json(body: &[u8]) -> Result<serde_json::Value, Cafe24Error> {
+    let tree: Tree =
+        serde_json::from_slice(body).map_err(|e| Cafe24Error::malformed(format!("the body is not JSON ({e})")))?;
+    tree.into_value(&mut String::new())
+        .map_err(|path| Cafe24Error::malformed(format!("{path} is given more than once")))
+}
+
+/// A JSON value whose objects keep every member, duplicates included.
+enum Tree {
+    Object(Vec<(String, Tree)>),
+    Array(Vec<Tree>),
+    Leaf(serde_json::Value),
+}
+
+impl Tree {
+    /// The value, or the path of the first member named twice.
+    fn into_value(self, path: &mut String) -> Result<serde_json::Value, String> {
+        let depth = path.len();
+        let value = match self {
+            Tree::Leaf(v) => v,
+            Tree::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    path.push_str(&format!("[{i}]"));
+                    out.push(item.into_value(path)?);
+                    path.truncate(depth);
+                }
+                serde_json::Value::Array(out)
+            }
+            Tree::Object(members) => {
+                let mut out = serde_json::Map::new();
+                for (name, member) in members {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&name);
+                    if out.contains_key(&name) {
+                        return Err(path.clone());
+                    }
+                    let value = member.into_value(path)?;
+                    out.insert(name, value);
+                    path.truncate(depth);
+                }
+                serde_json::Value::Object(out)
+            }
+        };
+        Ok(value)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Tree;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_bool<E>(self, v: bool) -> Result<Tree, E> {
+                Ok(Tree::Leaf(v.into()))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Tree, E> {
+                Ok(Tree::Leaf(v.into()))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Tree, E> {
+                Ok(Tree::Leaf(v.into()))
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<Tree, E> {
+                Ok(Tree::Leaf(v.into()))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Tree, E> {
+                Ok(Tree::Leaf(v.into()))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Tree, E> {
+                Ok(Tree::Leaf(v.into()))
+            }
+
+            fn visit_unit<E>(self) -> Result<Tree, E> {
+                Ok(Tree::Leaf(serde_json::Value::Null))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Tree::Array(items))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Tree::Object(members))
+            }
+        }
+        deserializer.deserialize_any(Any)
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for Fields {
     type Rejection = Cafe24Error;
 
@@ -168,6 +279,20 @@ mod tests {
         assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "amount is given more than once"));
         let nested = Fields::parse_json(br#"{"extra_data":{"k":1,"k":2}}"#).unwrap();
         assert_eq!(nested.get("extra_data"), Some(r#"{"k":1,"k":2}"#), "inner objects are echoed as sent");
+    }
+
+    #[test]
+    fn a_member_named_twice_anywhere_in_a_storefront_body_is_refused_with_its_path() {
+        let refused = |body: &str| strict_json(body.as_bytes()).unwrap_err().message;
+        assert_eq!(refused(r#"{"order_id":"a","order_id":"b"}"#), "order_id is given more than once");
+        assert_eq!(
+            refused(r#"{"order":[{"product_price":"1"},{"product_price":"9","product_price":"1"}]}"#),
+            "order[1].product_price is given more than once"
+        );
+        assert_eq!(refused(r#"{"a":{"b":{"c":1,"c":1}}}"#), "a.b.c is given more than once");
+        let kept = strict_json(br#"{"order":[{"p":"1.5","q":2,"o":null,"t":true}],"b":"\u00e9"}"#).unwrap();
+        assert_eq!(kept, serde_json::json!({"order":[{"p":"1.5","q":2,"o":null,"t":true}],"b":"é"}));
+        assert!(strict_json(b"{\"a\":").unwrap_err().message.starts_with("the body is not JSON"));
     }
 
     #[test]

@@ -5,7 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::helpers::*;
+use crate::{
+    external::{basket, now_secs, payload},
+    helpers::*,
+};
 
 /// `body` as JSON with `name: first` written once more before everything else.
 fn json_with_first(body: &Value, name: &str, first: &str) -> Vec<u8> {
@@ -82,8 +85,49 @@ async fn a_status_read_naming_the_key_twice_is_refused(db: Db) {
         .await;
 }
 
+/// The storefront's calls are JSON only, nested: a member named twice at any depth is
+/// refused in the storefront's shape, naming where, and nothing changes.
+async fn refused_from_the_storefront(app: &TestApp, path: &str, raw: String, named: &str) {
+    let before = app.snapshot().await;
+    let (status, answer) = app.post_raw(path, "application/json", raw.into_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+    assert_eq!(answer["bResult"], false);
+    assert_eq!(answer["mData"]["message"], format!("{named} is given more than once"), "{path}");
+    assert_eq!(app.snapshot().await, before, "{path} changed nothing");
+}
+
+async fn storefront_reservations_naming_a_member_twice_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let order_id = unique_order_id();
+    // Signed for the last values, as an attacker would: the reservation's hmac holds.
+    let body = payload(&order_id, &basket(), "https://demomall.cafe24shop.com/noty", 2700, now_secs());
+    refused_from_the_storefront(
+        &app,
+        "/api/external-checkout/payload",
+        String::from_utf8(json_with_first(&body, "order_id", "20261123-0000000")).unwrap(),
+        "order_id",
+    )
+    .await;
+    // Inside the basket: the first line's price named twice, the last value signed.
+    let text = body.to_string();
+    let nested = text.replacen(
+        "\"product_price\":\"1000.00\"",
+        "\"product_price\":\"9000.00\",\"product_price\":\"1000.00\"",
+        1,
+    );
+    assert_ne!(nested, text);
+    refused_from_the_storefront(&app, "/api/external-checkout/payload", nested, "order[0].product_price").await;
+    assert_eq!(app.count_where("payments", &format!("order_id = '{order_id}'")).await, 0);
+    let (status, answer) = app.post_json("/api/external-checkout/payload", &body).await;
+    assert_eq!(status, StatusCode::OK, "the same reservation sent once is taken: {answer}");
+
+    let pay = format!(r#"{{"mall_id":"demomall","order_id":"20261123-0000000","order_id":"{order_id}"}}"#);
+    refused_from_the_storefront(&app, "/api/external-checkout/order/pay", pay, "order_id").await;
+}
+
 crate::on_both_databases!(
     payment_requests_naming_the_amount_twice_are_refused,
     cancels_naming_the_cancel_amount_twice_are_refused,
     a_status_read_naming_the_key_twice_is_refused,
+    storefront_reservations_naming_a_member_twice_are_refused,
 );

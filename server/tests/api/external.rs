@@ -14,7 +14,7 @@ use crate::{helpers::*, receiver::Receiver};
 const SECONDS: Duration = Duration::from_secs(10);
 const MALL_BASE: &str = "https://demomall.cafe24shop.com";
 
-fn basket() -> Vec<Value> {
+pub(crate) fn basket() -> Vec<Value> {
     vec![
         json!({"shop_no": 1, "product_no": 22, "variant_code": "P000000W000C", "option_id": "000C", "quantity": 1,
                "product_price": "1000.00", "option_price": "100.00", "product_name": "Basic Product", "option_text": "Size=S"}),
@@ -24,7 +24,7 @@ fn basket() -> Vec<Value> {
 }
 
 /// The button's payload for Cafe24's reservation of `order`, signed as Cafe24 signs it.
-fn payload(order_id: &str, order: &[Value], noty_url: &str, total: i64, response_time: i64) -> Value {
+pub(crate) fn payload(order_id: &str, order: &[Value], noty_url: &str, total: i64, response_time: i64) -> Value {
     let response_time = response_time.to_string();
     json!({
         "order": order,
@@ -40,7 +40,7 @@ fn payload(order_id: &str, order: &[Value], noty_url: &str, total: i64, response
     })
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     paybridge::store::now_ms() / 1000
 }
 
