@@ -13,6 +13,29 @@ pub mod admin;
 pub mod checkout;
 mod pages;
 
+/// Runs a port's call so that a panic in it becomes `internal()`, logged here. A page's
+/// resource runs its server function on a task of its own, where a panic would leave
+/// the page waiting for it forever; the page shows the error instead.
+#[cfg(feature = "ssr")]
+pub(crate) async fn unwind_safe<T, E>(
+    call: impl std::future::Future<Output = Result<T, E>>,
+    internal: impl FnOnce() -> E,
+) -> Result<T, E> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(call).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            tracing::error!(panic = %what, "a server function panicked; answered 500");
+            Err(internal())
+        }
+    }
+}
+
 /// The HTML document around every Leptos page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {

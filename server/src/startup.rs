@@ -15,7 +15,7 @@ use crate::{
     cafe24::{api::Cafe24Api, noty::Cafe24Notifier, tokens::Cafe24Client},
     config::{Config, EncryptionKeySource},
     domain::Channel,
-    gateway::{sandbox::SandboxGateway, Gateways},
+    gateway::{sandbox::SandboxGateway, Gateways, PaymentGateway},
     hosts::{HostPattern, HostPolicy},
     http,
     outbox::{delivery_timeout, GuardedResolver, OutboxWorker},
@@ -95,6 +95,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_connectors(config, Vec::new()).await
+    }
+
+    /// [`Self::build`], with further connectors beside the configured ones (a test's own
+    /// PG, or a connector an embedding application brings), by the id malls are linked to.
+    pub async fn build_with_connectors(
+        config: Config,
+        connectors: Vec<(&'static str, Arc<dyn PaymentGateway>)>,
+    ) -> Result<Self, StartError> {
         let keys = load_keys(&config.encryption_key)?;
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
@@ -128,9 +137,12 @@ impl Application {
             url.set_path(&format!("{base}/sandbox-pg"));
             url
         });
-        let gateways = Gateways::default().with(
-            crate::gateway::sandbox::GATEWAY_ID,
-            Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
+        let gateways = connectors.into_iter().fold(
+            Gateways::default().with(
+                crate::gateway::sandbox::GATEWAY_ID,
+                Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
+            ),
+            |gateways, (id, connector)| gateways.with(id, connector),
         );
         let keys = Arc::new(keys);
 

@@ -83,3 +83,11 @@ where
         answer()
     })
 }
+
+/// What a panic answers where no channel gave its own shape (pages, the launch, the
+/// sandbox): a page that says nothing of why.
+pub fn panic_page() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = "<h1>Something went wrong on our side</h1><p>Nothing was changed. Please try again.</p>";
+    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::response::Html(page("Error", body))).into_response()
+}

@@ -70,6 +70,14 @@ async fn port_and_headers() -> Result<(std::sync::Arc<dyn super::AdminPort>, htt
     Ok((port, headers))
 }
 
+/// The port's answer (a panic in it is a 500), its status on the HTTP response.
+#[cfg(feature = "ssr")]
+async fn answer<T>(call: impl std::future::Future<Output = Result<T, AdminError>>) -> Result<T, AdminError> {
+    let internal =
+        || AdminError::new(AdminErrorKind::Internal, "something went wrong on our side; nothing was changed");
+    with_status(crate::unwind_safe(call, internal).await)
+}
+
 /// The answer's HTTP status follows the error (401, 403, 422, …) instead of a blanket 500.
 #[cfg(feature = "ssr")]
 fn with_status<T>(result: Result<T, AdminError>) -> Result<T, AdminError> {
@@ -96,62 +104,62 @@ pub async fn load_admin(mall_id: String) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
     let method: http::Method =
         leptos_axum::extract().await.map_err(|e| AdminError::new(AdminErrorKind::Internal, e.to_string()))?;
-    with_status(port.overview(&headers, &mall_id, method == http::Method::GET).await)
+    answer(port.overview(&headers, &mall_id, method == http::Method::GET)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "link", client = CsrfClient)]
 pub async fn link_credentials(request: LinkRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.link(&headers, request).await)
+    answer(port.link(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "unlink", client = CsrfClient)]
 pub async fn unlink_credentials(request: UnlinkRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.unlink(&headers, request).await)
+    answer(port.unlink(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "toggle", client = CsrfClient)]
 pub async fn toggle_shop(request: ToggleRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.toggle_shop(&headers, request).await)
+    answer(port.toggle_shop(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "resend", client = CsrfClient)]
 pub async fn resend_delivery(request: ResendRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.resend(&headers, request).await)
+    answer(port.resend(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "create-api-key", client = CsrfClient)]
 pub async fn create_api_key(request: CreateApiKeyRequest) -> Result<ApiKeyCreated, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
     no_store();
-    with_status(port.create_api_key(&headers, request).await)
+    answer(port.create_api_key(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "revoke-api-key", client = CsrfClient)]
 pub async fn revoke_api_key(request: RevokeApiKeyRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.revoke_api_key(&headers, request).await)
+    answer(port.revoke_api_key(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "create-webhook-endpoint", client = CsrfClient)]
 pub async fn create_webhook_endpoint(request: CreateWebhookEndpointRequest) -> Result<WebhookSecretIssued, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
     no_store();
-    with_status(port.create_webhook_endpoint(&headers, request).await)
+    answer(port.create_webhook_endpoint(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "delete-webhook-endpoint", client = CsrfClient)]
 pub async fn delete_webhook_endpoint(request: DeleteWebhookEndpointRequest) -> Result<AdminOverview, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
-    with_status(port.delete_webhook_endpoint(&headers, request).await)
+    answer(port.delete_webhook_endpoint(&headers, request)).await
 }
 
 #[server(prefix = "/admin/fn", endpoint = "rotate-webhook-secret", client = CsrfClient)]
 pub async fn rotate_webhook_secret(request: RotateWebhookSecretRequest) -> Result<WebhookSecretIssued, AdminError> {
     let (port, headers) = with_status(port_and_headers().await)?;
     no_store();
-    with_status(port.rotate_webhook_secret(&headers, request).await)
+    answer(port.rotate_webhook_secret(&headers, request)).await
 }

@@ -11,6 +11,14 @@ fn port() -> Result<std::sync::Arc<dyn super::ReviewPort>, ReviewError> {
     })
 }
 
+/// The port's answer (a panic in it is a 500), its status on the HTTP response.
+#[cfg(feature = "ssr")]
+async fn answer<T>(call: impl std::future::Future<Output = Result<T, ReviewError>>) -> Result<T, ReviewError> {
+    let internal =
+        || ReviewError { status: 500, message: "something went wrong on our side".into(), redirect_url: None };
+    with_status(crate::unwind_safe(call, internal).await)
+}
+
 #[cfg(feature = "ssr")]
 fn with_status<T>(result: Result<T, ReviewError>) -> Result<T, ReviewError> {
     if let Err(e) = &result {
@@ -25,15 +33,15 @@ fn with_status<T>(result: Result<T, ReviewError>) -> Result<T, ReviewError> {
 
 #[server(prefix = "/api/external-checkout/fn", endpoint = "review")]
 pub async fn load_review(mall_id: String, order_id: String, key: Option<String>) -> Result<ReviewView, ReviewError> {
-    with_status(port()?.review(&mall_id, &order_id, key.as_deref()).await)
+    answer(with_status(port())?.review(&mall_id, &order_id, key.as_deref())).await
 }
 
 #[server(prefix = "/api/external-checkout/fn", endpoint = "pay")]
 pub async fn pay_order(action: OrderAction) -> Result<NextStep, ReviewError> {
-    with_status(port()?.pay(action).await)
+    answer(with_status(port())?.pay(action)).await
 }
 
 #[server(prefix = "/api/external-checkout/fn", endpoint = "cancel")]
 pub async fn cancel_order(action: OrderAction) -> Result<NextStep, ReviewError> {
-    with_status(port()?.cancel(action).await)
+    answer(with_status(port())?.cancel(action)).await
 }

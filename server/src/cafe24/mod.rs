@@ -64,23 +64,31 @@ where
 {
     Router::new()
         .route("/api/synchronous-checkout/checkout", post(checkout::payment_request_sync))
-        .route(
-            "/api/synchronous-checkout/checkout/callback",
-            get(checkout::callback_sync).post(checkout::callback_sync),
-        )
         .route("/api/synchronous-checkout/checkout/status", post(checkout::payment_status))
         .route("/api/asynchronous-checkout/checkout", post(checkout::payment_request_async))
-        .route(
-            "/api/asynchronous-checkout/checkout/callback",
-            get(checkout::callback_async).post(checkout::callback_async),
-        )
         .route("/api/synchronous-cancellation/cancel", post(cancel::cancel_sync))
         .route("/api/asynchronous-cancellation/cancel", post(cancel::cancel_async))
         // The names used by the seed's Postman collection.
         .route("/api/synchronous-refund/cancel", post(cancel::cancel_sync))
         .route("/api/asynchronous-refund/cancel", post(cancel::cancel_async))
-        .route("/api/external-checkout/order/callback", get(external::order_callback).post(external::order_callback))
         .layer(crate::web::catch_panics(panic_answer))
+        // The buyer's browser, back from the PG: a panic answers with a page.
+        .merge(
+            Router::new()
+                .route(
+                    "/api/synchronous-checkout/checkout/callback",
+                    get(checkout::callback_sync).post(checkout::callback_sync),
+                )
+                .route(
+                    "/api/asynchronous-checkout/checkout/callback",
+                    get(checkout::callback_async).post(checkout::callback_async),
+                )
+                .route(
+                    "/api/external-checkout/order/callback",
+                    get(external::order_callback).post(external::order_callback),
+                )
+                .layer(crate::web::catch_panics(buyer_panic_answer)),
+        )
         .merge(
             Router::new()
                 .route("/api/external-checkout/order/pay", post(external::order_pay))
@@ -266,6 +274,11 @@ impl IntoResponse for Cafe24Error {
 /// the layer that caught it).
 pub fn panic_answer() -> Response {
     Cafe24Error::hidden().into_response()
+}
+
+/// A panic while the buyer comes back from the PG answers with a page.
+pub fn buyer_panic_answer() -> Response {
+    Cafe24Error::hidden().for_buyer().into_response()
 }
 
 /// A panic in a storefront call answers in the storefront's shape.

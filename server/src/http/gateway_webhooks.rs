@@ -29,6 +29,13 @@ where
         .route("/api/asynchronous-checkout/checkout/webhook", post(sandbox_alias))
         .route("/api/asynchronous-cancellation/cancel/webhook", post(sandbox_alias))
         .route("/api/asynchronous-refund/cancel/webhook", post(sandbox_alias))
+        .layer(crate::web::catch_panics(panic_answer))
+}
+
+/// A panic answers 500, so the PG sends the webhook again (nothing was kept).
+fn panic_answer() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"result": "error", "message": "internal error; nothing was kept"})))
+        .into_response()
 }
 
 async fn by_connector(

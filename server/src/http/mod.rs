@@ -66,6 +66,9 @@ pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> R
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
             }),
         )
+        // Innermost layers answer a panic in their channel's shape; this one catches the
+        // rest (the launch, pages and their server functions, the sandbox).
+        .layer(crate::web::catch_panics(crate::web::panic_page))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -169,9 +169,18 @@ pub async fn environment(db: Db, overrides: &[(&str, &str)]) -> (HashMap<String,
 
 /// A server with this environment on the database `guard` holds.
 pub async fn start(vars: HashMap<String, String>, guard: DbGuard) -> TestApp {
+    start_with_connectors(vars, guard, Vec::new()).await
+}
+
+/// [`start`], with further PG connectors registered under their ids.
+pub async fn start_with_connectors(
+    vars: HashMap<String, String>,
+    guard: DbGuard,
+    connectors: Vec<(&'static str, std::sync::Arc<dyn paybridge::gateway::PaymentGateway>)>,
+) -> TestApp {
     show_logs_when_asked();
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
-    let app = Application::build(config).await.expect("server starts");
+    let app = Application::build_with_connectors(config, connectors).await.expect("server starts");
     let worker = paybridge::outbox::OutboxWorker { id: now_ms().to_string() + "-test-pass", ..app.worker().clone() };
     let maintenance = app.maintenance().clone();
     let base = Url::parse(&format!("http://127.0.0.1:{}", app.port())).unwrap();
