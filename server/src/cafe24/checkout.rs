@@ -206,8 +206,7 @@ pub(crate) async fn callback_payment(
     };
     let no_such = || buyer_error(StatusCode::NOT_FOUND, &format!("There is no such {what}."));
     let internal = |e: &dyn std::fmt::Display| {
-        tracing::error!(operation = "callback lookup", error = %e, "cafe24 channel: internal error");
-        buyer_error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+        Cafe24Error::internal("finding the payment a buyer came back for", e).for_buyer().into_response()
     };
     let payment = match app.payments.payment_by_reference(&reference).await {
         Ok(Some(p)) => p,
@@ -236,7 +235,10 @@ pub(crate) async fn verify_with_gateway(app: &Cafe24Context, payment: &Payment) 
             tracing::error!(payment_id = %payment.id, error = %e, "applying the PG's answer failed");
             "We could not confirm the payment with the payment company. Please try again.".to_owned()
         }
-        _ => "We could not confirm the payment with the payment company. Please try again.".to_owned(),
+        e => {
+            tracing::warn!(payment_id = %payment.id, error = %e, "could not confirm the payment with the PG");
+            "We could not confirm the payment with the payment company. Please try again.".to_owned()
+        }
     })
 }
 

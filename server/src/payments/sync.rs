@@ -49,11 +49,10 @@ impl PaymentService {
     }
 
     /// Asks the PG about `payment` and applies what it says. A refused transition (the PG
-    /// reports another amount) is recorded and the payment returned as it is.
+    /// reports another amount) is recorded and the payment returned as it is. An error is
+    /// the caller's to log (once), with what it was doing.
     pub async fn sync_with_gateway(&self, payment: &Payment) -> Result<Payment, PaymentError> {
-        let order = self.gateway_order(payment).await.inspect_err(|e| {
-            tracing::warn!(payment_id = %payment.id, error = %e, "could not confirm the payment with the PG");
-        })?;
+        let order = self.gateway_order(payment).await?;
         let Some(event) = event_for(payment, order.status, order.amount, order.captured) else {
             return Ok(payment.clone());
         };
