@@ -28,6 +28,9 @@ pub struct Capabilities {
     pub api_finalization: bool,
     /// The buyer sees our review page before the PG takes the final amount ([`CheckoutMode::Review`]).
     pub review_checkout: bool,
+    /// Cards kept at the PG and charged later by token ([`PaymentGateway::create_registration`],
+    /// [`PaymentGateway::charge_token`]).
+    pub saved_cards: bool,
 }
 
 /// Who finalizes a payment the buyer approved (SPEC §8.3 `finalization`).
@@ -145,6 +148,78 @@ pub struct GatewayRefundRecord {
     pub amount: Money,
 }
 
+/// Whether a saved card may be charged without the buyer present (SPEC §8.3 `usage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenUsage {
+    /// Only while the buyer is there (customer-initiated payments).
+    OnSession,
+    /// Also merchant-initiated payments, without the buyer.
+    OffSession,
+}
+
+/// A hosted page at the PG where the buyer enters a card to keep (SPEC §8.3, registration).
+#[derive(Clone, Debug)]
+pub struct RegistrationRequest {
+    /// Our id for the registration (a payment in 1, amount 0); the PG opens at most one
+    /// registration per reference.
+    pub reference: String,
+    /// Who the card belongs to, as the merchant knows them (scoped to the merchant).
+    pub customer: String,
+    pub usage: TokenUsage,
+    /// Where the PG sends the buyer back (the PG adds nothing we believe: we ask it).
+    pub callback_url: Url,
+    pub webhook_url: Option<Url>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub tid: String,
+    pub registration_url: String,
+}
+
+/// A card the PG keeps. `token` is the PG's reference to it: a secret of ours, kept
+/// sealed at rest, never shown; the rest is what the buyer may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedCard {
+    pub token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrationStatus {
+    /// Undecided: ask again later.
+    Open,
+    Registered(SavedCard),
+    /// The PG refused the card or the buyer gave up.
+    Failed(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayRegistration {
+    pub tid: String,
+    pub reference: String,
+    pub status: RegistrationStatus,
+}
+
+/// A payment with a saved card, taken at once (SPEC §8.3 token payments).
+#[derive(Clone, Debug)]
+pub struct TokenCharge {
+    /// Our payment id; the PG charges at most once per reference.
+    pub reference: String,
+    pub amount: Money,
+    pub capture: CaptureMethod,
+    /// Without the buyer present (needs a card registered for [`TokenUsage::OffSession`]).
+    pub merchant_initiated: bool,
+    pub description: Option<String>,
+}
+
+fn unsupported<T>(what: &str) -> Result<T, GatewayError> {
+    Err(GatewayError::Rejected(format!("this payment company does not support {what}")))
+}
+
 /// What a webhook is about, read before anything is verified: it only says whose
 /// credentials verify it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,6 +323,41 @@ pub trait PaymentGateway: Send + Sync {
     /// Closes a checkout nobody paid, so that its page takes no payment any more; it
     /// answers the order as it is then (paid meanwhile, the PG says so instead).
     async fn close_checkout(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError>;
+
+    /// Opens the PG's hosted card registration page ([`Capabilities::saved_cards`]).
+    async fn create_registration(
+        &self,
+        _creds: &MerchantCredentials,
+        _request: &RegistrationRequest,
+    ) -> Result<Registration, GatewayError> {
+        unsupported("saved cards")
+    }
+
+    /// The registration as the PG has it now (a new card's token once registered).
+    async fn get_registration(
+        &self,
+        _creds: &MerchantCredentials,
+        _tid: &str,
+    ) -> Result<GatewayRegistration, GatewayError> {
+        unsupported("saved cards")
+    }
+
+    /// Charges a saved card at once; the answer is the order as after a checkout (paid,
+    /// authorized for a manual capture, or declined). The same reference again answers
+    /// the same charge.
+    async fn charge_token(
+        &self,
+        _creds: &MerchantCredentials,
+        _token: &str,
+        _charge: &TokenCharge,
+    ) -> Result<GatewayOrder, GatewayError> {
+        unsupported("saved cards")
+    }
+
+    /// Forgets a saved card at the PG; one already gone counts as deleted.
+    async fn delete_token(&self, _creds: &MerchantCredentials, _token: &str) -> Result<(), GatewayError> {
+        unsupported("saved cards")
+    }
 
     /// The payment or refund a webhook body names, before anything is verified.
     fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject>;

@@ -272,6 +272,7 @@ impl PaymentGateway for SandboxGateway {
             manual_capture: true,
             api_finalization: true,
             review_checkout: true,
+            saved_cards: false,
         }
     }
 

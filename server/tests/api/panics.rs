@@ -39,6 +39,7 @@ impl PaymentGateway for PanickingGateway {
             manual_capture: true,
             api_finalization: true,
             review_checkout: true,
+            saved_cards: false,
         }
     }
     async fn verify_credentials(&self, _: &MerchantCredentials) -> Result<MerchantProfile, GatewayError> {
