@@ -50,8 +50,7 @@ pub fn router() -> Router<AppState> {
 /// Like a real issuer, the simulator keeps only digests of the codes and tokens it hands
 /// out; the database never holds a usable token.
 fn digest(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::store::sha256_hex(token)
 }
 
 fn cafe24_error(status: StatusCode, message: &str) -> Response {

@@ -8,6 +8,7 @@ mod cafe24;
 mod malls;
 mod outbox;
 mod payments;
+mod pins;
 mod refunds;
 mod rekey;
 mod sessions;
@@ -24,6 +25,7 @@ pub use payments::{
     ChannelData, EventRecord, EventSource, Inserted, MaintenanceJob, NewPayment, OpenedCheckout, PaymentEventRow,
     StatusChange,
 };
+pub use pins::verification_token_hash;
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
@@ -92,6 +94,13 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// SHA-256 of `text`, lower-case hex: how secrets we hand out (session ids, API keys,
+/// verification tokens) are kept and looked up, never the secret itself.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn new_id(prefix: &str) -> String {

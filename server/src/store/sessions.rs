@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 use super::{now_ms, Store, StoreError};
@@ -33,7 +32,7 @@ pub fn random_token() -> String {
 }
 
 fn hash(id: &str) -> String {
-    Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    super::sha256_hex(id)
 }
 
 impl Store {

@@ -4,7 +4,6 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// Which keys a deployment issues: test keys with the sandbox on, live keys otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +39,7 @@ pub struct NewApiKey {
 
 /// SHA-256 of a key, hex: how a key is found (and all that is kept of it).
 pub fn key_hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::store::sha256_hex(key)
 }
 
 fn random_alphanumeric(n: usize) -> String {
