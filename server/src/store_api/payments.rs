@@ -377,6 +377,8 @@ pub async fn cancel(
                 match ctx.payments.refund(&payment, request).await {
                     Ok((payment, refund)) => match refund.status {
                         RefundStatus::Succeeded | RefundStatus::Pending => Ok(payment),
+                        // The refund, its refusal and its webhook are recorded: the
+                        // answer is final for this key (asking again is another refund).
                         RefundStatus::Failed => {
                             return Err(ApiError::field(
                                 "refund_declined",
@@ -385,7 +387,8 @@ pub async fn cancel(
                                     "the payment company refused the refund: {}",
                                     refund.failure_message.unwrap_or_default()
                                 ),
-                            ))
+                            )
+                            .after_change())
                         }
                         // No answer from the PG: the refund stays reserved and the same
                         // request again resumes it.

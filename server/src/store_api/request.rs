@@ -176,8 +176,9 @@ pub type Answer = Result<(StatusCode, Value), ApiError>;
 /// Runs a POST under its `Idempotency-Key` (SPEC §8.1): the first request runs `run`; the
 /// same request again gets its answer (`Idempotent-Replayed: true`); one with another
 /// method, path or body, 422; one while the first still runs, 409. An answer that refused
-/// before anything was done is not kept (the key is as new); a 5xx or a lost PG answer
-/// leaves the key to resume.
+/// before anything was done is not kept (the key is as new); a refusal after something
+/// was done ([`ApiError::after_change`]) is kept like any answer; a 5xx or a lost PG
+/// answer leaves the key to resume.
 async fn idempotent<F, Fut>(
     ctx: &StoreApiContext,
     merchant: &Merchant,
@@ -230,6 +231,8 @@ where
     let end = match &answer {
         Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: value.to_string() },
         Err(e) if e.is_resumable() => IdempotencyEnd::Resumable,
+        // Refused after something was done: that answer is final, and replayed.
+        Err(e) if e.after_change => IdempotencyEnd::Done { status: e.status.as_u16(), body: e.body().to_string() },
         Err(_) => IdempotencyEnd::Forget,
     };
     if let Err(e) = ctx.store.idempotency_end(&merchant.mall_id, &key, &end).await {
