@@ -25,7 +25,7 @@ use super::{
 use crate::{
     domain::{
         CaptureMethod, Channel, Currency, FailureReason, Money, OrderId, Payment, PaymentId, PaymentStatus,
-        PendingReason, RefundAsk, RefundMode, RefundStatus,
+        PendingReason, RefundAsk, RefundId, RefundMode, RefundStatus,
     },
     gateway::{CheckoutMode, Finalization},
     payments::{AskRefund, OpenCheckout, Opened, PaymentError},
@@ -339,7 +339,7 @@ pub async fn cancel(
     body: Body,
 ) -> Response {
     let path = format!("/api/v2/payments/{id}/cancel");
-    post_json(ctx, merchant, path, body, move |ctx, merchant, value, _held| async move {
+    post_json(ctx, merchant, path, body, move |ctx, merchant, value, mut held| async move {
         let req: CancelPayment = parse(value)?;
         if req.reason.trim().is_empty() || req.reason.chars().count() > 500 {
             return Err(ApiError::field("parameter_invalid", "reason", "reason must be 1 to 500 characters"));
@@ -368,7 +368,14 @@ pub async fn cancel(
             }
             PaymentStatus::Complete | PaymentStatus::PartialCancel => {
                 let amount = amount.unwrap_or(payment.state().remaining());
+                // Chosen before the PG is asked and kept with the key: the same request
+                // again is this refund (resumed, or answered as the PG left it), never
+                // a second one — even when the PG's webhook settled it meanwhile.
+                let refund_id = held.recovery_id(|| RefundId::generate().to_string()).await?;
+                let refund_id = RefundId::parse(&refund_id)
+                    .map_err(|e| ApiError::internal("reading an idempotency recovery point", e))?;
                 let request = AskRefund {
+                    id: Some(refund_id),
                     ask: RefundAsk { amount, mode: RefundMode::MayPend, expected_balance_after: None },
                     reason: Some(req.reason.clone()),
                     channel_data: RefundChannelData::None,

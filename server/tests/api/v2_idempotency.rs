@@ -101,7 +101,130 @@ async fn a_refund_the_pg_declined_is_replayed_and_the_pg_is_not_asked_again(db: 
     assert_eq!(app.at_the_pg().await, pg_before, "the PG was not asked again");
 }
 
+/// Makes the sandbox PG answer the next API call under `path` 503 after doing what it
+/// asks: the PG acted, and its answer is lost.
+async fn lose_the_next_answer(app: &TestApp, path: &str) {
+    app.sandbox_pg("/faults", &[("path", path), ("times", "1"), ("when", "after")]).await;
+}
+
+/// The first attempt ended in a 5xx from us: a gateway error the store may send again.
+fn gateway_failed(first: &V2Answer) {
+    assert_eq!(first.status, StatusCode::BAD_GATEWAY, "{}", first.body);
+    assert_eq!(
+        (first.body["error"]["type"].as_str(), first.body["error"]["code"].as_str()),
+        (Some("gateway_error"), Some("gateway_unavailable"))
+    );
+}
+
+/// Resumed: a fresh answer, not a replay.
+fn resumed(again: &V2Answer, status: StatusCode) {
+    assert_eq!(again.status, status, "{}", again.body);
+    assert!(again.headers.get("idempotent-replayed").is_none(), "resumed, not replayed");
+}
+
+fn count_events(payment: &Value, kind: &str) -> usize {
+    payment["events"].as_array().unwrap().iter().filter(|e| e["type"] == kind).count()
+}
+
+async fn an_intent_whose_checkout_answer_was_lost_resumes_under_the_same_id(db: Db) {
+    let app = spawn_app(db).await;
+    lose_the_next_answer(&app, "/v1/checkouts").await;
+    let body = app.intent_body(json!({}));
+    let first = app.v2_keyed("/api/v2/payment-intents", "intent-lost", &body).await;
+    gateway_failed(&first);
+    assert_eq!((app.count("payments").await, app.count("sandbox_pg_orders").await), (0, 1), "opened at the PG only");
+
+    let again = app.v2_keyed("/api/v2/payment-intents", "intent-lost", &body).await;
+    resumed(&again, StatusCode::CREATED);
+    assert_eq!((app.count("payments").await, app.count("sandbox_pg_orders").await), (1, 1), "one checkout, once");
+    let (reference,): (String,) =
+        sqlx::query_as("SELECT reference FROM sandbox_pg_orders").fetch_one(app.state.store.pool()).await.unwrap();
+    assert_eq!(again.body["id"].as_str(), Some(reference.as_str()), "the PG knows it by the same id");
+    replayed(&again, &app.v2_keyed("/api/v2/payment-intents", "intent-lost", &body).await);
+}
+
+async fn a_finalization_whose_answer_was_lost_resumes_by_asking_the_pg(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({"finalization": "api"})).await;
+    let id = id_of(&intent);
+    let auth_data = query_map(&app.buyer_pays(&intent, "approve").await)["authData"].clone();
+    sqlx::query("UPDATE sandbox_pg_orders SET webhook_url = NULL WHERE code = $1")
+        .bind(tid_of(&intent))
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    lose_the_next_answer(&app, &format!("/v1/orders/{}/approve", tid_of(&intent))).await;
+    let body = json!({"paymentId": id, "authData": auth_data});
+    let first = app.v2_keyed("/api/v2/payments", "finalize-lost", &body).await;
+    gateway_failed(&first);
+    assert_eq!(app.v2_payment(&id).await["status"], "REQUEST", "the PG approved; we did not hear it");
+
+    // The authData is spent at the PG: the retry asks the PG what it did instead.
+    let again = app.v2_keyed("/api/v2/payments", "finalize-lost", &body).await;
+    resumed(&again, StatusCode::OK);
+    assert_eq!(again.body["status"], "COMPLETE", "{}", again.body);
+    assert_eq!(count_events(&app.v2_payment(&id).await, "payment.completed"), 1);
+    replayed(&again, &app.v2_keyed("/api/v2/payments", "finalize-lost", &body).await);
+}
+
+async fn a_capture_whose_answer_was_lost_resumes_and_captures_once(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({"captureMethod": "manual", "amount": 20000})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    app.settled().await;
+    // The PG's webhook about the capture is lost too: only asking it tells.
+    sqlx::query("UPDATE sandbox_pg_orders SET webhook_url = NULL WHERE code = $1")
+        .bind(tid_of(&intent))
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    lose_the_next_answer(&app, &format!("/v1/orders/{}/capture", tid_of(&intent))).await;
+    let path = format!("/api/v2/payments/{id}/capture");
+    let body = json!({"amount": 12000});
+    let first = app.v2_keyed(&path, "capture-lost", &body).await;
+    gateway_failed(&first);
+    assert_eq!(app.v2_payment(&id).await["status"], "PENDING");
+
+    let again = app.v2_keyed(&path, "capture-lost", &body).await;
+    resumed(&again, StatusCode::OK);
+    assert_eq!((again.body["status"].as_str(), again.body["capturedAmount"].as_i64()), (Some("COMPLETE"), Some(12000)));
+    assert_eq!(app.at_the_pg().await.2, 12000, "captured once at the PG");
+    assert_eq!(count_events(&app.v2_payment(&id).await, "payment.captured"), 1);
+    replayed(&again, &app.v2_keyed(&path, "capture-lost", &body).await);
+}
+
+async fn a_refund_whose_answer_was_lost_resumes_and_refunds_once(db: Db) {
+    let app = spawn_app(db).await;
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    app.settled().await;
+    lose_the_next_answer(&app, &format!("/v1/orders/{}/refunds", tid_of(&intent))).await;
+    let path = format!("/api/v2/payments/{id}/cancel");
+    let body = json!({"amount": 1000, "reason": "one item back"});
+    let first = app.v2_keyed(&path, "refund-lost", &body).await;
+    gateway_failed(&first);
+    // The PG refunded and says so by its webhook before the store sends the request again.
+    app.settled().await;
+
+    let again = app.v2_keyed(&path, "refund-lost", &body).await;
+    resumed(&again, StatusCode::OK);
+    assert_eq!(again.body["canceledAmount"], 1000, "{}", again.body);
+    app.settled().await;
+    let (_, refunds_at_pg, _, refunded) = app.at_the_pg().await;
+    assert_eq!((refunds_at_pg, refunded), (1, 1000), "refunded once at the PG");
+    let payment = app.v2_payment(&id).await;
+    assert_eq!(payment["refunds"].as_array().unwrap().len(), 1, "{}", payment["refunds"]);
+    assert_eq!((payment["status"].as_str(), payment["canceledAmount"].as_i64()), (Some("PARTIAL_CANCEL"), Some(1000)));
+    replayed(&again, &app.v2_keyed(&path, "refund-lost", &body).await);
+}
+
 crate::on_both_databases!(
     a_cancel_refused_because_the_buyer_paid_meanwhile_is_replayed_and_refunds_nothing,
     a_refund_the_pg_declined_is_replayed_and_the_pg_is_not_asked_again,
+    an_intent_whose_checkout_answer_was_lost_resumes_under_the_same_id,
+    a_finalization_whose_answer_was_lost_resumes_by_asking_the_pg,
+    a_capture_whose_answer_was_lost_resumes_and_captures_once,
+    a_refund_whose_answer_was_lost_resumes_and_refunds_once,
 );
