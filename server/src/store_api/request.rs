@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::{error::ApiError, keys::key_hash, StoreApiContext};
 use crate::{
     domain::MallId,
-    store::{IdempotencyBegin, IdempotencyEnd, IdempotencyRequest},
+    store::{IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest},
 };
 
 /// The merchant whose key signed the call.
@@ -129,6 +129,7 @@ pub struct Held {
     ctx: StoreApiContext,
     mall_id: MallId,
     key: String,
+    lease: IdempotencyLease,
     recovery: Option<String>,
 }
 
@@ -141,7 +142,10 @@ impl Held {
             return Ok(id.clone());
         }
         let id = make();
-        self.ctx.store.idempotency_recovery_point(&self.mall_id, &self.key, &id).await?;
+        if !self.ctx.store.idempotency_recovery_point(&self.mall_id, &self.key, &self.lease, &id).await? {
+            // Slower than its lease: another request resumed the key and goes on with it.
+            return Err(in_use());
+        }
         self.recovery = Some(id.clone());
         Ok(id)
     }
@@ -150,6 +154,18 @@ impl Held {
     pub fn resumed(&self) -> bool {
         self.recovery.is_some()
     }
+}
+
+/// 409 `idempotency_key_in_use`, to try again in a second.
+fn in_use() -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_error",
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    );
+    e.retry_after = Some(1);
+    e
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -201,20 +217,11 @@ where
         .store
         .idempotency_begin(&request, ctx.settings.idempotency_lease_ms, ctx.settings.idempotency_keep_ms)
         .await;
-    let recovery = match begin {
-        Ok(IdempotencyBegin::Fresh) => None,
-        Ok(IdempotencyBegin::Resume { recovery_id }) => recovery_id,
+    let (lease, recovery) = match begin {
+        Ok(IdempotencyBegin::Fresh { lease }) => (lease, None),
+        Ok(IdempotencyBegin::Resume { lease, recovery_id }) => (lease, recovery_id),
         Ok(IdempotencyBegin::Replay { status, body }) => return replay(status, &body),
-        Ok(IdempotencyBegin::InUse) => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_error",
-                "idempotency_key_in_use",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            );
-            e.retry_after = Some(1);
-            return e.into_response();
-        }
+        Ok(IdempotencyBegin::InUse) => return in_use().into_response(),
         Ok(IdempotencyBegin::Reused) => {
             return ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -226,7 +233,8 @@ where
         }
         Err(e) => return ApiError::internal("taking an idempotency key", e).into_response(),
     };
-    let held = Held { ctx: ctx.clone(), mall_id: merchant.mall_id.clone(), key: key.clone(), recovery };
+    let held =
+        Held { ctx: ctx.clone(), mall_id: merchant.mall_id.clone(), key: key.clone(), lease: lease.clone(), recovery };
     let answer = run(held).await;
     let end = match &answer {
         Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: value.to_string() },
@@ -235,9 +243,12 @@ where
         Err(e) if e.after_change => IdempotencyEnd::Done { status: e.status.as_u16(), body: e.body().to_string() },
         Err(_) => IdempotencyEnd::Forget,
     };
-    if let Err(e) = ctx.store.idempotency_end(&merchant.mall_id, &key, &end).await {
+    match ctx.store.idempotency_end(&merchant.mall_id, &key, &lease, &end).await {
+        Ok(true) => {}
+        // Slower than its lease: the request that resumed the key records its own answer.
+        Ok(false) => tracing::warn!(path, "store api: an idempotency key was resumed before this request ended"),
         // The key stays held until its lock runs out, then the request may resume.
-        tracing::error!(operation = "ending an idempotency key", error = %e, "store api: internal error");
+        Err(e) => tracing::error!(operation = "ending an idempotency key", error = %e, "store api: internal error"),
     }
     match answer {
         Ok((status, value)) => (status, Json(value)).into_response(),

@@ -228,3 +228,51 @@ crate::on_both_databases!(
     a_capture_whose_answer_was_lost_resumes_and_captures_once,
     a_refund_whose_answer_was_lost_resumes_and_refunds_once,
 );
+
+mod fencing {
+    use paybridge::{
+        domain::MallId,
+        store::{IdempotencyBegin, IdempotencyEnd, IdempotencyRequest},
+    };
+
+    use crate::helpers::*;
+
+    const KEEP: i64 = 24 * 3600 * 1000;
+
+    async fn a_request_slower_than_its_lease_does_not_overwrite_the_answer_of_the_one_that_resumed(db: Db) {
+        let app = spawn_app(db).await;
+        let store = &app.state.store;
+        let mall = MallId::parse("demomall").unwrap();
+        let request =
+            IdempotencyRequest { mall_id: &mall, key: "slow", method: "POST", path: "/api/v2/x", body_hash: "h" };
+        let IdempotencyBegin::Fresh { lease: slow } = store.idempotency_begin(&request, 60_000, KEEP).await.unwrap()
+        else {
+            panic!("a new key is fresh")
+        };
+        // The first request is still at work when its lease runs out: another resumes.
+        sqlx::query("UPDATE idempotency_keys SET locked_until = 1 WHERE idem_key = 'slow'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let IdempotencyBegin::Resume { lease: resumer, .. } =
+            store.idempotency_begin(&request, 60_000, KEEP).await.unwrap()
+        else {
+            panic!("a key past its lease is resumed")
+        };
+        assert!(!store.idempotency_recovery_point(&mall, "slow", &slow, "pay_x").await.unwrap(), "fenced");
+        assert!(store.idempotency_recovery_point(&mall, "slow", &resumer, "pay_y").await.unwrap());
+        let done = IdempotencyEnd::Done { status: 201, body: "{\"by\":\"resumer\"}".into() };
+        assert!(store.idempotency_end(&mall, "slow", &resumer, &done).await.unwrap());
+        // Then the slow one ends: it no longer holds the key, and records nothing.
+        let slow_answer = IdempotencyEnd::Done { status: 502, body: "{\"by\":\"slow\"}".into() };
+        assert!(!store.idempotency_end(&mall, "slow", &slow, &slow_answer).await.unwrap());
+        assert!(!store.idempotency_end(&mall, "slow", &slow, &IdempotencyEnd::Resumable).await.unwrap());
+        assert!(!store.idempotency_end(&mall, "slow", &slow, &IdempotencyEnd::Forget).await.unwrap());
+        assert_eq!(
+            store.idempotency_begin(&request, 60_000, KEEP).await.unwrap(),
+            IdempotencyBegin::Replay { status: 201, body: "{\"by\":\"resumer\"}".into() }
+        );
+    }
+
+    crate::on_both_databases!(a_request_slower_than_its_lease_does_not_overwrite_the_answer_of_the_one_that_resumed,);
+}
