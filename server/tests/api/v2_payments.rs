@@ -110,6 +110,8 @@ async fn a_manual_capture_takes_part_and_the_rest_is_released(db: Db) {
         (Some("PARTIAL_CANCEL"), Some(2000), Some(10000))
     );
     assert_eq!(after["refunds"][0]["status"], "succeeded");
+    let refund_id = after["refunds"][0]["id"].as_str().unwrap();
+    assert!(refund_id.starts_with("ref_") && refund_id.len() == 36, "SPEC §8.1's prefix: {refund_id}");
     // A cancel without an amount refunds the whole balance.
     let rest = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "all of it"})).await;
     assert_eq!(rest.status, StatusCode::OK, "{}", rest.body);
