@@ -161,6 +161,59 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("api key {id} vanished")))
     }
 
+    /// Makes `key_hash` the merchant's key from `SANDBOX_API_KEY` (sandbox only): a key
+    /// provisioned so before with another value is revoked, this one is made (or, named
+    /// again after a change, active again). Keys made in the admin are left as they are.
+    pub async fn provision_sandbox_api_key(
+        &self,
+        mall_id: &MallId,
+        key_hash: &str,
+        prefix: &str,
+        last4: &str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        Self::ensure_mall(&mut tx, mall_id.as_str(), now).await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE mall_id = $2 AND origin = 'sandbox' AND key_hash <> $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(mall_id.as_str())
+        .bind(key_hash)
+        .execute(&mut *tx)
+        .await?;
+        let known: Option<(String,)> = sqlx::query_as("SELECT origin FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match known {
+            Some((origin,)) if origin == "sandbox" => {
+                sqlx::query("UPDATE api_keys SET revoked_at = NULL WHERE key_hash = $1")
+                    .bind(key_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, mall_id, mode, key_hash, prefix, last4, created_at, origin) \
+                     VALUES ($1, $2, 'test', $3, $4, $5, $6, 'sandbox')",
+                )
+                .bind(new_id("key"))
+                .bind(mall_id.as_str())
+                .bind(key_hash)
+                .bind(prefix)
+                .bind(last4)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The key with this hash, unless revoked; its last use is now.
     pub async fn use_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
@@ -173,15 +226,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(Some(key))
-    }
-
-    /// Whether a key with this hash exists (revoked or not).
-    pub async fn api_key_hash_known(&self, key_hash: &str) -> Result<bool, StoreError> {
-        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(found.is_some())
     }
 
     /// The merchant's keys, newest first, revoked ones too.

@@ -17,7 +17,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{error::ApiError, keys::key_hash, StoreApiContext};
+use super::{
+    error::ApiError,
+    keys::{key_hash, KeyMode},
+    StoreApiContext,
+};
 use crate::{
     domain::MallId,
     store::{IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest},
@@ -46,11 +50,26 @@ where
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::unauthorized("send your API key as Authorization: Bearer sk_…"))?;
+        // Test keys with the sandbox on, live keys without it (SPEC §8.1): a key of the
+        // other mode opens nothing here, whatever it is.
+        let mode = ctx.settings.key_mode;
+        let refused_mode = || {
+            ApiError::unauthorized(match mode {
+                KeyMode::Test => "this server runs the sandbox: use an sk_test_ key",
+                KeyMode::Live => "sk_test_ keys work only with the sandbox on: use an sk_live_ key",
+            })
+        };
+        if !given.starts_with(mode.prefix()) {
+            return Err(refused_mode());
+        }
         let key = ctx
             .store
             .use_api_key(&key_hash(given))
             .await?
             .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+        if key.mode != mode.as_str() {
+            return Err(refused_mode());
+        }
         let mall_id = MallId::parse(&key.mall_id).map_err(|e| ApiError::internal("reading an API key's mall", e))?;
         Ok(Merchant { mall_id })
     }

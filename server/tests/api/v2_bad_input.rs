@@ -250,7 +250,66 @@ async fn what_a_payments_state_does_not_allow_is_refused_and_changes_nothing(db:
     refused(&nonsense, StatusCode::NOT_FOUND, "resource_missing", None);
 }
 
+/// A key of the merchant `mall`, made as the admin makes them, in `mode`.
+async fn key_of(app: &TestApp, mall: &str, mode: paybridge::store_api::keys::KeyMode) -> String {
+    let key = paybridge::store_api::keys::new_api_key(mode);
+    let mall = paybridge::domain::MallId::parse(mall).unwrap();
+    app.state.store.create_api_key(&mall, mode.as_str(), &key.hash, key.prefix, &key.last4).await.unwrap();
+    key.key
+}
+
+async fn test_keys_work_only_with_the_sandbox_on_and_live_keys_only_with_it_off(db: Db) {
+    use paybridge::store_api::keys::KeyMode;
+    let list = |app: &TestApp, key: String| {
+        let app_url = app.url("/api/v2/payments");
+        let client = app.client.clone();
+        async move {
+            let response = client.get(app_url).bearer_auth(key).send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let sandbox = spawn_app(db).await;
+    let live = key_of(&sandbox, "othermall", KeyMode::Live).await;
+    let test = key_of(&sandbox, "othermall", KeyMode::Test).await;
+    assert_eq!(list(&sandbox, test).await.0, StatusCode::OK);
+    let (status, body) = list(&sandbox, live).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("sandbox"), "{body}");
+
+    let production = spawn_app_with(db, &[("SANDBOX", "false")]).await;
+    let live = key_of(&production, "othermall", KeyMode::Live).await;
+    let test = key_of(&production, "othermall", KeyMode::Test).await;
+    assert_eq!(list(&production, live).await.0, StatusCode::OK);
+    let (status, body) = list(&production, test).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")), "{body}");
+}
+
+async fn a_new_sandbox_api_key_replaces_the_one_provisioned_before(db: Db) {
+    let mut app = spawn_app(db).await;
+    let status = |app: &TestApp, key: &'static str| {
+        let (url, client) = (app.url("/api/v2/payments"), app.client.clone());
+        async move { client.get(url).bearer_auth(key).send().await.unwrap().status() }
+    };
+    const NEW: &str = "sk_test_another_demo_key_0001";
+    assert_eq!(status(&app, KEY).await, StatusCode::OK);
+    app.stop().await;
+    let mut restarted = app.sibling(&[("SANDBOX_API_KEY", NEW)]).await;
+    assert_eq!(status(&restarted, NEW).await, StatusCode::OK, "the new key works");
+    assert_eq!(status(&restarted, KEY).await, StatusCode::UNAUTHORIZED, "the previous one no longer does");
+    // A key the merchant made in the admin is not the sandbox's to take away.
+    let own = key_of(&restarted, "demomall", paybridge::store_api::keys::KeyMode::Test).await;
+    restarted.stop().await;
+    let back = app.sibling(&[]).await;
+    assert_eq!(status(&back, KEY).await, StatusCode::OK, "configured again: it works again");
+    assert_eq!(status(&back, NEW).await, StatusCode::UNAUTHORIZED);
+    let response = back.client.get(back.url("/api/v2/payments")).bearer_auth(own).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 crate::on_both_databases!(
+    test_keys_work_only_with_the_sandbox_on_and_live_keys_only_with_it_off,
+    a_new_sandbox_api_key_replaces_the_one_provisioned_before,
     keys_that_are_missing_unknown_or_revoked_are_refused_and_others_see_nothing,
     idempotency_keys_replay_refuse_reuse_and_forget_refusals,
     bad_intents_are_refused_with_the_field_named_and_change_nothing,
