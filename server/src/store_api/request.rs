@@ -98,19 +98,22 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
-    /// The body as JSON (an empty body is `{}`): 415 when it is not `application/json`.
+    /// The body as JSON: 415 when it says it is anything but `application/json` (even
+    /// empty), or has a body without saying what it is. An empty body without a
+    /// `Content-Type` is `{}` (a call that takes no fields needs none).
     pub fn json(&self) -> Result<Value, ApiError> {
-        if self.bytes.is_empty() {
-            return Ok(Value::Object(Default::default()));
-        }
-        let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let essence = content_type.split(';').next().unwrap_or_default().trim();
-        if !essence.eq_ignore_ascii_case("application/json") {
+        let content_type = self.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
+        let is_json = content_type
+            .is_some_and(|t| t.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
+        if (content_type.is_some() || !self.bytes.is_empty()) && !is_json {
             return Err(ApiError::invalid(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
             ));
+        }
+        if self.bytes.is_empty() {
+            return Ok(Value::Object(Default::default()));
         }
         serde_json::from_slice(&self.bytes).map_err(|e| {
             ApiError::invalid(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not JSON: {e}"))

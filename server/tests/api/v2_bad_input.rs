@@ -187,6 +187,30 @@ async fn bodies_that_are_too_large_or_not_json_are_refused(db: Db) {
     let body: Value = broken.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_json");
     assert_eq!(app.snapshot().await, before);
+
+    // An empty body is `{}` — unless it says it is something else than JSON.
+    let (endpoint, _) = app.webhook_endpoint("https://shop.cafe24.com/hooks").await;
+    let rotate = |content_type: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(app.url(&format!("/api/v2/webhook-endpoints/{endpoint}/rotate-secret")))
+            .bearer_auth(KEY)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    let before = app.snapshot().await;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let empty = rotate(Some(content_type)).await.unwrap();
+        assert_eq!(empty.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}, empty");
+        let body: Value = empty.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unsupported_media_type");
+    }
+    assert_eq!(app.snapshot().await, before, "nothing rotated");
+    assert_eq!(rotate(None).await.unwrap().status(), StatusCode::OK, "no content type, no body: {{}}");
+    assert_eq!(rotate(Some("application/json")).await.unwrap().status(), StatusCode::OK);
 }
 
 async fn what_a_payments_state_does_not_allow_is_refused_and_changes_nothing(db: Db) {
