@@ -3,7 +3,7 @@
 //! logged once with the operation that failed and answered `api_error` without details.
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     Json,
 };
@@ -198,6 +198,18 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// 404 for a path under `/api/v2/` that is no call.
+pub async fn route_not_found(method: Method, uri: Uri) -> Response {
+    let message = format!("no call {method} {}; see /api/v2/docs", uri.path());
+    ApiError::invalid(StatusCode::NOT_FOUND, "route_not_found", message).into_response()
+}
+
+/// 405 for a call asked with another method (axum adds `Allow`).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message = format!("{} is not called with {method}; see /api/v2/docs", uri.path());
+    ApiError::invalid(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).into_response()
 }
 
 /// A panic in a Store API handler answers `api_error` 500.

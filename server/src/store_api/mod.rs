@@ -21,7 +21,7 @@ use std::{
 
 use axum::{
     extract::{DefaultBodyLimit, FromRef},
-    routing::get,
+    routing::{any, get},
     Router,
 };
 use url::Url;
@@ -117,5 +117,11 @@ where
         .route("/api/v2/openapi.json", get(move || openapi::serve_document(document.clone())))
         .route("/api/v2/docs", get(move || openapi::serve_page(page.clone())))
         .route("/api/v2/checkout/callback", get(callback::buyer_returns))
+        // Nothing under /api/v2/ answers in another shape than §8.1's error object: an
+        // unknown path is 404, a known one asked with another method 405 (with `Allow`).
+        .route("/api/v2", any(error::route_not_found))
+        .route("/api/v2/", any(error::route_not_found))
+        .route("/api/v2/{*rest}", any(error::route_not_found))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .route("/pay/{id}", get(callback::hosted_page))
 }

@@ -331,7 +331,37 @@ async fn a_new_sandbox_api_key_replaces_the_one_provisioned_before(db: Db) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+async fn unknown_paths_and_wrong_methods_under_api_v2_answer_in_the_error_shape(db: Db) {
+    let app = spawn_app(db).await;
+    let id = "pay_00000000000000000000000000000000";
+    let cases: Vec<(Method, String, StatusCode, &str)> = vec![
+        (Method::GET, "/api/v2/no-such-call".into(), StatusCode::NOT_FOUND, "route_not_found"),
+        (Method::POST, format!("/api/v2/payments/{id}/refund"), StatusCode::NOT_FOUND, "route_not_found"),
+        (Method::GET, format!("/api/v2/payments/{id}/webhooks/resend/again"), StatusCode::NOT_FOUND, "route_not_found"),
+        (Method::GET, "/api/v2".into(), StatusCode::NOT_FOUND, "route_not_found"),
+        (Method::GET, "/api/v2/".into(), StatusCode::NOT_FOUND, "route_not_found"),
+        (Method::PUT, "/api/v2/payments".into(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Method::GET, format!("/api/v2/payments/{id}/capture"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Method::DELETE, format!("/api/v2/payments/{id}"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Method::GET, "/api/v2/webhook-endpoints".into(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Method::POST, "/api/v2/openapi.json".into(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    ];
+    for (method, path, status, code) in cases {
+        for key in [Some(KEY), None] {
+            let answer = app.v2(method.clone(), &path, key, Some("k"), None).await;
+            assert_eq!(answer.status, status, "{method} {path}: {}", answer.body);
+            assert_eq!(answer.body["error"]["type"], "invalid_request_error", "{method} {path}: {}", answer.body);
+            assert_eq!(answer.body["error"]["code"], code, "{method} {path}: {}", answer.body);
+            assert!(answer.body["error"]["message"].as_str().is_some_and(|m| m.contains(&path)), "{}", answer.body);
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                assert!(answer.headers.contains_key("allow"), "{method} {path} says what is allowed");
+            }
+        }
+    }
+}
+
 crate::on_both_databases!(
+    unknown_paths_and_wrong_methods_under_api_v2_answer_in_the_error_shape,
     test_keys_work_only_with_the_sandbox_on_and_live_keys_only_with_it_off,
     a_new_sandbox_api_key_replaces_the_one_provisioned_before,
     keys_that_are_missing_unknown_or_revoked_are_refused_and_others_see_nothing,
