@@ -139,11 +139,46 @@ pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     })
 }
 
-/// SHA-256 of the body as canonical JSON (object keys sorted, no whitespace): the same
-/// body written another way is the same request.
+/// SHA-256 of the body as canonical JSON: the same body written another way (keys in
+/// another order, other spacing, other escapes) is the same request (SPEC §8.1).
 fn body_hash(value: &Value) -> String {
-    let canonical = value.to_string();
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
     Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `value` as canonical JSON: object keys sorted by their UTF-8 bytes at every depth, no
+/// whitespace, strings and numbers as serde_json writes them. Written out here rather
+/// than left to `Value::to_string`, whose key order is the map's (sorted only while no
+/// crate enables serde_json's `preserve_order`).
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 /// A call holding its idempotency key.
@@ -298,4 +333,41 @@ fn replay(status: u16, body: &str) -> Response {
     let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(value)).into_response();
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn canonical(value: &Value) -> String {
+        let mut out = String::new();
+        write_canonical(value, &mut out);
+        out
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth_and_has_no_whitespace() {
+        let value: Value = serde_json::from_str(
+            r#" { "b" : [ { "z" : 1 , "a" : "x\u0041" } , 2.5 , null ] ,
+                 "a" : { "d" : true , "c" : { "f" : -1 , "e" : "é\n" } } } "#,
+        )
+        .unwrap();
+        assert_eq!(canonical(&value), r#"{"a":{"c":{"e":"é\n","f":-1},"d":true},"b":[{"a":"xA","z":1},2.5,null]}"#);
+        assert_eq!(canonical(&json!({})), "{}");
+        assert_eq!(canonical(&json!([])), "[]");
+        // Byte order, not the map's: "B" (0x42) before "a" (0x61), "a" before "aa".
+        assert_eq!(canonical(&json!({"aa": 1, "a": 2, "B": 3})), r#"{"B":3,"a":2,"aa":1}"#);
+    }
+
+    #[test]
+    fn the_same_body_written_another_way_has_the_same_hash() {
+        let one: Value = serde_json::from_slice(br#"{"amount":100,"metadata":{"x":"1","y":"2"}}"#).unwrap();
+        let other: Value =
+            serde_json::from_slice(b"{\n  \"metadata\" : { \"y\": \"2\", \"x\": \"\\u0031\" },\n  \"amount\" : 100\n}")
+                .unwrap();
+        assert_eq!(body_hash(&one), body_hash(&other));
+        assert_ne!(body_hash(&one), body_hash(&json!({"amount": 101, "metadata": {"x": "1", "y": "2"}})));
+    }
 }

@@ -67,17 +67,28 @@ async fn idempotency_keys_replay_refuse_reuse_and_forget_refusals(db: Db) {
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert!(first.headers.get("idempotent-replayed").is_none());
     let snapshot = app.snapshot().await;
-    // The same body, its keys in another order: the saved answer.
-    let reordered: Value = serde_json::from_str(&{
-        let mut pairs: Vec<(String, Value)> = body.as_object().unwrap().clone().into_iter().collect();
-        pairs.reverse();
-        let object: serde_json::Map<String, Value> = pairs.into_iter().collect();
-        Value::Object(object).to_string()
-    })
-    .unwrap();
-    let again = app.v2(Method::POST, "/api/v2/payment-intents", Some(KEY), Some("order-1"), Some(&reordered)).await;
-    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body));
-    assert_eq!(again.headers["idempotent-replayed"], "true");
+    // The same body as other bytes — its keys in reverse order, spaced and indented, a
+    // character escaped: the saved answer.
+    let object = body.as_object().unwrap();
+    let mut keys: Vec<&String> = object.keys().collect();
+    keys.sort();
+    keys.reverse();
+    let members: Vec<String> = keys.iter().map(|k| format!("\n   {} :  {}", json!(k), object[*k])).collect();
+    let written = format!("{{ {} \n}}\n", members.join(" ,")).replace("\"2 items\"", "\"2 \\u0069tems\"");
+    assert!(written.starts_with("{ \n   \"successUrl\""), "{written}");
+    assert!(written.contains("\\u0069") && serde_json::from_str::<Value>(&written).unwrap() == body, "{written}");
+    let raw = app
+        .client
+        .post(app.url("/api/v2/payment-intents"))
+        .bearer_auth(KEY)
+        .header("Idempotency-Key", "order-1")
+        .header("content-type", "application/json")
+        .body(written)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers()["idempotent-replayed"], "true");
+    assert_eq!((raw.status(), raw.json::<Value>().await.unwrap()), (StatusCode::CREATED, first.body.clone()));
     assert_eq!(app.snapshot().await, snapshot, "a replay does nothing");
     let mut other = body.clone();
     other["amount"] = json!(15001);
