@@ -569,6 +569,22 @@ impl Store {
         Ok(begin)
     }
 
+    /// Removes the idempotency records past their 24 h (SPEC §8.1), at most `limit` at a
+    /// time; how many. Safe in several instances at once: each row goes once.
+    pub async fn purge_idempotency_keys(&self, limit: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE expires_at < $1 AND (mall_id, idem_key) IN (\
+               SELECT mall_id, idem_key FROM idempotency_keys WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now_ms())
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Keeps the id a request chose (a payment's, a refund's) with its key, before it asks
     /// the PG, so that a resumed request asks under the same reference. `false` when the
     /// request no longer holds the key (it must not go on: another one resumed it).

@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod endpoints;
 pub mod error;
+pub mod housekeeping;
 pub mod keys;
 pub mod model;
 pub mod openapi;

@@ -220,7 +220,45 @@ async fn a_refund_whose_answer_was_lost_resumes_and_refunds_once(db: Db) {
     replayed(&again, &app.v2_keyed(&path, "refund-lost", &body).await);
 }
 
+async fn idempotency_records_are_purged_after_24_hours_by_the_maintenance_worker(db: Db) {
+    // Only the passes run here, none on a timer.
+    let app = spawn_app_with(db, &[("NOTIFY_WORKER", "off")]).await;
+    let old =
+        app.v2_keyed("/api/v2/webhook-endpoints", "yesterday", &json!({"url": "https://shop.cafe24.com/a"})).await;
+    assert_eq!(old.status, StatusCode::CREATED);
+    let fresh = app.v2_keyed("/api/v2/webhook-endpoints", "today", &json!({"url": "https://shop.cafe24.com/b"})).await;
+    assert_eq!(fresh.status, StatusCode::CREATED);
+    // The first was made 25 hours ago.
+    let day = 24 * 3600 * 1000;
+    sqlx::query("UPDATE idempotency_keys SET created_at = created_at - $1, expires_at = expires_at - $1 WHERE idem_key = 'yesterday'")
+        .bind(day + 3600 * 1000)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let second = match db {
+        Db::Postgres => Some(app.sibling(&[]).await),
+        Db::Sqlite => None,
+    };
+    // Every instance's worker purges; on PostgreSQL two at once.
+    let (a, b) = tokio::join!(app.maintain(), async {
+        match &second {
+            Some(second) => second.maintain().await,
+            None => Default::default(),
+        }
+    });
+    assert_eq!(a.tidied + b.tidied, 1, "{a:?} {b:?}");
+    assert_eq!(app.count_where("idempotency_keys", "idem_key = 'yesterday'").await, 0, "purged");
+    assert_eq!(app.count_where("idempotency_keys", "idem_key = 'today'").await, 1, "kept");
+    assert_eq!(app.maintain().await.tidied, 0);
+    // The purged key is as new: the same request makes another endpoint.
+    let again =
+        app.v2_keyed("/api/v2/webhook-endpoints", "yesterday", &json!({"url": "https://shop.cafe24.com/a"})).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_ne!(again.body["id"], old.body["id"]);
+}
+
 crate::on_both_databases!(
+    idempotency_records_are_purged_after_24_hours_by_the_maintenance_worker,
     a_cancel_refused_because_the_buyer_paid_meanwhile_is_replayed_and_refunds_nothing,
     a_refund_the_pg_declined_is_replayed_and_the_pg_is_not_asked_again,
     an_intent_whose_checkout_answer_was_lost_resumes_under_the_same_id,
