@@ -195,6 +195,7 @@ impl PaymentService {
         let source = EventSource::new("gateway");
         let mut after = payment.clone();
         let mut enqueued = false;
+        let mut event_id = None;
         let (status, gateway_refund_id, failure_message) = match outcome {
             RefundOutcome::Succeeded { gateway_refund_id } => {
                 let event = PaymentEvent::Refunded { amount: refund.amount };
@@ -204,6 +205,7 @@ impl PaymentService {
                     Ok(Outcome::Changed(_)) => {
                         after = done.payment;
                         enqueued |= done.enqueued;
+                        event_id = done.event_id;
                         (RefundStatus::Succeeded, Some(gateway_refund_id.as_str()), None)
                     }
                     other => {
@@ -220,7 +222,7 @@ impl PaymentService {
             }
             RefundOutcome::Refused { message } => {
                 let record = EventRecord::note("refund.refused", &source, Some(refund.amount.minor), Some(message));
-                self.store.record_event(&mut tx, &payment.id, record).await?;
+                event_id = Some(self.store.record_event(&mut tx, &payment.id, record).await?);
                 (RefundStatus::Failed, None, Some(message.clone()))
             }
             RefundOutcome::Unknown { message } => (RefundStatus::Unknown, None, Some(message.clone())),
@@ -235,9 +237,9 @@ impl PaymentService {
             updated_at,
             ..refund
         };
-        if status.is_final() {
+        if let (true, Some(event_id)) = (status.is_final(), event_id.as_deref()) {
             if let Some(notifier) = self.notifiers.of(after.channel) {
-                let told = RefundSettled { payment: &after, refund: &settled, previous };
+                let told = RefundSettled { payment: &after, refund: &settled, previous, event_id };
                 for message in notifier.on_refund_settled(&mut tx, &told).await? {
                     self.store.enqueue(&mut tx, &after.id, &message).await?;
                     enqueued = true;
