@@ -75,6 +75,7 @@ impl StoreApiNotifier {
             .into_iter()
             .map(|endpoint| NewMessage {
                 kind: format!("webhook.{kind}"),
+                receiver: endpoint.id.clone(),
                 target_url: endpoint.url,
                 body: body.clone(),
                 policy: DeliveryPolicy {
