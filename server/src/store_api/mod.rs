@@ -110,7 +110,7 @@ where
     S: Clone + Send + Sync + 'static,
     StoreApiContext: FromRef<S>,
 {
-    let (api, document) = openapi::api_router::<S>().split_for_parts();
+    let (api, document) = openapi::api::<S>();
     let document = Arc::new(document);
     let page = Arc::new(openapi::reference_page(&document));
     api.layer(crate::web::catch_panics(error::panic_answer))
