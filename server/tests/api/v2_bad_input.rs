@@ -45,6 +45,33 @@ async fn keys_that_are_missing_unknown_or_revoked_are_refused_and_others_see_not
         )
         .await;
     refused(&capture, StatusCode::NOT_FOUND, "resource_missing", None);
+    // Nor its webhook endpoints: rotating or deleting one is 404 and changes nothing.
+    let (endpoint, _) = app.webhook_endpoint("https://shop.cafe24.com/hooks").await;
+    let sealed = || async {
+        let (secret, previous): (String, Option<String>) =
+            sqlx::query_as("SELECT secret_enc, previous_secret_enc FROM webhook_endpoints WHERE id = $1")
+                .bind(&endpoint)
+                .fetch_one(app.state.store.pool())
+                .await
+                .unwrap();
+        (secret, previous)
+    };
+    let (before, secrets) = (app.snapshot().await, sealed().await);
+    let rotate = app
+        .v2(
+            Method::POST,
+            &format!("/api/v2/webhook-endpoints/{endpoint}/rotate-secret"),
+            Some(&other.key),
+            Some("k-4"),
+            None,
+        )
+        .await;
+    refused(&rotate, StatusCode::NOT_FOUND, "resource_missing", None);
+    let delete =
+        app.v2(Method::DELETE, &format!("/api/v2/webhook-endpoints/{endpoint}"), Some(&other.key), None, None).await;
+    refused(&delete, StatusCode::NOT_FOUND, "resource_missing", None);
+    assert_eq!((app.snapshot().await, sealed().await), (before, secrets), "the endpoint is as it was");
+    assert_eq!(app.count_where("webhook_endpoints", "deleted_at IS NULL").await, 1);
     let list = app.v2(Method::GET, "/api/v2/payments", Some(&other.key), None, None).await;
     assert_eq!(list.body["data"], json!([]));
 
@@ -251,6 +278,18 @@ async fn what_a_payments_state_does_not_allow_is_refused_and_changes_nothing(db:
         Some("amount"),
     );
     refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": -100, "reason": "r"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_amount",
+        Some("amount"),
+    );
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 100.5, "reason": "r"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parameter_invalid",
+        Some("amount"),
+    );
+    refused(
         &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 100})).await,
         StatusCode::BAD_REQUEST,
         "parameter_missing",
@@ -275,8 +314,60 @@ async fn what_a_payments_state_does_not_allow_is_refused_and_changes_nothing(db:
         "invalid_amount",
         Some("amount"),
     );
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({"amount": -1})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_amount",
+        Some("amount"),
+    );
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({"amount": 1200.5})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parameter_invalid",
+        Some("amount"),
+    );
+    // An authorization is voided whole: a partial void is refused, and changes nothing.
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 100, "reason": "r"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "partial_void_not_allowed",
+        Some("amount"),
+    );
     assert_eq!(app.snapshot().await, before);
     assert_eq!(app.v2_payment(&id).await["status"], "PENDING");
+    let tid = manual["pgResponse"]["checkoutCode"].as_str().unwrap();
+    let (at_pg,): (String,) = sqlx::query_as("SELECT status FROM sandbox_pg_orders WHERE code = $1")
+        .bind(tid)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(at_pg, "authorized", "nothing asked of the PG");
+
+    // A confirmed payment is not canceled, and the refusal changes nothing.
+    let confirmed = app.intent(json!({})).await;
+    let id = confirmed["id"].as_str().unwrap().to_owned();
+    app.buyer_pays(&confirmed, "approve").await;
+    assert_eq!(app.v2_post(&format!("/api/v2/payments/{id}/confirm"), &json!({})).await.status, StatusCode::OK);
+    app.settled().await;
+    let before = app.snapshot().await;
+    refused(
+        &app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "too late"})).await,
+        StatusCode::CONFLICT,
+        "payment_confirmed",
+        None,
+    );
+    assert_eq!(app.snapshot().await, before);
+
+    // A webhook-method payment is not finalized by API: refused, nothing changed.
+    let webhook_method = app.intent(json!({})).await;
+    let before = app.snapshot().await;
+    refused(
+        &app.v2_post("/api/v2/payments", &json!({"paymentId": webhook_method["id"], "authData": "sbx_auth_x"})).await,
+        StatusCode::CONFLICT,
+        "finalization_mismatch",
+        None,
+    );
+    assert_eq!(app.snapshot().await, before);
 
     // Unknown payments, in the merchant's own space too.
     let unknown = app.v2_post("/api/v2/payments/pay_00000000000000000000000000000000/confirm", &json!({})).await;
