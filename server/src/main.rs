@@ -92,11 +92,24 @@ async fn serve(config: Config) -> Result<(), String> {
         tracing::warn!("CAFE24_WEBHOOK_KEY is not set: Cafe24's webhooks (the app-deleted event) are refused");
     }
     let sandbox = config.sandbox;
+    let sandbox_api_key = shown_sandbox_key(&config.sandbox_api_key);
     let app = Application::build(config).await.map_err(|e| e.to_string())?;
     let url = app.state().public_url.base().clone();
     tracing::info!(%url, sandbox, "paybridge is listening");
     if sandbox {
         tracing::info!("demo mall: {}", app.state().url("/demo-mall/"));
+        tracing::info!("the demo mall's Store API key (SANDBOX_API_KEY): {sandbox_api_key}");
     }
     app.run_until(startup::shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// The demo mall's Store API key as printed at start (SPEC §8.1): the public development
+/// default in full; a configured one, like every configured secret, only by its prefix
+/// and last 4 characters.
+fn shown_sandbox_key(key: &str) -> String {
+    if key == paybridge::config::DEFAULT_SANDBOX_API_KEY {
+        return key.to_owned();
+    }
+    let last4: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("sk_test_…{last4} (as configured)")
 }

@@ -135,6 +135,7 @@ async fn cancel(app: &Cafe24Context, f: &Fields, mode: RefundMode) -> Result<Can
         (RefundMode::Immediate, _) => None,
     };
     let request = AskRefund {
+        id: None,
         ask: RefundAsk { amount, mode, expected_balance_after },
         reason: f.optional("cancel_reason").map(str::to_owned),
         channel_data: RefundChannelData::Cafe24(Cafe24Refund {

@@ -232,6 +232,7 @@ impl Cafe24Error {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
             PaymentError::Store(e) => Self::internal(operation, e),
+            PaymentError::AfterChange(e) => Self::from_core(operation, *e),
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::{
 
 pub const PAYMENT_NOTY: &str = "cafe24.payment_noty";
 pub const CANCEL_NOTY: &str = "cafe24.cancel_noty";
+/// Cafe24 is one receiver, whichever of its URLs a noty goes to: a payment's notys keep
+/// their order across `return_noty_url` and `cancel_noty_url`.
+pub const RECEIVER: &str = "cafe24";
 
 pub struct Cafe24Notifier {
     pub store: Store,
@@ -107,7 +110,13 @@ impl Notifier for Cafe24Notifier {
             ("result_message", message),
             ("hash_data", &hash),
         ]);
-        Ok(vec![NewMessage { kind: PAYMENT_NOTY.into(), target_url: target.clone(), body, policy: policy() }])
+        Ok(vec![NewMessage {
+            kind: PAYMENT_NOTY.into(),
+            receiver: RECEIVER.into(),
+            target_url: target.clone(),
+            body,
+            policy: policy(),
+        }])
     }
 
     async fn on_refund_settled(&self, tx: &mut Tx, settled: &RefundSettled<'_>) -> Result<Vec<NewMessage>, StoreError> {
@@ -144,6 +153,12 @@ impl Notifier for Cafe24Notifier {
             ("result_message", &message),
             ("hash_data", &hash),
         ]);
-        Ok(vec![NewMessage { kind: CANCEL_NOTY.into(), target_url: target.clone(), body, policy: policy() }])
+        Ok(vec![NewMessage {
+            kind: CANCEL_NOTY.into(),
+            receiver: RECEIVER.into(),
+            target_url: target.clone(),
+            body,
+            policy: policy(),
+        }])
     }
 }

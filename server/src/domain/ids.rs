@@ -1,6 +1,6 @@
 //! The identifiers the payment core takes. Each parses what it is given (and refuses
 //! anything else), so that a value of the type is always a valid one. Ids the core makes
-//! carry a prefix saying what they name (`pay_…`, `rfd_…`, SPEC §8.1).
+//! carry a prefix saying what they name (`pay_…`, `ref_…`, SPEC §8.1).
 
 use std::fmt;
 
@@ -62,7 +62,8 @@ id_type!(
     PaymentId
 );
 id_type!(
-    /// Our id for a refund, `rfd_` and 32 hex digits; the PG refunds at most once per id.
+    /// Our id for a refund, `ref_` and 32 hex digits (SPEC §8.1; refunds made before
+    /// that have `rfd_` and keep it); the PG refunds at most once per id.
     RefundId
 );
 id_type!(
@@ -92,17 +93,19 @@ impl PaymentId {
 }
 
 impl RefundId {
-    pub const PREFIX: &'static str = "rfd";
+    pub const PREFIX: &'static str = "ref";
+    /// The prefix of refunds made before SPEC §8.1's `ref_`: still theirs, never made now.
+    pub const EARLIER_PREFIX: &'static str = "rfd";
 
     pub fn generate() -> Self {
         RefundId(generated(Self::PREFIX))
     }
 
     pub fn parse(text: &str) -> Result<Self, InvalidId> {
-        if generated_shape(text, Self::PREFIX) {
+        if generated_shape(text, Self::PREFIX) || generated_shape(text, Self::EARLIER_PREFIX) {
             Ok(RefundId(text.to_owned()))
         } else {
-            Err(InvalidId { what: "a refund id", rule: "rfd_ followed by 32 hex digits" })
+            Err(InvalidId { what: "a refund id", rule: "ref_ followed by 32 hex digits" })
         }
     }
 }
@@ -143,6 +146,18 @@ mod tests {
             assert!(PaymentId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(RefundId::parse(RefundId::generate().as_str()).is_ok());
+    }
+
+    #[test]
+    fn refund_ids_are_made_with_ref_and_earlier_rfd_ones_still_parse() {
+        let id = RefundId::generate();
+        assert!(id.as_str().starts_with("ref_"), "{id}");
+        let earlier = "rfd_0123456789abcdef0123456789abcdef";
+        assert_eq!(RefundId::parse(earlier).map(RefundId::into_string), Ok(earlier.to_owned()));
+        for bad in ["ref_", "ref_0123", "pay_0123456789abcdef0123456789abcdef", "rfx_0123456789abcdef0123456789abcdef"]
+        {
+            assert!(RefundId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

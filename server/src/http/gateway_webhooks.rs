@@ -65,6 +65,7 @@ fn accepted(what: &str) -> Response {
 
 /// A webhook we refuse; the PG sees why (and retries what it should).
 pub fn refused(gateway: &str, e: PaymentError) -> Response {
+    let e = e.into_cause();
     let status = match &e {
         PaymentError::Webhook(WebhookError::BadSignature) => StatusCode::UNAUTHORIZED,
         PaymentError::Webhook(WebhookError::Malformed(_)) => StatusCode::BAD_REQUEST,
@@ -83,7 +84,7 @@ pub fn refused(gateway: &str, e: PaymentError) -> Response {
             StatusCode::BAD_GATEWAY
         }
         PaymentError::NoConnector(_) => StatusCode::NOT_FOUND,
-        PaymentError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        PaymentError::Store(_) | PaymentError::AfterChange(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = match &e {
         PaymentError::Store(cause) => {

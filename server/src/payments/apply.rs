@@ -20,6 +20,8 @@ pub(super) struct InTx {
     pub payment: Payment,
     pub outcome: Result<Outcome, Refusal>,
     pub enqueued: bool,
+    /// The transition's history entry, when there was a transition.
+    pub event_id: Option<String>,
 }
 
 impl PaymentService {
@@ -70,7 +72,7 @@ impl PaymentService {
     ) -> Result<InTx, StoreError> {
         let outcome = payment.state().apply(event);
         let Ok(Outcome::Changed(t)) = &outcome else {
-            return Ok(InTx { payment, outcome, enqueued: false });
+            return Ok(InTx { payment, outcome, enqueued: false, event_id: None });
         };
         let failure_reason = event.failure_reason();
         let pending_reason = event.pending_reason();
@@ -88,7 +90,7 @@ impl PaymentService {
             source,
             detail: detail.or(failure_reason.map(|r| r.as_str())),
         };
-        self.store.record_event(tx, &payment.id, record).await?;
+        let event_id = self.store.record_event(tx, &payment.id, record).await?;
         let after = Payment {
             status: t.to,
             captured_minor: t.captured_minor,
@@ -101,14 +103,14 @@ impl PaymentService {
         };
         let mut enqueued = false;
         if let Some(notifier) = self.notifiers.of(after.channel) {
-            let change = Change { payment: &after, transition: t, event: &event };
+            let change = Change { payment: &after, transition: t, event: &event, event_id: &event_id };
             for message in notifier.on_transition(tx, &change).await? {
                 self.store.enqueue(tx, &after.id, &message).await?;
                 enqueued = true;
             }
         }
         let outcome = Ok(Outcome::Changed(*t));
-        Ok(InTx { payment: after, outcome, enqueued })
+        Ok(InTx { payment: after, outcome, enqueued, event_id: Some(event_id) })
     }
 
     /// Commits a change; wakes this instance's outbox worker when it enqueued something.

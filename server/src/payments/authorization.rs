@@ -49,12 +49,13 @@ impl PaymentService {
         // Decided already (the PG's webhook, or an earlier attempt whose answer was lost)?
         let known = gateway.get_order(&credentials, tid).await?;
         if known.status != OrderStatus::Authenticated && known.status != OrderStatus::Open {
-            return self.apply_order(payment, known, "gateway").await;
+            return self.apply_order(payment, known, "gateway").await.map_err(PaymentError::after_change);
         }
         let order = gateway.approve(&credentials, tid, auth_data).await.inspect_err(|e| {
             tracing::info!(payment_id = %payment.id, error = %e, "the PG did not approve with this authData");
         })?;
-        self.apply_order(payment, order, source).await
+        // The PG approved (or declined): whatever fails now, the authData is spent.
+        self.apply_order(payment, order, source).await.map_err(PaymentError::after_change)
     }
 
     /// Captures `amount` (all that is authorized by default) of an authorization; the
@@ -96,7 +97,8 @@ impl PaymentService {
             crate::gateway::GatewayError::Rejected(m) if m.contains("expired") => PaymentError::AuthorizationExpired,
             other => other.into(),
         })?;
-        self.apply_order(payment, order, source).await
+        // The PG captured: whatever fails now, the capture was done.
+        self.apply_order(payment, order, source).await.map_err(PaymentError::after_change)
     }
 
     /// Releases an authorization without capturing it (status 5 → 6).
@@ -119,14 +121,18 @@ impl PaymentService {
         // Why it is voided is written down before the PG is asked: its webhook ("voided")
         // may be applied before our own answer is, and must end with the same reason.
         self.record_void_reason(payment, reason, source).await?;
-        let order = gateway.void(&credentials, tid).await?;
-        if order.status != OrderStatus::Voided {
-            return self.apply_order(payment, order, "gateway").await;
-        }
-        let Applied { payment, outcome } =
-            self.apply(&payment.id, PaymentEvent::Voided(reason), &EventSource::new(source), None).await?;
-        outcome.map_err(PaymentError::Refused)?;
-        Ok(payment)
+        // From here on the void's reason is in the history: every error is after a change.
+        let voided = async {
+            let order = gateway.void(&credentials, tid).await?;
+            if order.status != OrderStatus::Voided {
+                return self.apply_order(payment, order, "gateway").await;
+            }
+            let Applied { payment, outcome } =
+                self.apply(&payment.id, PaymentEvent::Voided(reason), &EventSource::new(source), None).await?;
+            outcome.map_err(PaymentError::Refused)?;
+            Ok(payment)
+        };
+        voided.await.map_err(PaymentError::after_change)
     }
 
     async fn record_void_reason(
@@ -159,14 +165,18 @@ impl PaymentService {
         if payment.tid.is_some() && payment.status == PaymentStatus::Request {
             let (gateway, credentials, tid) = self.at_gateway(payment).await?;
             let order = gateway.close_checkout(&credentials, tid).await?;
+            // The checkout is closed at the PG: every error from here on is after a change.
             if event_for(payment, order.status, order.amount, order.captured).is_some() {
-                let now = self.apply_order(payment, order, "gateway").await?;
-                return Err(PaymentError::Conflict(format!("the payment company took it meanwhile ({})", now.status)));
+                let now = self.apply_order(payment, order, "gateway").await.map_err(PaymentError::after_change)?;
+                let taken = format!("the payment company took it meanwhile ({})", now.status);
+                return Err(PaymentError::Conflict(taken).after_change());
             }
         }
+        // A refused transition is written to the history (and, above, the PG may have
+        // closed the checkout): this error too is after a change.
         let Applied { payment, outcome } =
             self.apply(&payment.id, PaymentEvent::Failed(reason), &EventSource::new(source), None).await?;
-        outcome.map_err(PaymentError::Refused)?;
+        outcome.map_err(|r| PaymentError::Refused(r).after_change())?;
         Ok(payment)
     }
 }

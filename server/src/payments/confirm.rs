@@ -28,13 +28,16 @@ impl PaymentService {
         let now = now_ms();
         self.store.set_confirmed(&mut tx, payment_id, now).await?;
         let source = EventSource::new(source);
-        self.store
+        let event_id = self
+            .store
             .record_event(&mut tx, payment_id, EventRecord::note("payment.confirmed", &source, None, None))
             .await?;
         let confirmed = Payment { confirmed_at: Some(now), version: payment.version + 1, updated_at: now, ..payment };
         let mut enqueued = false;
         if let Some(notifier) = self.notifiers.of(confirmed.channel) {
-            for message in notifier.on_note(&mut tx, &Note::Confirmed(&confirmed)).await? {
+            for message in
+                notifier.on_note(&mut tx, &Note::Confirmed { payment: &confirmed, event_id: &event_id }).await?
+            {
                 self.store.enqueue(&mut tx, payment_id, &message).await?;
                 enqueued = true;
             }

@@ -53,6 +53,11 @@ pub enum PaymentError {
     /// Ours: logged with the operation by the channel, never shown.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The error came after something was already done: the PG acted (captured, closed a
+    /// checkout, approved) or a history entry was written. A channel that lets a request
+    /// be sent again must answer the same request with this result, not run it again.
+    #[error(transparent)]
+    AfterChange(Box<PaymentError>),
 }
 
 impl From<GatewayError> for PaymentError {
@@ -68,6 +73,35 @@ impl From<GatewayError> for PaymentError {
 impl PaymentError {
     /// Whether the fault is ours (logged and hidden) rather than the caller's or the PG's.
     pub fn is_internal(&self) -> bool {
-        matches!(self, PaymentError::Store(_) | PaymentError::NoConnector(_))
+        matches!(self.cause(), PaymentError::Store(_) | PaymentError::NoConnector(_))
+    }
+
+    /// This error, marked as coming after something was done (see [`PaymentError::AfterChange`]).
+    pub fn after_change(self) -> Self {
+        match self {
+            e @ PaymentError::AfterChange(_) => e,
+            e => PaymentError::AfterChange(Box::new(e)),
+        }
+    }
+
+    /// Whether something was done before this error (the request is not as if never sent).
+    pub fn changed_something(&self) -> bool {
+        matches!(self, PaymentError::AfterChange(_))
+    }
+
+    /// What went wrong, without the [`PaymentError::AfterChange`] mark.
+    pub fn cause(&self) -> &PaymentError {
+        match self {
+            PaymentError::AfterChange(inner) => inner.cause(),
+            other => other,
+        }
+    }
+
+    /// The same, owned.
+    pub fn into_cause(self) -> PaymentError {
+        match self {
+            PaymentError::AfterChange(inner) => inner.into_cause(),
+            other => other,
+        }
     }
 }

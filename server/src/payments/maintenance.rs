@@ -4,9 +4,10 @@
 //! payments are confirmed `AUTO_CONFIRM_AFTER` later. Every instance runs it; a payment
 //! is leased to one worker at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL), each step
 //! is re-checked under the payment's lock and is idempotent, so a worker killed half-way
-//! leaves the payment to the next pass.
+//! leaves the payment to the next pass. A channel adds its own housekeeping to the pass
+//! as a [`Chore`] (the Store API purges idempotency records past their 24 h).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 
@@ -47,12 +48,25 @@ pub struct MaintenanceReport {
     pub confirmed: usize,
     /// Left for the next pass (the PG did not answer, …).
     pub left: usize,
+    /// Rows the channels' chores removed.
+    pub tidied: usize,
+}
+
+/// Housekeeping a channel adds to every maintenance pass. It must be safe to run in
+/// several instances at once (each pass of each instance runs it).
+#[async_trait::async_trait]
+pub trait Chore: Send + Sync {
+    /// What it does, for the log.
+    fn name(&self) -> &'static str;
+    /// Does it once; how many rows it removed.
+    async fn run(&self) -> Result<u64, String>;
 }
 
 #[derive(Clone)]
 pub struct Maintenance {
     pub payments: PaymentService,
     pub settings: MaintenanceSettings,
+    pub chores: Vec<Arc<dyn Chore>>,
 }
 
 impl Maintenance {
@@ -107,6 +121,12 @@ impl Maintenance {
                 if let Err(e) = store.release_maintenance(&id).await {
                     tracing::warn!(payment_id = %id, error = %e, "maintenance lease not released; it runs out");
                 }
+            }
+        }
+        for chore in &self.chores {
+            match chore.run().await {
+                Ok(removed) => report.tidied += removed as usize,
+                Err(e) => tracing::error!(operation = chore.name(), error = %e, "maintenance"),
             }
         }
         report

@@ -23,7 +23,7 @@ use url::Url;
 
 pub use apply::Applied;
 pub use error::PaymentError;
-pub use maintenance::{Maintenance, MaintenanceReport, MaintenanceSettings};
+pub use maintenance::{Chore, Maintenance, MaintenanceReport, MaintenanceSettings};
 pub use notify::{Change, Note, Notifier, Notifiers, RefundSettled};
 pub use open::{OpenCheckout, Opened};
 pub use refund::{AskRefund, RefundOutcome};

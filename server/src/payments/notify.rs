@@ -16,6 +16,9 @@ pub struct Change<'a> {
     pub payment: &'a Payment,
     pub transition: &'a Transition,
     pub event: &'a PaymentEvent,
+    /// The id of the transition's entry in the payment's history (`evt_…`): the id of
+    /// what the channel tells about it (a store webhook's `id`).
+    pub event_id: &'a str,
 }
 
 /// A refund that has just reached its final status.
@@ -25,6 +28,8 @@ pub struct RefundSettled<'a> {
     pub refund: &'a Refund,
     /// Its status before.
     pub previous: RefundStatus,
+    /// The history entry that settles it (its transition, or `refund.refused`).
+    pub event_id: &'a str,
 }
 
 #[async_trait::async_trait]
@@ -43,8 +48,8 @@ pub trait Notifier: Send + Sync {
 
 /// A change of a payment that leaves its status as it is.
 pub enum Note<'a> {
-    /// The purchase was confirmed (the payment as it is now).
-    Confirmed(&'a Payment),
+    /// The purchase was confirmed (the payment as it is now; its history entry).
+    Confirmed { payment: &'a Payment, event_id: &'a str },
 }
 
 /// One notifier per channel.

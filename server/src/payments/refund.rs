@@ -17,11 +17,23 @@ use crate::{
 };
 
 pub struct AskRefund {
+    /// The refund's id when the caller chose it already (a request resumed under its
+    /// idempotency key): a refund with this id is that refund — resumed if its outcome
+    /// was lost, answered as it is otherwise — never a second one. A new id otherwise.
+    pub id: Option<RefundId>,
     pub ask: RefundAsk,
     pub reason: Option<String>,
     pub channel_data: RefundChannelData,
     /// Who asks (`cafe24`, `store_api`), for the history.
     pub source: &'static str,
+}
+
+/// What [`PaymentService::reserve_refund`] found.
+enum Reserved {
+    /// To ask the PG for (new, or resumed under its id).
+    Ask(Refund),
+    /// Asked before, and answered: as it is.
+    Known(Refund),
 }
 
 /// What the PG answered to a refund.
@@ -47,20 +59,48 @@ impl PaymentService {
     /// PG's answer left them (a refusal and a lost answer are outcomes, not errors).
     pub async fn refund(&self, payment: &Payment, request: AskRefund) -> Result<(Payment, Refund), PaymentError> {
         let (gateway, credentials, tid) = self.at_gateway(payment).await?;
-        let refund = self.reserve_refund(&payment.id, request).await?;
+        let refund = match self.reserve_refund(&payment.id, request).await? {
+            Reserved::Ask(refund) => refund,
+            Reserved::Known(refund) => return Ok((self.store.reload(&payment.id).await?, refund)),
+        };
         let outcome = self.ask_gateway(gateway, &credentials, tid, payment, &refund).await;
         self.complete_refund(&refund.id, &outcome).await
     }
 
-    /// Reserves the amount, or hands back an identical refund whose outcome was lost.
-    async fn reserve_refund(&self, payment_id: &PaymentId, request: AskRefund) -> Result<Refund, PaymentError> {
+    /// Reserves the amount, or hands back an identical refund whose outcome was lost —
+    /// or, for a refund id the caller chose before, that refund.
+    async fn reserve_refund(&self, payment_id: &PaymentId, request: AskRefund) -> Result<Reserved, PaymentError> {
         let now = now_ms();
         let mut tx = self.store.begin_write().await?;
         let payment = self.store.lock_payment(&mut tx, payment_id).await?;
+        let refunds = self.store.refunds_of(&mut tx, &payment).await?;
+        if let Some(known) = request.id.as_ref().and_then(|id| refunds.iter().find(|r| r.id == *id)) {
+            // This very refund, asked before: the PG answered (or its webhook did) and
+            // that stands; only a lost or abandoned ask is asked again, under its id.
+            let refund = known.clone();
+            let reserved = match refund.status {
+                RefundStatus::Requested | RefundStatus::Unknown => {
+                    let update = RefundUpdate {
+                        status: RefundStatus::Requested,
+                        gateway_refund_id: None,
+                        failure_message: None,
+                    };
+                    let updated_at = self.store.update_refund(&mut tx, &refund.id, &update).await?;
+                    Reserved::Ask(Refund {
+                        status: RefundStatus::Requested,
+                        failure_message: None,
+                        updated_at,
+                        ..refund
+                    })
+                }
+                RefundStatus::Pending | RefundStatus::Succeeded | RefundStatus::Failed => Reserved::Known(refund),
+            };
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(reserved);
+        }
         if payment.confirmed_at.is_some() {
             return Err(PaymentError::Confirmed);
         }
-        let refunds = self.store.refunds_of(&mut tx, &payment).await?;
         let lines: Vec<_> = refunds.iter().map(Refund::line).collect();
         let lease = IN_FLIGHT_LEASE.as_millis() as i64;
         let refund = match refund::decide(&payment.state(), &lines, &request.ask, now, lease)? {
@@ -76,7 +116,7 @@ impl PaymentService {
             }
             RefundDecision::Reserve => {
                 let refund = Refund {
-                    id: RefundId::generate(),
+                    id: request.id.unwrap_or_else(RefundId::generate),
                     payment_id: payment.id.clone(),
                     amount: request.ask.amount,
                     status: RefundStatus::Requested,
@@ -96,7 +136,7 @@ impl PaymentService {
             }
         };
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(refund)
+        Ok(Reserved::Ask(refund))
     }
 
     async fn ask_gateway(
@@ -155,6 +195,7 @@ impl PaymentService {
         let source = EventSource::new("gateway");
         let mut after = payment.clone();
         let mut enqueued = false;
+        let mut event_id = None;
         let (status, gateway_refund_id, failure_message) = match outcome {
             RefundOutcome::Succeeded { gateway_refund_id } => {
                 let event = PaymentEvent::Refunded { amount: refund.amount };
@@ -164,6 +205,7 @@ impl PaymentService {
                     Ok(Outcome::Changed(_)) => {
                         after = done.payment;
                         enqueued |= done.enqueued;
+                        event_id = done.event_id;
                         (RefundStatus::Succeeded, Some(gateway_refund_id.as_str()), None)
                     }
                     other => {
@@ -180,7 +222,7 @@ impl PaymentService {
             }
             RefundOutcome::Refused { message } => {
                 let record = EventRecord::note("refund.refused", &source, Some(refund.amount.minor), Some(message));
-                self.store.record_event(&mut tx, &payment.id, record).await?;
+                event_id = Some(self.store.record_event(&mut tx, &payment.id, record).await?);
                 (RefundStatus::Failed, None, Some(message.clone()))
             }
             RefundOutcome::Unknown { message } => (RefundStatus::Unknown, None, Some(message.clone())),
@@ -195,9 +237,9 @@ impl PaymentService {
             updated_at,
             ..refund
         };
-        if status.is_final() {
+        if let (true, Some(event_id)) = (status.is_final(), event_id.as_deref()) {
             if let Some(notifier) = self.notifiers.of(after.channel) {
-                let told = RefundSettled { payment: &after, refund: &settled, previous };
+                let told = RefundSettled { payment: &after, refund: &settled, previous, event_id };
                 for message in notifier.on_refund_settled(&mut tx, &told).await? {
                     self.store.enqueue(&mut tx, &after.id, &message).await?;
                     enqueued = true;

@@ -37,11 +37,10 @@ pub async fn provision_demo_mall(store: &Store, keys: &KeyRing, api_key: &str) -
             },
         )
         .await?;
+    // The configured key is the demo mall's sandbox key; one configured before is revoked.
     let api_key = crate::store_api::keys::describe(api_key.to_owned(), crate::store_api::keys::KeyMode::Test);
-    if !store.api_key_hash_known(&api_key.hash).await? {
-        let mall = MallId::parse(DEMO_MALL_ID).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        store.create_api_key(&mall, "test", &api_key.hash, api_key.prefix, &api_key.last4).await?;
-    }
+    let mall = MallId::parse(DEMO_MALL_ID).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    store.provision_sandbox_api_key(&mall, &api_key.hash, api_key.prefix, &api_key.last4).await?;
     if store.tokens(keys, DEMO_MALL_ID).await?.is_none() {
         let tokens = super::cafe24_sim::issue_installed_tokens(store, DEMO_MALL_ID).await?;
         store.save_tokens(keys, DEMO_MALL_ID, &tokens).await?;

@@ -30,7 +30,8 @@ pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
 pub use store_api::{
-    ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyRequest, PaymentFilter, StoreApiPayment, WebhookEndpointRow,
+    ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest, PaymentFilter, StoreApiPayment,
+    WebhookEndpointRow,
 };
 pub use tokens::TokenSet;
 

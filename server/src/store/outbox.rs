@@ -2,8 +2,9 @@
 //! change that causes them; workers claim due messages under a lease (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL, the single writer lock on SQLite), deliver them, and record
 //! every attempt. A lease that expires means its worker died: the message is due again.
-//! One payment's messages go out in the order they were caused: a later one waits while
-//! an earlier one is still pending (a deposit's "paid" never overtakes its "pending").
+//! One payment's messages to one receiver go out in the order they were caused: a later
+//! one waits while an earlier one to the same receiver is still pending (a deposit's
+//! "paid" never overtakes its "pending"); a receiver that fails holds up only its own.
 //! Each message carries its [`DeliveryPolicy`], so the worker delivers every channel's
 //! messages alike.
 
@@ -77,6 +78,10 @@ pub struct DeliveryPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMessage {
     pub kind: String,
+    /// Who receives it, whatever URL it goes to (a store's webhook endpoint, Cafe24): a
+    /// payment's messages to one receiver keep their order; receivers do not wait on
+    /// each other.
+    pub receiver: String,
     pub target_url: String,
     pub body: String,
     pub policy: DeliveryPolicy,
@@ -178,9 +183,9 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("outbox headers: {e}")))?;
         sqlx::query(
             "INSERT INTO outbox (id, payment_id, position, kind, target_url, body, content_type, headers, accept, \
-             signing, status, attempts, next_attempt_at, created_at, updated_at) \
+             signing, status, attempts, next_attempt_at, created_at, updated_at, receiver) \
              VALUES ($1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, $6, $7, $8, \
-             $9, 'pending', 0, $10, $10, $10)",
+             $9, 'pending', 0, $10, $10, $10, $11)",
         )
         .bind(new_id("msg"))
         .bind(payment_id.as_str())
@@ -192,6 +197,7 @@ impl Store {
         .bind(message.policy.accept.as_str())
         .bind(message.policy.signing.as_ref().map(Signing::as_column))
         .bind(now)
+        .bind(&message.receiver)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -218,7 +224,8 @@ impl Store {
                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
                AND (lease_until IS NULL OR lease_until < $3) \
                AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
-                 AND earlier.status = 'pending' AND earlier.position < outbox.position) \
+                 AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' \
+                 AND earlier.position < outbox.position) \
                ORDER BY next_attempt_at LIMIT $4{skip_locked}\
              ) RETURNING id, payment_id, kind, target_url, body, content_type, headers, accept, signing, attempts"
         );
@@ -355,14 +362,15 @@ impl Store {
     }
 
     /// Messages a worker has to act on now: due and not waiting behind an earlier one of
-    /// their payment, or being delivered. Zero means every notification that can go out
+    /// their payment to their receiver, or being delivered. Zero means every notification that can go out
     /// now has been attempted (the rest wait for a retry).
     pub async fn outbox_work_now(&self) -> Result<i64, StoreError> {
         let now = now_ms();
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND (lease_until >= $1 OR (next_attempt_at <= $1 \
              AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
-               AND earlier.status = 'pending' AND earlier.position < outbox.position)))",
+               AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' \
+               AND earlier.position < outbox.position)))",
         )
         .bind(now)
         .fetch_one(self.pool())

@@ -242,22 +242,25 @@ impl Store {
         row.try_into()
     }
 
+    /// Appends the event to the payment's history; its id (`evt_…`), which is also the
+    /// id of every notification it causes.
     pub async fn record_event(
         &self,
         tx: &mut Tx,
         payment_id: &PaymentId,
         event: EventRecord<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
         let (seq,): (i64,) =
             sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_events WHERE payment_id = $1")
                 .bind(payment_id.as_str())
                 .fetch_one(&mut **tx)
                 .await?;
+        let id = new_id("evt");
         sqlx::query(
             "INSERT INTO payment_events (id, payment_id, seq, kind, from_status, to_status, amount_minor, \
              source, source_event_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(new_id("evt"))
+        .bind(&id)
         .bind(payment_id.as_str())
         .bind(seq)
         .bind(event.kind)
@@ -270,7 +273,7 @@ impl Store {
         .bind(now_ms())
         .execute(&mut **tx)
         .await?;
-        Ok(())
+        Ok(id)
     }
 
     /// Whether the payment's history already holds this PG event (a redelivery).

@@ -71,14 +71,20 @@ impl From<StoreApiRow> for StoreApiPayment {
     }
 }
 
+/// A request's hold on its idempotency key: what it writes under the key is written only
+/// while the key is still held under this token (another request may have resumed it
+/// after the lease ran out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyLease(String);
+
 /// What an idempotency key is when a request with it arrives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyBegin {
     /// First seen: this request holds it now.
-    Fresh,
+    Fresh { lease: IdempotencyLease },
     /// An earlier attempt ended in a 5xx or died: this one holds it now and resumes,
     /// with the id that attempt chose, if it chose one.
-    Resume { recovery_id: Option<String> },
+    Resume { lease: IdempotencyLease, recovery_id: Option<String> },
     /// Finished before: the saved answer.
     Replay { status: u16, body: String },
     /// Another request with it is running.
@@ -155,6 +161,59 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("api key {id} vanished")))
     }
 
+    /// Makes `key_hash` the merchant's key from `SANDBOX_API_KEY` (sandbox only): a key
+    /// provisioned so before with another value is revoked, this one is made (or, named
+    /// again after a change, active again). Keys made in the admin are left as they are.
+    pub async fn provision_sandbox_api_key(
+        &self,
+        mall_id: &MallId,
+        key_hash: &str,
+        prefix: &str,
+        last4: &str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        Self::ensure_mall(&mut tx, mall_id.as_str(), now).await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE mall_id = $2 AND origin = 'sandbox' AND key_hash <> $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(mall_id.as_str())
+        .bind(key_hash)
+        .execute(&mut *tx)
+        .await?;
+        let known: Option<(String,)> = sqlx::query_as("SELECT origin FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match known {
+            Some((origin,)) if origin == "sandbox" => {
+                sqlx::query("UPDATE api_keys SET revoked_at = NULL WHERE key_hash = $1")
+                    .bind(key_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, mall_id, mode, key_hash, prefix, last4, created_at, origin) \
+                     VALUES ($1, $2, 'test', $3, $4, $5, $6, 'sandbox')",
+                )
+                .bind(new_id("key"))
+                .bind(mall_id.as_str())
+                .bind(key_hash)
+                .bind(prefix)
+                .bind(last4)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The key with this hash, unless revoked; its last use is now.
     pub async fn use_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
@@ -167,15 +226,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(Some(key))
-    }
-
-    /// Whether a key with this hash exists (revoked or not).
-    pub async fn api_key_hash_known(&self, key_hash: &str) -> Result<bool, StoreError> {
-        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(found.is_some())
     }
 
     /// The merchant's keys, newest first, revoked ones too.
@@ -451,9 +501,11 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let lease = IdempotencyLease(super::random_token());
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (mall_id, idem_key, method, path, body_hash, state, locked_until, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $8) ON CONFLICT (mall_id, idem_key) DO NOTHING",
+            "INSERT INTO idempotency_keys (mall_id, idem_key, method, path, body_hash, state, locked_until, lease_token, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $8, $9) \
+             ON CONFLICT (mall_id, idem_key) DO NOTHING",
         )
         .bind(mall_id)
         .bind(request.key)
@@ -461,13 +513,14 @@ impl Store {
         .bind(request.path)
         .bind(request.body_hash)
         .bind(now + lease_ms)
+        .bind(&lease.0)
         .bind(now)
         .bind(now + keep_ms)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
             tx.commit().await?;
-            return Ok(IdempotencyBegin::Fresh);
+            return Ok(IdempotencyBegin::Fresh { lease });
         }
         #[derive(FromRow)]
         struct Held {
@@ -501,51 +554,90 @@ impl Store {
             IdempotencyBegin::InUse
         } else {
             sqlx::query(
-                "UPDATE idempotency_keys SET state = 'in_progress', locked_until = $1 WHERE mall_id = $2 AND idem_key = $3",
+                "UPDATE idempotency_keys SET state = 'in_progress', locked_until = $1, lease_token = $2 \
+                 WHERE mall_id = $3 AND idem_key = $4",
             )
             .bind(now + lease_ms)
+            .bind(&lease.0)
             .bind(mall_id)
             .bind(request.key)
             .execute(&mut *tx)
             .await?;
-            IdempotencyBegin::Resume { recovery_id: held.recovery_id }
+            IdempotencyBegin::Resume { lease, recovery_id: held.recovery_id }
         };
         tx.commit().await?;
         Ok(begin)
     }
 
-    /// Keeps the id a request chose (a payment's, a refund's) with its key, before it asks
-    /// the PG, so that a resumed request asks under the same reference.
-    pub async fn idempotency_recovery_point(&self, mall_id: &MallId, key: &str, id: &str) -> Result<(), StoreError> {
+    /// Removes the idempotency records past their 24 h (SPEC §8.1), at most `limit` at a
+    /// time; how many. Safe in several instances at once: each row goes once.
+    pub async fn purge_idempotency_keys(&self, limit: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE idempotency_keys SET recovery_id = $1 WHERE mall_id = $2 AND idem_key = $3")
-            .bind(id)
-            .bind(mall_id.as_str())
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE expires_at < $1 AND (mall_id, idem_key) IN (\
+               SELECT mall_id, idem_key FROM idempotency_keys WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now_ms())
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
-    pub async fn idempotency_end(&self, mall_id: &MallId, key: &str, end: &IdempotencyEnd) -> Result<(), StoreError> {
+    /// Keeps the id a request chose (a payment's, a refund's) with its key, before it asks
+    /// the PG, so that a resumed request asks under the same reference. `false` when the
+    /// request no longer holds the key (it must not go on: another one resumed it).
+    pub async fn idempotency_recovery_point(
+        &self,
+        mall_id: &MallId,
+        key: &str,
+        lease: &IdempotencyLease,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let query = match end {
-            IdempotencyEnd::Done { status, body } => sqlx::query(
-                "UPDATE idempotency_keys SET state = 'done', locked_until = NULL, response_status = $1, \
-                 response_body = $2 WHERE mall_id = $3 AND idem_key = $4",
-            )
-            .bind(i64::from(*status))
-            .bind(body.clone()),
-            IdempotencyEnd::Resumable => sqlx::query(
-                "UPDATE idempotency_keys SET state = 'resumable', locked_until = NULL WHERE mall_id = $1 AND idem_key = $2",
-            ),
-            IdempotencyEnd::Forget => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE mall_id = $1 AND idem_key = $2")
-            }
-        };
-        query.bind(mall_id.as_str()).bind(key).execute(&mut *tx).await?;
+        let done = sqlx::query(
+            "UPDATE idempotency_keys SET recovery_id = $1 WHERE mall_id = $2 AND idem_key = $3 AND lease_token = $4 \
+             AND state = 'in_progress'",
+        )
+        .bind(id)
+        .bind(mall_id.as_str())
+        .bind(key)
+        .bind(&lease.0)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records how the request that holds the key under `lease` ended; `false` (and
+    /// nothing written) when it no longer holds it: a request slower than its lease
+    /// never overwrites the answer of the one that resumed its key.
+    pub async fn idempotency_end(
+        &self,
+        mall_id: &MallId,
+        key: &str,
+        lease: &IdempotencyLease,
+        end: &IdempotencyEnd,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let held = "mall_id = $1 AND idem_key = $2 AND lease_token = $3 AND state = 'in_progress'";
+        let sql = match end {
+            IdempotencyEnd::Done { .. } => format!(
+                "UPDATE idempotency_keys SET state = 'done', locked_until = NULL, lease_token = NULL, \
+                 response_status = $4, response_body = $5 WHERE {held}"
+            ),
+            IdempotencyEnd::Resumable => format!(
+                "UPDATE idempotency_keys SET state = 'resumable', locked_until = NULL, lease_token = NULL WHERE {held}"
+            ),
+            IdempotencyEnd::Forget => format!("DELETE FROM idempotency_keys WHERE {held}"),
+        };
+        let mut query = sqlx::query(&sql).bind(mall_id.as_str()).bind(key).bind(&lease.0);
+        if let IdempotencyEnd::Done { status, body } = end {
+            query = query.bind(i64::from(*status)).bind(body.clone());
+        }
+        let done = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -30,8 +30,10 @@ fn json_of<T: serde::Serialize>(value: &T) -> Value {
     summary = "Add a webhook endpoint",
     description = "The answer carries the endpoint's signing secret (`whsec_…`) once.",
     request_body = CreateEndpoint,
-    params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
-    responses((status = 201, body = EndpointObject), (status = 422, description = "`url_not_allowed`", body = ErrorBody)),
+    responses(
+        (status = 201, description = "The endpoint with its secret, shown this once", body = EndpointObject),
+        (status = 422, description = "`url_not_allowed`", body = ErrorBody),
+    ),
     security(("api_key" = []))
 )]
 pub async fn create_endpoint(State(ctx): State<StoreApiContext>, merchant: Merchant, body: Body) -> Response {
@@ -55,7 +57,7 @@ pub async fn create_endpoint(State(ctx): State<StoreApiContext>, merchant: Merch
     summary = "Delete a webhook endpoint",
     description = "What was still to be sent to it is cancelled. Again → 404.",
     params(("id" = String, Path, description = "whe_…")),
-    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "Deleted", body = Deleted)),
     security(("api_key" = []))
 )]
 pub async fn delete_endpoint(
@@ -74,8 +76,8 @@ pub async fn delete_endpoint(
     post, path = "/api/v2/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
     summary = "Rotate a webhook endpoint's secret",
     description = "The answer carries the new secret once; for 24 hours both secrets sign (`webhook-signature` holds two).",
-    params(("id" = String, Path, description = "whe_…"), ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
-    responses((status = 200, body = EndpointObject), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, description = "whe_…")),
+    responses((status = 200, description = "The endpoint with its new secret, shown this once", body = EndpointObject)),
     security(("api_key" = []))
 )]
 pub async fn rotate_secret(

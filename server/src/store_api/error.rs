@@ -3,7 +3,7 @@
 //! logged once with the operation that failed and answered `api_error` without details.
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     Json,
 };
@@ -27,11 +27,24 @@ pub struct ApiError {
     pub extra: Map<String, Value>,
     /// `Retry-After` seconds (409 `idempotency_key_in_use`, 429).
     pub retry_after: Option<u32>,
+    /// Whether something was done before the request was refused (the PG acted, a refund
+    /// was recorded, …). Such an answer is final for its Idempotency-Key and replayed;
+    /// a refusal before anything was done leaves the key as if never used (SPEC §8.1).
+    pub after_change: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, code, message: message.into(), param: None, extra: Map::new(), retry_after: None }
+        ApiError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+            extra: Map::new(),
+            retry_after: None,
+            after_change: false,
+        }
     }
 
     /// 400 / 404 / 413 / 415 / 422 `invalid_request_error`.
@@ -79,6 +92,12 @@ impl ApiError {
 
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Marks the error as coming after something was done (see [`ApiError::after_change`]).
+    pub fn after_change(mut self) -> Self {
+        self.after_change = true;
         self
     }
 
@@ -143,6 +162,7 @@ impl ApiError {
             }
             e @ PaymentError::NoConnector(_) => Self::internal(operation, e),
             PaymentError::Store(e) => Self::internal(operation, e),
+            PaymentError::AfterChange(e) => Self::from_core(operation, *e).after_change(),
         }
     }
 }
@@ -178,6 +198,18 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// 404 for a path under `/api/v2/` that is no call.
+pub async fn route_not_found(method: Method, uri: Uri) -> Response {
+    let message = format!("no call {method} {}; see /api/v2/docs", uri.path());
+    ApiError::invalid(StatusCode::NOT_FOUND, "route_not_found", message).into_response()
+}
+
+/// 405 for a call asked with another method (axum adds `Allow`).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message = format!("{} is not called with {method}; see /api/v2/docs", uri.path());
+    ApiError::invalid(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).into_response()
 }
 
 /// A panic in a Store API handler answers `api_error` 500.

@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod endpoints;
 pub mod error;
+pub mod housekeeping;
 pub mod keys;
 pub mod model;
 pub mod openapi;
@@ -21,7 +22,7 @@ use std::{
 
 use axum::{
     extract::{DefaultBodyLimit, FromRef},
-    routing::get,
+    routing::{any, get},
     Router,
 };
 use url::Url;
@@ -109,7 +110,7 @@ where
     S: Clone + Send + Sync + 'static,
     StoreApiContext: FromRef<S>,
 {
-    let (api, document) = openapi::api_router::<S>().split_for_parts();
+    let (api, document) = openapi::api::<S>();
     let document = Arc::new(document);
     let page = Arc::new(openapi::reference_page(&document));
     api.layer(crate::web::catch_panics(error::panic_answer))
@@ -117,5 +118,11 @@ where
         .route("/api/v2/openapi.json", get(move || openapi::serve_document(document.clone())))
         .route("/api/v2/docs", get(move || openapi::serve_page(page.clone())))
         .route("/api/v2/checkout/callback", get(callback::buyer_returns))
+        // Nothing under /api/v2/ answers in another shape than §8.1's error object: an
+        // unknown path is 404, a known one asked with another method 405 (with `Allow`).
+        .route("/api/v2", any(error::route_not_found))
+        .route("/api/v2/", any(error::route_not_found))
+        .route("/api/v2/{*rest}", any(error::route_not_found))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .route("/pay/{id}", get(callback::hosted_page))
 }

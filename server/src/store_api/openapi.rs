@@ -1,6 +1,7 @@
 //! The Store API's OpenAPI 3.1 document (`GET /api/v2/openapi.json`), generated from the
 //! handlers and types that serve the calls (utoipa): the router and the document are
-//! built together, so every route is in it. And a readable reference page
+//! built together, so every route is in it, with the answers every call shares added
+//! from how they are served. And a readable reference page
 //! (`GET /api/v2/docs`) rendered from the same document on the server: no script, nothing
 //! downloaded at build or run time.
 
@@ -13,9 +14,11 @@ use axum::{
 };
 use utoipa::{
     openapi::{
-        path::{Operation, ParameterIn},
+        header::Header,
+        path::{Operation, ParameterBuilder, ParameterIn},
+        schema::{ObjectBuilder, Type},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-        OpenApi as Document, RefOr,
+        Content, OpenApi as Document, Ref, RefOr, Required, Response as OpenApiResponse,
     },
     Modify, OpenApi,
 };
@@ -54,8 +57,20 @@ impl Modify for ApiKeyAuth {
     }
 }
 
+/// Every Store API call and the document that describes them, from the same handlers:
+/// a call is routed only through here, so no call exists outside the document.
+pub fn api<S>() -> (axum::Router<S>, Document)
+where
+    S: Clone + Send + Sync + 'static,
+    StoreApiContext: FromRef<S>,
+{
+    let (router, mut document) = api_router::<S>().split_for_parts();
+    add_shared_answers(&mut document);
+    (router, document)
+}
+
 /// Every Store API call, with its place in the document.
-pub fn api_router<S>() -> OpenApiRouter<S>
+fn api_router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     StoreApiContext: FromRef<S>,
@@ -76,8 +91,108 @@ where
 
 /// The document as the Store API serves it.
 pub fn document() -> Document {
-    let (_, document) = api_router::<StoreApiContext>().split_for_parts();
-    document
+    api::<StoreApiContext>().1
+}
+
+const ERROR_SCHEMA: &str = "ErrorBody";
+
+/// What every call shares, written once from how `request.rs` serves them rather than
+/// repeated on each handler: the key (401), a fault of ours (500), another merchant's or
+/// no object (404, for a path with an id), a bad query (400, the list); and for a POST the
+/// `Idempotency-Key` header, what its body may be refused for (400, 413, 415, 422), the
+/// key in use (409 with `Retry-After`) or reused (422), and `Idempotent-Replayed` on a
+/// replayed answer. An operation's own answers (`order_id_in_use`, `refund_declined`,
+/// 502/504 from the PG, …) are on its handler; a shared one with the same status is
+/// added to its description.
+fn add_shared_answers(document: &mut Document) {
+    for (path, item) in document.paths.paths.iter_mut() {
+        let with_id = path.contains('{');
+        for (method, op) in operations_mut(item) {
+            answer(op, "401", "`invalid_api_key`: no key, an unknown or revoked one, or one of the other mode (`sk_live_` with the sandbox on, `sk_test_` without)", None);
+            answer(
+                op,
+                "500",
+                "`api_error`: a fault of ours; nothing was changed (the details are only in our log)",
+                None,
+            );
+            if with_id {
+                answer(
+                    op,
+                    "404",
+                    "`resource_missing`: this merchant has no such object (another merchant's id too)",
+                    None,
+                );
+            }
+            if method == "GET" && !with_id {
+                answer(op, "400", "`parameter_invalid`: a query parameter (`param` names it)", None);
+            }
+            if method != "POST" {
+                continue;
+            }
+            let parameters = op.parameters.get_or_insert_with(Vec::new);
+            parameters.push(RefOr::T(
+                ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::True)
+                    .description(Some("1–255 visible ASCII characters, scoped to the merchant and kept 24 h: the same request again answers the first one's result (SPEC §8.1)"))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+                    .build(),
+            ));
+            answer(op, "400", "`parameter_missing`, `parameter_invalid`, `invalid_json`, `idempotency_key_required`, `idempotency_key_invalid`", None);
+            answer(op, "409", "`idempotency_key_in_use`: a request with this key is still being processed; try again after `Retry-After` seconds", Some(("Retry-After", "seconds to wait before sending the request again (with `idempotency_key_in_use`)")));
+            answer(op, "413", "`body_too_large`: the body is over 64 KiB", None);
+            answer(op, "415", "`unsupported_media_type`: the body is not `application/json`", None);
+            answer(op, "422", "`idempotency_key_reused`: the key was used with another method, path or body", None);
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                    response.headers.insert(
+                        "Idempotent-Replayed".into(),
+                        RefOr::T(header(
+                            "`true` when this is the saved answer of an earlier request with the same Idempotency-Key",
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn header(description: &str) -> Header {
+    let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
+    header.description = Some(description.to_owned());
+    header
+}
+
+/// Adds an error answer `status` with `ErrorBody`, or, when the operation has one
+/// already, adds `description` to it.
+fn answer(op: &mut Operation, status: &str, description: &str, with_header: Option<(&str, &str)>) {
+    let entry = op.responses.responses.entry(status.to_owned()).or_insert_with(|| RefOr::T(OpenApiResponse::default()));
+    let RefOr::T(response) = entry else { return };
+    response.description = match response.description.as_str() {
+        "" => description.to_owned(),
+        own => format!("{own}; or {description}"),
+    };
+    response
+        .content
+        .entry("application/json".into())
+        .or_insert_with(|| RefOr::T(Content::new(Some(Ref::from_schema_name(ERROR_SCHEMA)))));
+    if let Some((name, text)) = with_header {
+        response.headers.insert(name.to_owned(), RefOr::T(header(text)));
+    }
+}
+
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> Vec<(&'static str, &mut Operation)> {
+    [
+        ("GET", item.get.as_mut()),
+        ("POST", item.post.as_mut()),
+        ("PUT", item.put.as_mut()),
+        ("PATCH", item.patch.as_mut()),
+        ("DELETE", item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.map(|op| (method, op)))
+    .collect()
 }
 
 pub async fn serve_document(document: Arc<Document>) -> Response {

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     domain::{
         CaptureMethod, Channel, Currency, FailureReason, Money, OrderId, Payment, PaymentId, PaymentStatus,
-        PendingReason, RefundAsk, RefundMode, RefundStatus,
+        PendingReason, RefundAsk, RefundId, RefundMode, RefundStatus,
     },
     gateway::{CheckoutMode, Finalization},
     payments::{AskRefund, OpenCheckout, Opened, PaymentError},
@@ -106,11 +106,12 @@ async fn currency_taken(ctx: &StoreApiContext, merchant: &Merchant, currency: Cu
     summary = "Create a payment intent",
     description = "Opens the checkout at the merchant's PG. `paymentUrl` is our hosted page that sends the buyer on to the PG; `pgResponse` is what the PG's own SDK needs.",
     request_body = CreateIntent,
-    params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters; the same request again answers the first one's result")),
     responses(
         (status = 201, description = "The payment, in status 1", body = PaymentObject),
-        (status = 409, description = "`order_id_in_use`", body = ErrorBody),
-        (status = 422, description = "A field is invalid (`param` names it)", body = ErrorBody),
+        (status = 409, description = "`order_id_in_use`: the orderId has a payment already; `not_linked`", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`param` names it): `invalid_amount`, `currency_not_supported`, `url_not_allowed`, `parameter_invalid`, `not_supported`", body = ErrorBody),
+        (status = 502, description = "`gateway_unavailable`: the PG did not answer or failed; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
+        (status = 504, description = "`gateway_unavailable`: the PG timed out; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -238,11 +239,12 @@ async fn open_intent(ctx: &StoreApiContext, merchant: &Merchant, value: Value, m
     summary = "Finalize a payment by API",
     description = "For `finalization: api`: redeems the `authData` the buyer came back to `successUrl` with. A decline is a payment in 4, not an error.",
     request_body = FinalizePayment,
-    params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
     responses(
         (status = 200, description = "The payment, in 2, 5 or 4", body = PaymentObject),
         (status = 409, description = "`finalization_mismatch`, or already finalized (`payment_finalized`)", body = ErrorBody),
         (status = 422, description = "`invalid_auth_data`: bad or used; the payment is unchanged", body = ErrorBody),
+        (status = 502, description = "`gateway_unavailable`: the PG did not answer or failed; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
+        (status = 504, description = "`gateway_unavailable`: the PG timed out; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -286,11 +288,13 @@ pub async fn finalize(State(ctx): State<StoreApiContext>, merchant: Merchant, bo
     summary = "Capture an authorization (EBP_API_228)",
     description = "Only a card payment in 5 with `captureMethod: manual`; the rest of the authorization is released.",
     request_body = CapturePayment,
-    params(("id" = String, Path, description = "pay_…"), ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
+    params(("id" = String, Path, description = "pay_…")),
     responses(
         (status = 200, description = "The payment, in 2", body = PaymentObject),
         (status = 409, description = "`not_capturable` or `authorization_expired`", body = ErrorBody),
         (status = 422, description = "`amount_too_large` / `invalid_amount`", body = ErrorBody),
+        (status = 502, description = "`gateway_unavailable`: the PG did not answer or failed; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
+        (status = 504, description = "`gateway_unavailable`: the PG timed out; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -324,11 +328,13 @@ pub async fn capture(
     summary = "Cancel: refund, void, or cancel the intent",
     description = "In 2 or 7 a refund (default: the whole balance) → 7, or 3 when nothing remains; a refund the PG keeps pending ends by its webhook. In 5 only the whole authorization is voided → 6. In 1 the intent is canceled → 4. A confirmed payment → 409 `payment_confirmed`.",
     request_body = CancelPayment,
-    params(("id" = String, Path, description = "pay_…"), ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
+    params(("id" = String, Path, description = "pay_…")),
     responses(
         (status = 200, description = "The payment as the cancel left it", body = PaymentObject),
-        (status = 409, description = "`payment_confirmed`, or a state that cannot be canceled", body = ErrorBody),
-        (status = 422, description = "`amount_too_large`, `partial_void_not_allowed`, `refund_declined`", body = ErrorBody),
+        (status = 409, description = "`payment_confirmed`, `payment_canceled`, `not_cancelable`; `invalid_state` when the buyer paid meanwhile (what the PG did is applied, and this answer is kept for the Idempotency-Key)", body = ErrorBody),
+        (status = 422, description = "`amount_too_large`, `invalid_amount`, `partial_void_not_allowed`, `refund_declined` (the refund is recorded as failed; the same request again answers this)", body = ErrorBody),
+        (status = 502, description = "`gateway_unavailable`: the PG did not answer or failed; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
+        (status = 504, description = "`gateway_unavailable`: the PG timed out; send the same request again with the same Idempotency-Key to finish it", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -339,7 +345,7 @@ pub async fn cancel(
     body: Body,
 ) -> Response {
     let path = format!("/api/v2/payments/{id}/cancel");
-    post_json(ctx, merchant, path, body, move |ctx, merchant, value, _held| async move {
+    post_json(ctx, merchant, path, body, move |ctx, merchant, value, mut held| async move {
         let req: CancelPayment = parse(value)?;
         if req.reason.trim().is_empty() || req.reason.chars().count() > 500 {
             return Err(ApiError::field("parameter_invalid", "reason", "reason must be 1 to 500 characters"));
@@ -368,7 +374,14 @@ pub async fn cancel(
             }
             PaymentStatus::Complete | PaymentStatus::PartialCancel => {
                 let amount = amount.unwrap_or(payment.state().remaining());
+                // Chosen before the PG is asked and kept with the key: the same request
+                // again is this refund (resumed, or answered as the PG left it), never
+                // a second one — even when the PG's webhook settled it meanwhile.
+                let refund_id = held.recovery_id(|| RefundId::generate().to_string()).await?;
+                let refund_id = RefundId::parse(&refund_id)
+                    .map_err(|e| ApiError::internal("reading an idempotency recovery point", e))?;
                 let request = AskRefund {
+                    id: Some(refund_id),
                     ask: RefundAsk { amount, mode: RefundMode::MayPend, expected_balance_after: None },
                     reason: Some(req.reason.clone()),
                     channel_data: RefundChannelData::None,
@@ -377,6 +390,8 @@ pub async fn cancel(
                 match ctx.payments.refund(&payment, request).await {
                     Ok((payment, refund)) => match refund.status {
                         RefundStatus::Succeeded | RefundStatus::Pending => Ok(payment),
+                        // The refund, its refusal and its webhook are recorded: the
+                        // answer is final for this key (asking again is another refund).
                         RefundStatus::Failed => {
                             return Err(ApiError::field(
                                 "refund_declined",
@@ -385,7 +400,8 @@ pub async fn cancel(
                                     "the payment company refused the refund: {}",
                                     refund.failure_message.unwrap_or_default()
                                 ),
-                            ))
+                            )
+                            .after_change())
                         }
                         // No answer from the PG: the refund stays reserved and the same
                         // request again resumes it.
@@ -421,8 +437,11 @@ pub async fn cancel(
     post, path = "/api/v2/payments/{id}/confirm", tag = "payments",
     summary = "Confirm the purchase (EBP_API_214)",
     description = "Only in 2 or 7: settlement may proceed and the payment can no longer be canceled. Again → 200, unchanged.",
-    params(("id" = String, Path, description = "pay_…"), ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
-    responses((status = 200, description = "The payment, confirmed", body = PaymentObject), (status = 409, body = ErrorBody)),
+    params(("id" = String, Path, description = "pay_…")),
+    responses(
+        (status = 200, description = "The payment, confirmed", body = PaymentObject),
+        (status = 409, description = "`invalid_state`: only a payment in 2 or 7 is confirmed", body = ErrorBody),
+    ),
     security(("api_key" = []))
 )]
 pub async fn confirm(
@@ -446,8 +465,11 @@ pub async fn confirm(
     summary = "Record the delivery",
     description = "A worker confirms the payment `AUTO_CONFIRM_AFTER` (default 7 days) later unless it was confirmed or fully canceled.",
     request_body = RecordDelivery,
-    params(("id" = String, Path, description = "pay_…"), ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
-    responses((status = 200, description = "The payment, with `deliveredAt`", body = PaymentObject), (status = 409, body = ErrorBody)),
+    params(("id" = String, Path, description = "pay_…")),
+    responses(
+        (status = 200, description = "The payment, with `deliveredAt`", body = PaymentObject),
+        (status = 409, description = "`invalid_state`: only a paid payment is delivered", body = ErrorBody),
+    ),
     security(("api_key" = []))
 )]
 pub async fn delivery(
@@ -483,7 +505,7 @@ pub async fn delivery(
     get, path = "/api/v2/payments/{id}", tag = "payments",
     summary = "One payment, with its events and refunds",
     params(("id" = String, Path, description = "pay_…")),
-    responses((status = 200, body = PaymentObject), (status = 404, description = "No such payment of this merchant", body = ErrorBody)),
+    responses((status = 200, description = "The payment with its `events` and `refunds`", body = PaymentObject)),
     security(("api_key" = []))
 )]
 pub async fn get_payment(State(ctx): State<StoreApiContext>, merchant: Merchant, Path(id): Path<String>) -> Response {
@@ -519,7 +541,7 @@ pub struct ListQuery {
     get, path = "/api/v2/payments", tag = "payments",
     summary = "List payments, newest first",
     params(ListQuery),
-    responses((status = 200, body = PaymentList), (status = 400, body = ErrorBody)),
+    responses((status = 200, description = "A page of payments, newest first", body = PaymentList)),
     security(("api_key" = []))
 )]
 pub async fn list_payments(
@@ -570,8 +592,8 @@ pub async fn list_payments(
     post, path = "/api/v2/payments/{id}/webhooks/resend", tag = "webhooks",
     summary = "Send a payment's failed webhooks again",
     description = "As further attempts of the same events: the same `webhook-id`, the same body.",
-    params(("id" = String, Path, description = "pay_…"), ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
-    responses((status = 200, body = super::model::Resent), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, description = "pay_…")),
+    responses((status = 200, description = "How many failed webhooks were queued again", body = super::model::Resent)),
     security(("api_key" = []))
 )]
 pub async fn resend_webhooks(

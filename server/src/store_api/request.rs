@@ -17,10 +17,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{error::ApiError, keys::key_hash, StoreApiContext};
+use super::{
+    error::ApiError,
+    keys::{key_hash, KeyMode},
+    StoreApiContext,
+};
 use crate::{
     domain::MallId,
-    store::{IdempotencyBegin, IdempotencyEnd, IdempotencyRequest},
+    store::{IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest},
 };
 
 /// The merchant whose key signed the call.
@@ -46,11 +50,26 @@ where
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::unauthorized("send your API key as Authorization: Bearer sk_…"))?;
+        // Test keys with the sandbox on, live keys without it (SPEC §8.1): a key of the
+        // other mode opens nothing here, whatever it is.
+        let mode = ctx.settings.key_mode;
+        let refused_mode = || {
+            ApiError::unauthorized(match mode {
+                KeyMode::Test => "this server runs the sandbox: use an sk_test_ key",
+                KeyMode::Live => "sk_test_ keys work only with the sandbox on: use an sk_live_ key",
+            })
+        };
+        if !given.starts_with(mode.prefix()) {
+            return Err(refused_mode());
+        }
         let key = ctx
             .store
             .use_api_key(&key_hash(given))
             .await?
             .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+        if key.mode != mode.as_str() {
+            return Err(refused_mode());
+        }
         let mall_id = MallId::parse(&key.mall_id).map_err(|e| ApiError::internal("reading an API key's mall", e))?;
         Ok(Merchant { mall_id })
     }
@@ -79,19 +98,22 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
-    /// The body as JSON (an empty body is `{}`): 415 when it is not `application/json`.
+    /// The body as JSON: 415 when it says it is anything but `application/json` (even
+    /// empty), or has a body without saying what it is. An empty body without a
+    /// `Content-Type` is `{}` (a call that takes no fields needs none).
     pub fn json(&self) -> Result<Value, ApiError> {
-        if self.bytes.is_empty() {
-            return Ok(Value::Object(Default::default()));
-        }
-        let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let essence = content_type.split(';').next().unwrap_or_default().trim();
-        if !essence.eq_ignore_ascii_case("application/json") {
+        let content_type = self.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
+        let is_json = content_type
+            .is_some_and(|t| t.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
+        if (content_type.is_some() || !self.bytes.is_empty()) && !is_json {
             return Err(ApiError::invalid(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
             ));
+        }
+        if self.bytes.is_empty() {
+            return Ok(Value::Object(Default::default()));
         }
         serde_json::from_slice(&self.bytes).map_err(|e| {
             ApiError::invalid(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not JSON: {e}"))
@@ -117,11 +139,46 @@ pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     })
 }
 
-/// SHA-256 of the body as canonical JSON (object keys sorted, no whitespace): the same
-/// body written another way is the same request.
+/// SHA-256 of the body as canonical JSON: the same body written another way (keys in
+/// another order, other spacing, other escapes) is the same request (SPEC §8.1).
 fn body_hash(value: &Value) -> String {
-    let canonical = value.to_string();
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
     Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `value` as canonical JSON: object keys sorted by their UTF-8 bytes at every depth, no
+/// whitespace, strings and numbers as serde_json writes them. Written out here rather
+/// than left to `Value::to_string`, whose key order is the map's (sorted only while no
+/// crate enables serde_json's `preserve_order`).
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 /// A call holding its idempotency key.
@@ -129,6 +186,7 @@ pub struct Held {
     ctx: StoreApiContext,
     mall_id: MallId,
     key: String,
+    lease: IdempotencyLease,
     recovery: Option<String>,
 }
 
@@ -141,7 +199,10 @@ impl Held {
             return Ok(id.clone());
         }
         let id = make();
-        self.ctx.store.idempotency_recovery_point(&self.mall_id, &self.key, &id).await?;
+        if !self.ctx.store.idempotency_recovery_point(&self.mall_id, &self.key, &self.lease, &id).await? {
+            // Slower than its lease: another request resumed the key and goes on with it.
+            return Err(in_use());
+        }
         self.recovery = Some(id.clone());
         Ok(id)
     }
@@ -150,6 +211,18 @@ impl Held {
     pub fn resumed(&self) -> bool {
         self.recovery.is_some()
     }
+}
+
+/// 409 `idempotency_key_in_use`, to try again in a second.
+fn in_use() -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_error",
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    );
+    e.retry_after = Some(1);
+    e
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -176,8 +249,9 @@ pub type Answer = Result<(StatusCode, Value), ApiError>;
 /// Runs a POST under its `Idempotency-Key` (SPEC §8.1): the first request runs `run`; the
 /// same request again gets its answer (`Idempotent-Replayed: true`); one with another
 /// method, path or body, 422; one while the first still runs, 409. An answer that refused
-/// before anything was done is not kept (the key is as new); a 5xx or a lost PG answer
-/// leaves the key to resume.
+/// before anything was done is not kept (the key is as new); a refusal after something
+/// was done ([`ApiError::after_change`]) is kept like any answer; a 5xx or a lost PG
+/// answer leaves the key to resume.
 async fn idempotent<F, Fut>(
     ctx: &StoreApiContext,
     merchant: &Merchant,
@@ -200,20 +274,11 @@ where
         .store
         .idempotency_begin(&request, ctx.settings.idempotency_lease_ms, ctx.settings.idempotency_keep_ms)
         .await;
-    let recovery = match begin {
-        Ok(IdempotencyBegin::Fresh) => None,
-        Ok(IdempotencyBegin::Resume { recovery_id }) => recovery_id,
+    let (lease, recovery) = match begin {
+        Ok(IdempotencyBegin::Fresh { lease }) => (lease, None),
+        Ok(IdempotencyBegin::Resume { lease, recovery_id }) => (lease, recovery_id),
         Ok(IdempotencyBegin::Replay { status, body }) => return replay(status, &body),
-        Ok(IdempotencyBegin::InUse) => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_error",
-                "idempotency_key_in_use",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            );
-            e.retry_after = Some(1);
-            return e.into_response();
-        }
+        Ok(IdempotencyBegin::InUse) => return in_use().into_response(),
         Ok(IdempotencyBegin::Reused) => {
             return ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -225,16 +290,22 @@ where
         }
         Err(e) => return ApiError::internal("taking an idempotency key", e).into_response(),
     };
-    let held = Held { ctx: ctx.clone(), mall_id: merchant.mall_id.clone(), key: key.clone(), recovery };
+    let held =
+        Held { ctx: ctx.clone(), mall_id: merchant.mall_id.clone(), key: key.clone(), lease: lease.clone(), recovery };
     let answer = run(held).await;
     let end = match &answer {
         Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: value.to_string() },
         Err(e) if e.is_resumable() => IdempotencyEnd::Resumable,
+        // Refused after something was done: that answer is final, and replayed.
+        Err(e) if e.after_change => IdempotencyEnd::Done { status: e.status.as_u16(), body: e.body().to_string() },
         Err(_) => IdempotencyEnd::Forget,
     };
-    if let Err(e) = ctx.store.idempotency_end(&merchant.mall_id, &key, &end).await {
+    match ctx.store.idempotency_end(&merchant.mall_id, &key, &lease, &end).await {
+        Ok(true) => {}
+        // Slower than its lease: the request that resumed the key records its own answer.
+        Ok(false) => tracing::warn!(path, "store api: an idempotency key was resumed before this request ended"),
         // The key stays held until its lock runs out, then the request may resume.
-        tracing::error!(operation = "ending an idempotency key", error = %e, "store api: internal error");
+        Err(e) => tracing::error!(operation = "ending an idempotency key", error = %e, "store api: internal error"),
     }
     match answer {
         Ok((status, value)) => (status, Json(value)).into_response(),
@@ -262,4 +333,41 @@ fn replay(status: u16, body: &str) -> Response {
     let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(value)).into_response();
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn canonical(value: &Value) -> String {
+        let mut out = String::new();
+        write_canonical(value, &mut out);
+        out
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth_and_has_no_whitespace() {
+        let value: Value = serde_json::from_str(
+            r#" { "b" : [ { "z" : 1 , "a" : "x\u0041" } , 2.5 , null ] ,
+                 "a" : { "d" : true , "c" : { "f" : -1 , "e" : "é\n" } } } "#,
+        )
+        .unwrap();
+        assert_eq!(canonical(&value), r#"{"a":{"c":{"e":"é\n","f":-1},"d":true},"b":[{"a":"xA","z":1},2.5,null]}"#);
+        assert_eq!(canonical(&json!({})), "{}");
+        assert_eq!(canonical(&json!([])), "[]");
+        // Byte order, not the map's: "B" (0x42) before "a" (0x61), "a" before "aa".
+        assert_eq!(canonical(&json!({"aa": 1, "a": 2, "B": 3})), r#"{"B":3,"a":2,"aa":1}"#);
+    }
+
+    #[test]
+    fn the_same_body_written_another_way_has_the_same_hash() {
+        let one: Value = serde_json::from_slice(br#"{"amount":100,"metadata":{"x":"1","y":"2"}}"#).unwrap();
+        let other: Value =
+            serde_json::from_slice(b"{\n  \"metadata\" : { \"y\": \"2\", \"x\": \"\\u0031\" },\n  \"amount\" : 100\n}")
+                .unwrap();
+        assert_eq!(body_hash(&one), body_hash(&other));
+        assert_ne!(body_hash(&one), body_hash(&json!({"amount": 101, "metadata": {"x": "1", "y": "2"}})));
+    }
 }

@@ -2,7 +2,9 @@
 //! its own transaction, one event to each of the merchant's endpoints: JSON
 //! `{"id":"evt_…","type","timestamp","data":{payment}}`, taken on any 2xx, signed with
 //! Standard Webhooks when it is sent (the outbox's worker asks [`EndpointKeys`] for the
-//! endpoint's secrets at that time). The `webhook-id` is the event's id on every attempt.
+//! endpoint's secrets at that time). The event's `id` and `webhook-id` are the id of the
+//! payment event (its history entry, `events[].id`) that caused it: the same on every
+//! attempt and for every endpoint (Standard Webhooks scopes its ids to an endpoint).
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use crate::{
     outbox::SigningKeys,
     payments::{Change, Note, Notifier, RefundSettled},
     secrets::KeyRing,
-    store::{new_id, now_ms, Acceptance, DeliveryPolicy, NewMessage, Signing, Store, StoreError, Tx},
+    store::{now_ms, Acceptance, DeliveryPolicy, NewMessage, Signing, Store, StoreError, Tx},
     web::PublicUrl,
 };
 
@@ -39,13 +41,15 @@ fn transition_type(to: PaymentStatus) -> Option<&'static str> {
 }
 
 impl StoreApiNotifier {
-    /// One message per endpoint of the payment's merchant for an event of `kind` whose
-    /// data is the payment as it is now (its refunds too, when asked).
+    /// One message per endpoint of the payment's merchant for an event of `kind`, caused
+    /// by the history entry `event_id`, whose data is the payment as it is now (its
+    /// refunds too, when asked).
     async fn event(
         &self,
         tx: &mut Tx,
         payment: &Payment,
         kind: &str,
+        event_id: &str,
         with_refunds: bool,
     ) -> Result<Vec<NewMessage>, StoreError> {
         let Some(data) = self.store.store_api_payment_in(tx, &payment.id).await? else { return Ok(Vec::new()) };
@@ -59,7 +63,7 @@ impl StoreApiNotifier {
             object = object.with_history(&[], &refunds);
             object.events = None;
         }
-        let id = new_id("evt");
+        let id = event_id.to_owned();
         let body = json!({
             "id": id,
             "type": kind,
@@ -71,6 +75,7 @@ impl StoreApiNotifier {
             .into_iter()
             .map(|endpoint| NewMessage {
                 kind: format!("webhook.{kind}"),
+                receiver: endpoint.id.clone(),
                 target_url: endpoint.url,
                 body: body.clone(),
                 policy: DeliveryPolicy {
@@ -88,7 +93,7 @@ impl StoreApiNotifier {
 impl Notifier for StoreApiNotifier {
     async fn on_transition(&self, tx: &mut Tx, change: &Change<'_>) -> Result<Vec<NewMessage>, StoreError> {
         match transition_type(change.transition.to) {
-            Some(kind) => self.event(tx, change.payment, kind, false).await,
+            Some(kind) => self.event(tx, change.payment, kind, change.event_id, false).await,
             None => Ok(Vec::new()),
         }
     }
@@ -98,12 +103,14 @@ impl Notifier for StoreApiNotifier {
         if settled.refund.status != RefundStatus::Failed {
             return Ok(Vec::new());
         }
-        self.event(tx, settled.payment, "refund.failed", true).await
+        self.event(tx, settled.payment, "refund.failed", settled.event_id, true).await
     }
 
     async fn on_note(&self, tx: &mut Tx, note: &Note<'_>) -> Result<Vec<NewMessage>, StoreError> {
         match note {
-            Note::Confirmed(payment) => self.event(tx, payment, "payment.confirmed", false).await,
+            Note::Confirmed { payment, event_id } => {
+                self.event(tx, payment, "payment.confirmed", event_id, false).await
+            }
         }
     }
 }

@@ -71,7 +71,7 @@ fn refund_webhook(refund: &OurRefund, tid: &str, status: &str, amount: i64) -> s
 
 /// A pending refund nothing has touched: the same rows, still pending, nothing paid back,
 /// nothing sent to Cafe24.
-async fn assert_refund_untouched(app: &TestApp, cafe24: &Receiver, order_id: &str, before: [i64; 6]) {
+async fn assert_refund_untouched(app: &TestApp, cafe24: &Receiver, order_id: &str, before: [i64; 8]) {
     assert_eq!(app.snapshot().await, before, "nothing changed");
     assert_eq!(only_refund(app, order_id).await.status, "pending");
     assert_eq!(state(app, order_id).await, (2, 0));

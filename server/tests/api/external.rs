@@ -346,7 +346,7 @@ async fn the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was(db: Db)
         .execute(app.state.store.pool())
         .await
         .unwrap();
-    let [payments, events, refunds, outbox, pg_orders, pg_refunds] = app.snapshot().await;
+    let [payments, events, refunds, outbox, pg_orders, pg_refunds, keys, endpoints] = app.snapshot().await;
 
     let (status, body) =
         app.post_json("/api/external-checkout/order/pay", &json!({"mall_id": "demomall", "order_id": order_id})).await;
@@ -367,7 +367,7 @@ async fn the_pg_refusing_to_take_the_payment_leaves_its_amount_as_it_was(db: Db)
     assert_eq!(kinds[kinds.len() - 2..], ["amount.settled", "amount.restored"], "{kinds:?}");
     assert_eq!(
         app.snapshot().await,
-        [payments, events + 2, refunds, outbox, pg_orders, pg_refunds],
+        [payments, events + 2, refunds, outbox, pg_orders, pg_refunds, keys, endpoints],
         "Cafe24 is told nothing"
     );
 
@@ -439,7 +439,11 @@ async fn the_pg_refusing_the_checkout_creates_nothing(db: Db) {
     let (status, answer) =
         post_payload(&app, &payload(&order_id, &basket(), &cafe24.url("/noty"), 2700, now_secs())).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(app.snapshot().await, [before[0] + 1, before[1] + 2, before[2], before[3], before[4] + 1, before[5]]);
+    let [payments, events, refunds, outbox, pg_orders, pg_refunds, keys, endpoints] = before;
+    assert_eq!(
+        app.snapshot().await,
+        [payments + 1, events + 2, refunds, outbox, pg_orders + 1, pg_refunds, keys, endpoints]
+    );
     assert_eq!(event_kinds(&app, &order_id).await, ["payment.requested", "checkout.created"]);
 }
 

@@ -500,8 +500,9 @@ impl TestApp {
     }
 
     /// Everything a bad request must leave untouched: payments, payment_events, refunds,
-    /// outbox, sandbox_pg_orders, sandbox_pg_refunds (row counts).
-    pub async fn snapshot(&self) -> [i64; 6] {
+    /// outbox, sandbox_pg_orders, sandbox_pg_refunds, idempotency_keys, webhook_endpoints
+    /// (row counts).
+    pub async fn snapshot(&self) -> [i64; 8] {
         [
             self.count("payments").await,
             self.count("payment_events").await,
@@ -509,6 +510,8 @@ impl TestApp {
             self.count("outbox").await,
             self.count("sandbox_pg_orders").await,
             self.count("sandbox_pg_refunds").await,
+            self.count("idempotency_keys").await,
+            self.count("webhook_endpoints").await,
         ]
     }
 }

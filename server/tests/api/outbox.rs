@@ -76,6 +76,29 @@ async fn one_payments_notys_arrive_in_the_order_they_were_caused(db: Db) {
     assert_eq!(kinds, [("payment", "F"), ("payment", "F"), ("notification", "T")]);
 }
 
+/// Cafe24's notys of one payment keep their order though they go to different URLs (the
+/// payment noty to `return_noty_url`, the `cancelnoty` to `cancel_noty_url`): Cafe24 is one
+/// receiver.
+async fn a_cancelnoty_waits_behind_its_payments_noty_sent_to_another_url(db: Db) {
+    let app = spawn_app_with(db, &[("NOTIFY_RETRY_DELAYS", "1h,1h,1h")]).await;
+    let cafe24 = Receiver::start().await;
+    cafe24.plan("/noty", Plan::FailTimes(1));
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "500.00", &cafe24.url("/noty")).await;
+    app.press(&payment_url, "approve").await;
+    cafe24.wait_for("/noty", 1, SECONDS).await;
+    let tid = app.payment(&order_id).await.tid.unwrap();
+    let mut cancel = cancel_request(&order_id, &tid, "500.00", None);
+    cancel["amount"] = serde_json::json!("500.00");
+    cancel["cancel_noty_url"] = serde_json::json!(cafe24.url("/cancel-noty"));
+    let (status, body) = app.post_json("/api/asynchronous-cancellation/cancel", &cancel).await;
+    assert_eq!((status, &body["result_code"]), (reqwest::StatusCode::OK, &serde_json::json!("0000")), "{body}");
+    app.wait_rows("outbox", "kind LIKE '%cancel%'", 1, SECONDS).await;
+    app.settled().await;
+    assert_eq!(cafe24.received("/cancel-noty").len(), 0, "the cancelnoty waits for the payment noty's retry");
+    assert_eq!(app.count_where("outbox", "status = 'pending'").await, 2);
+}
+
 async fn a_noty_that_never_succeeds_is_tried_four_times_then_reported(db: Db) {
     let app = spawn_app_with(db, &[QUICK_RETRIES]).await;
     let cafe24 = Receiver::start().await;
@@ -366,6 +389,7 @@ async fn five_hundred_notifications_are_each_delivered_once(db: Db) {
 }
 
 crate::on_both_databases!(
+    a_cancelnoty_waits_behind_its_payments_noty_sent_to_another_url,
     with_the_worker_off_nothing_is_sent_until_a_pass_runs,
     a_noty_failing_twice_is_delivered_on_the_third_attempt,
     one_payments_notys_arrive_in_the_order_they_were_caused,

@@ -77,7 +77,34 @@ async fn the_demo_mall_buys_asynchronously_and_hears_the_notifications(db: Db) {
     assert_eq!(app.payment(&order_id).await.status.code(), 3);
 }
 
+/// SPEC §8.1: with the sandbox on, the demo mall's Store API key is printed at start —
+/// the public default in full, a configured one only by its prefix and last 4.
+async fn the_demo_malls_api_key_is_printed_at_start(db: Db) {
+    let configured = "sk_test_configured_0123456789wxyz";
+    for (overrides, shown, hidden) in [
+        (vec![], "sk_test_paybridge_demomall", None),
+        (vec![("SANDBOX_API_KEY", configured)], "sk_test_…wxyz", Some(configured)),
+    ] {
+        let (vars, _db) = environment(db, &overrides).await;
+        let log_path = std::env::temp_dir().join(format!("paybridge-log-{}.txt", uuid::Uuid::new_v4().simple()));
+        let (mut server, _) =
+            start_process(&vars, std::process::Stdio::from(std::fs::File::create(&log_path).unwrap())).await;
+        server.kill().unwrap();
+        server.wait().unwrap();
+        let logs = std::fs::read_to_string(&log_path).unwrap();
+        let _ = std::fs::remove_file(&log_path);
+        assert!(logs.contains("paybridge is listening"), "the log was captured: {logs}");
+        let line =
+            logs.lines().find(|l| l.contains("SANDBOX_API_KEY")).unwrap_or_else(|| panic!("not printed: {logs}"));
+        assert!(line.contains(shown), "{line}");
+        if let Some(hidden) = hidden {
+            assert!(!logs.contains(hidden), "a configured key is never printed whole");
+        }
+    }
+}
+
 crate::on_both_databases!(
+    the_demo_malls_api_key_is_printed_at_start,
     the_demo_mall_buys_asynchronously_and_hears_the_notifications,
     health_is_reported,
     the_demo_mall_buys_through_our_own_api,

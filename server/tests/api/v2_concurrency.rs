@@ -243,7 +243,38 @@ async fn the_admin_lists_a_store_api_payment_with_its_history_and_resends_its_fa
     assert_eq!(store_view["status"], "COMPLETE");
 }
 
+async fn an_endpoint_that_always_fails_does_not_hold_up_another_endpoints_webhooks(db: Db) {
+    // The failing endpoint's first retry is an hour away.
+    let app = spawn_app_with(db, &[("NOTIFY_RETRY_DELAYS", "1h,1h,1h")]).await;
+    let (failing, working) = (Receiver::start().await, Receiver::start().await);
+    failing.plan("/hooks", Plan::AlwaysFail);
+    app.webhook_endpoint(&failing.url("/hooks")).await;
+    app.webhook_endpoint(&working.url("/hooks")).await;
+    let intent = app.intent(json!({"captureMethod": "manual"})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    failing.wait_for("/hooks", 1, SECONDS).await;
+    for (call, body) in
+        [("capture", json!({})), ("cancel", json!({"amount": 100, "reason": "r"})), ("confirm", json!({}))]
+    {
+        let answer = app.v2_post(&format!("/api/v2/payments/{id}/{call}"), &body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{call}: {}", answer.body);
+        app.settled().await;
+    }
+    // The working endpoint has every event, in the order they happened…
+    let got = working.wait_for("/hooks", 4, SECONDS).await;
+    let kinds: Vec<String> = webhook_events(&got).into_iter().map(|(kind, _, _)| kind).collect();
+    assert_eq!(kinds, ["payment.pending", "payment.completed", "payment.partially_canceled", "payment.confirmed"]);
+    let versions: Vec<i64> = webhook_events(&got).into_iter().map(|(_, _, v)| v).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    // …while the failing one tried its first and keeps the rest behind it, in order.
+    assert_eq!(failing.received("/hooks").len(), 1);
+    let waiting = app.count_where("outbox", "status = 'pending' AND attempts = 0").await;
+    assert_eq!(waiting, 3, "queued behind the failing endpoint's first");
+}
+
 crate::on_both_databases!(
+    an_endpoint_that_always_fails_does_not_hold_up_another_endpoints_webhooks,
     twenty_identical_requests_with_one_key_make_one_payment,
     twenty_partial_refunds_at_once_never_exceed_what_was_captured,
     a_finalization_racing_the_pg_webhook_is_one_transition_and_one_store_webhook,

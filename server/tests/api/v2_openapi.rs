@@ -1,6 +1,7 @@
-//! The Store API's OpenAPI 3.1 document and reference page (SPEC §8.1): every call of
-//! the contract is in the document, every call in the document is served, and the page
-//! is built from the same document with nothing fetched from elsewhere.
+//! The Store API's OpenAPI 3.1 document and reference page (SPEC §8.1): the document's
+//! calls are exactly the contract's, the router serves each documented call and no other
+//! method on its path, every operation documents its answers, and the page is built from
+//! the same document with nothing fetched from elsewhere.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +10,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// SPEC §8.3's payment calls (the token, PIN and token-payment rows come with saved cards).
+/// SPEC §8.3's payment calls, as the contract lists them (the token, PIN and token-payment
+/// rows come with saved cards).
 const CONTRACT: &[(&str, &str)] = &[
     ("POST", "/api/v2/payment-intents"),
     ("POST", "/api/v2/payments"),
@@ -25,7 +27,28 @@ const CONTRACT: &[(&str, &str)] = &[
     ("POST", "/api/v2/payments/{id}/webhooks/resend"),
 ];
 
-async fn every_call_is_in_the_openapi_document_and_every_documented_call_is_served(db: Db) {
+/// The calls that ask the PG, and so may answer 502 or 504.
+const ASK_THE_PG: &[(&str, &str)] = &[
+    ("POST", "/api/v2/payment-intents"),
+    ("POST", "/api/v2/payments"),
+    ("POST", "/api/v2/payments/{id}/capture"),
+    ("POST", "/api/v2/payments/{id}/cancel"),
+];
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// The error answer `status` of `op`, described, with the error schema.
+fn error_answer<'a>(op: &'a Value, status: &str, what: &str) -> &'a Value {
+    let answer = &op["responses"][status];
+    assert!(answer["description"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {status} is described");
+    assert_eq!(
+        answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+        "{what}: {status} has the error schema"
+    );
+    answer
+}
+
+async fn the_openapi_document_is_the_router_and_the_contract(db: Db) {
     let app = spawn_app(db).await;
     let response = app.client.get(app.url("/api/v2/openapi.json")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -40,23 +63,75 @@ async fn every_call_is_in_the_openapi_document_and_every_documented_call_is_serv
     let contract: BTreeSet<(String, String)> = CONTRACT.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(documented, contract, "the document holds exactly the contract's calls");
 
-    // Each documented call is a route of the server: without a key it answers 401, not
-    // 404 or 405 (a path that is not routed, or routed for another method).
-    for (method, path) in &documented {
+    // The router serves each documented call (without a key: 401, not 404 or 405), and on
+    // a documented path no method the document does not name (405, not served).
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    for path in paths {
         let concrete = path.replace("{id}", "pay_00000000000000000000000000000000");
-        let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let answer = app.client.request(method.clone(), app.url(&concrete)).send().await.unwrap();
-        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{method} {concrete} is served");
+        for method in METHODS {
+            let answer = app
+                .client
+                .request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            let body: Value = answer.json().await.unwrap_or_else(|_| panic!("{method} {concrete}: JSON"));
+            if documented.contains(&(method.to_owned(), path.clone())) {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {concrete} is served: {body}");
+            } else {
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {concrete} is not a call: {body}");
+            }
+        }
     }
-    let unknown = app.client.get(app.url("/api/v2/no-such-call")).send().await.unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND, "the probe can tell a missing route");
 
-    // Every operation says how it is authenticated, and the scheme is a bearer key.
+    // Every operation documents how it is authenticated and what it may answer.
     assert_eq!(document["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
     for (method, path) in &documented {
+        let what = format!("{method} {path}");
         let op = &document["paths"][path][method.to_lowercase()];
-        assert!(op["security"].is_array(), "{method} {path} names its security");
-        assert!(op["summary"].is_string(), "{method} {path} has a summary");
+        assert!(op["security"].is_array(), "{what} names its security");
+        assert!(op["summary"].is_string(), "{what} has a summary");
+        for status in ["401", "500"] {
+            error_answer(op, status, &what);
+        }
+        if path.contains('{') {
+            error_answer(op, "404", &what);
+        }
+        if method == "GET" && !path.contains('{') {
+            error_answer(op, "400", &what);
+        }
+        let asks_the_pg = ASK_THE_PG.contains(&(method.as_str(), path.as_str()));
+        for status in ["502", "504"] {
+            assert_eq!(op["responses"][status].is_object(), asks_the_pg, "{what}: {status} only where the PG is asked");
+            if asks_the_pg {
+                error_answer(op, status, &what);
+            }
+        }
+        let idempotency = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key" && p["in"] == "header");
+        assert_eq!(idempotency.is_some(), method == "POST", "{what}: the Idempotency-Key header on every POST only");
+        if method != "POST" {
+            continue;
+        }
+        assert_eq!(idempotency.unwrap()["required"], true, "{what}");
+        for status in ["400", "409", "413", "415", "422"] {
+            error_answer(op, status, &what);
+        }
+        assert!(error_answer(op, "409", &what)["headers"]["Retry-After"].is_object(), "{what}: Retry-After");
+        assert!(
+            error_answer(op, "422", &what)["description"].as_str().unwrap().contains("idempotency_key_reused"),
+            "{what}"
+        );
+        let successes: Vec<&Value> =
+            op["responses"].as_object().unwrap().iter().filter(|(s, _)| s.starts_with('2')).map(|(_, r)| r).collect();
+        assert!(!successes.is_empty(), "{what}");
+        for success in successes {
+            assert!(success["headers"]["Idempotent-Replayed"].is_object(), "{what}: Idempotent-Replayed");
+        }
     }
     for schema in ["PaymentObject", "CreateIntent", "ErrorBody", "PaymentList", "EndpointObject"] {
         assert!(document["components"]["schemas"][schema].is_object(), "{schema} is described");
@@ -77,6 +152,6 @@ async fn the_reference_page_is_built_from_the_document_and_loads_nothing(db: Db)
 }
 
 crate::on_both_databases!(
-    every_call_is_in_the_openapi_document_and_every_documented_call_is_served,
+    the_openapi_document_is_the_router_and_the_contract,
     the_reference_page_is_built_from_the_document_and_loads_nothing,
 );

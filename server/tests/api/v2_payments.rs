@@ -110,6 +110,8 @@ async fn a_manual_capture_takes_part_and_the_rest_is_released(db: Db) {
         (Some("PARTIAL_CANCEL"), Some(2000), Some(10000))
     );
     assert_eq!(after["refunds"][0]["status"], "succeeded");
+    let refund_id = after["refunds"][0]["id"].as_str().unwrap();
+    assert!(refund_id.starts_with("ref_") && refund_id.len() == 36, "SPEC §8.1's prefix: {refund_id}");
     // A cancel without an amount refunds the whole balance.
     let rest = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "all of it"})).await;
     assert_eq!(rest.status, StatusCode::OK, "{}", rest.body);
@@ -376,7 +378,67 @@ async fn one_payment_has_its_history_and_the_list_pages_newest_first(db: Db) {
     assert_eq!((bad.status, bad.body["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")));
 }
 
+async fn each_webhook_carries_the_id_of_the_payment_event_that_caused_it(db: Db) {
+    let app = spawn_app(db).await;
+    let (one, two) = (Receiver::start().await, Receiver::start().await);
+    app.webhook_endpoint(&one.url("/hooks")).await;
+    app.webhook_endpoint(&two.url("/hooks")).await;
+    let intent = app.intent(json!({"captureMethod": "manual"})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    let captured = app.v2_post(&format!("/api/v2/payments/{id}/capture"), &json!({})).await;
+    assert_eq!(captured.status, StatusCode::OK, "{}", captured.body);
+    // A refund the PG declines: its webhook is caused by the history's refund.refused.
+    sqlx::query("UPDATE sandbox_pg_orders SET refunded_minor = captured_minor")
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let declined = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"amount": 100, "reason": "r"})).await;
+    assert_eq!(declined.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", declined.body);
+    let confirmed = app.v2_post(&format!("/api/v2/payments/{id}/confirm"), &json!({})).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    one.wait_for("/hooks", 4, SECONDS).await;
+    two.wait_for("/hooks", 4, SECONDS).await;
+    app.settled().await;
+
+    let history = app.v2_payment(&id).await["events"].clone();
+    let event_id = |kind: &str| {
+        let found: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} in {history}");
+        found[0].to_owned()
+    };
+    let expected: Vec<(String, String)> = [
+        ("payment.pending", "payment.authorized"),
+        ("payment.completed", "payment.captured"),
+        ("refund.failed", "refund.refused"),
+        ("payment.confirmed", "payment.confirmed"),
+    ]
+    .iter()
+    .map(|(webhook, event)| (webhook.to_string(), event_id(event)))
+    .collect();
+    for receiver in [&one, &two] {
+        let got: Vec<(String, String)> = receiver
+            .received("/hooks")
+            .iter()
+            .map(|hook| {
+                let body: Value = serde_json::from_str(&hook.body).unwrap();
+                let id = body["id"].as_str().unwrap().to_owned();
+                assert_eq!(hook.headers["webhook-id"], id.as_str(), "the header is the body's id");
+                (body["type"].as_str().unwrap().to_owned(), id)
+            })
+            .collect();
+        assert_eq!(got, expected, "each webhook is the payment event that caused it, for every endpoint");
+    }
+}
+
 crate::on_both_databases!(
+    each_webhook_carries_the_id_of_the_payment_event_that_caused_it,
     an_intent_paid_at_the_pg_sends_the_buyer_to_the_store_and_tells_its_webhook,
     a_manual_capture_takes_part_and_the_rest_is_released,
     an_api_finalized_payment_waits_for_the_store_to_redeem_the_auth_data,

@@ -3,10 +3,11 @@
 //! merchant's callback, signed webhooks with retries, manual-capture authorizations
 //! (capture, void), checkouts the merchant finalizes with one-time `authData`, and fault
 //! switches for tests (refuse or hold the next refund, send an order's webhooks unsigned,
-//! decline the next approval, expire an authorization). Its records live in the
-//! `sandbox_pg_*` tables.
+//! decline the next approval, expire an authorization, answer API calls 503 before or
+//! after doing what they ask). Its records live in the `sandbox_pg_*` tables.
 
 mod authorizations;
+mod faults;
 mod page;
 mod refunds;
 mod webhooks;
@@ -44,7 +45,8 @@ pub struct SandboxPg {
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
-    Router::new()
+    // The merchant's API: each call may be failed on purpose (`POST /sandbox-pg/faults`).
+    let api = Router::new()
         .route("/v1/merchant", get(merchant))
         .route("/v1/checkouts", post(create_checkout))
         .route("/v1/orders/{code}", get(get_order))
@@ -55,6 +57,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/v1/orders/{code}/capture", post(authorizations::capture))
         .route("/v1/orders/{code}/void", post(authorizations::void))
         .route("/v1/orders/{code}/close", post(authorizations::close))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
+    Router::new()
+        .merge(api)
+        .route("/faults", post(faults::set))
         .route("/orders/{code}/expire-authorization", post(authorizations::expire))
         .route("/orders/{code}/approve-outcome", post(authorizations::set_approve_outcome))
         .route("/checkout/{code}", get(page::hosted_page))
