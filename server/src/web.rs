@@ -74,14 +74,18 @@ where
     F: Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
 {
     tower_http::catch_panic::CatchPanicLayer::custom(move |panic: Box<dyn std::any::Any + Send + 'static>| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".to_owned());
-        tracing::error!(panic = %what, "a handler panicked; answered 500");
+        tracing::error!(panic = %panic_message(panic.as_ref()), "a handler panicked; answered 500");
         answer()
     })
+}
+
+/// What a caught panic said, for the log.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// What a panic answers where no channel gave its own shape (pages, the launch, the

@@ -4,6 +4,7 @@
 //! `Idempotency-Key` (400 without it) with the record in the database that makes a
 //! repeated request answer the first one's result — across instances.
 
+use futures::FutureExt;
 use std::future::Future;
 
 use axum::{
@@ -292,7 +293,12 @@ where
     };
     let held =
         Held { ctx: ctx.clone(), mall_id: merchant.mall_id.clone(), key: key.clone(), lease: lease.clone(), recovery };
-    let answer = run(held).await;
+    // A panic ends the request like any fault of ours: the key is left to resume at once,
+    // not held until its lease runs out.
+    let answer = match std::panic::AssertUnwindSafe(run(held)).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(panic) => Err(ApiError::internal(path, crate::web::panic_message(panic.as_ref()))),
+    };
     let end = match &answer {
         Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: value.to_string() },
         Err(e) if e.is_resumable() => IdempotencyEnd::Resumable,
