@@ -1,0 +1,423 @@
+//! Store API v2 throughput: intent creation and capture at a fixed number of concurrent
+//! clients, beside — in the same run, against the same database kind and the same sandbox
+//! PG — a bare axum handler doing the same work (the PG call, then the same rows written
+//! in one transaction). Also the time the Idempotency-Key layer adds to each POST: its two
+//! database steps (take the key, record the answer), timed at the same concurrency.
+//!
+//! `cargo bench -p paybridge-server --bench store_api_throughput`
+//! Environment: `BENCH_DB` = `sqlite` (default) or `postgres` (uses `TEST_POSTGRES_URL`),
+//! `BENCH_CLIENTS` (default 16), `BENCH_COUNT` requests per measurement (default 800).
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    routing::post,
+    Json, Router,
+};
+use paybridge::{
+    config::Config,
+    domain::MallId,
+    startup::Application,
+    store::{new_id, now_ms, IdempotencyBegin, IdempotencyEnd, IdempotencyRequest, Store},
+};
+use serde_json::{json, Value};
+
+const KEY: &str = "sk_test_paybridge_demomall";
+const PG_USER: &str = "demo-app-public-key";
+const PG_SECRET: &str = "demo-app-secret-key";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn database_url(kind: &str, name: &str) -> String {
+    if kind == "postgres" {
+        use sqlx::Connection;
+        let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        let db = format!("paybridge_bench_{name}_{}", std::process::id());
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).execute(&mut conn).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE \"{db}\"")).execute(&mut conn).await.unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&db);
+        url.to_string()
+    } else {
+        let dir = std::env::temp_dir().join(format!("paybridge-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        format!("sqlite://{}", dir.join("bench.db").display())
+    }
+}
+
+/// Runs `count` calls of `call(i)` from `clients` concurrent clients; returns each
+/// call's latency (sorted) and the whole run's duration.
+async fn closed_loop<F, Fut>(count: usize, clients: usize, call: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (next, call) = (next.clone(), call.clone());
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return took;
+                    }
+                    let t0 = Instant::now();
+                    call(i).await;
+                    took.push(t0.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(count);
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    (all, elapsed)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Figures {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn figures(latencies: &[Duration], elapsed: Duration) -> Figures {
+    Figures {
+        rps: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99),
+    }
+}
+
+fn print_pair(what: &str, ours: &Figures, bare: &Figures) {
+    println!("  {what}");
+    for (name, f) in [("paybridge", ours), ("bare axum + sqlx", bare)] {
+        println!("    {name:<18} {:8.1} req/s   p50 {:7.2} ms   p99 {:7.2} ms", f.rps, ms(f.p50), ms(f.p99));
+    }
+    println!(
+        "    ratio              {:7.0} %        p50 {:6.2}×     p99 {:6.2}×",
+        100.0 * ours.rps / bare.rps,
+        ms(ours.p50) / ms(bare.p50),
+        ms(ours.p99) / ms(bare.p99)
+    );
+}
+
+/// The bare handlers' state: the same database kind, the same sandbox PG.
+#[derive(Clone)]
+struct Bare {
+    store: Store,
+    http: reqwest::Client,
+    pg: String,
+    base: String,
+}
+
+/// What paybridge writes for an intent, without its layers: the PG's checkout first, then
+/// a payment row, its channel data, two history rows and an idempotency record in one
+/// transaction.
+async fn bare_intent(State(b): State<Bare>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    let id = new_id("pay");
+    let checkout: Value = b
+        .http
+        .post(format!("{}/v1/checkouts", b.pg))
+        .basic_auth(PG_USER, Some(PG_SECRET))
+        .json(&json!({
+            "reference": id, "amount": body["amount"], "currency": body["currency"], "description": body["orderName"],
+            "callback_url": format!("{}/bare/callback", b.base), "mode": "redirect", "allow_deposit": false,
+            "capture_method": "automatic", "finalization": "webhook",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = now_ms();
+    let mut tx = b.store.pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)")
+        .bind(&id).bind(body["orderId"].as_str()).bind(body["amount"].as_i64()).bind(body["currency"].as_str())
+        .bind(checkout["order_code"].as_str()).bind(checkout["checkout_url"].as_str()).bind(now)
+        .execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO bare_store_data (payment_id, success_url, fail_url, metadata) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(body["successUrl"].as_str())
+        .bind(body["failUrl"].as_str())
+        .bind(body["metadata"].to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for kind in ["payment.requested", "checkout.created"] {
+        sqlx::query("INSERT INTO bare_events (id, payment_id, kind, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(new_id("evt"))
+            .bind(&id)
+            .bind(kind)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let answer = json!({"id": id, "status": "REQUEST", "paymentUrl": checkout["checkout_url"]});
+    sqlx::query("INSERT INTO bare_idempotency (id, body, created_at) VALUES ($1, $2, $3)")
+        .bind(new_id("idem"))
+        .bind(answer.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (StatusCode::CREATED, Json(answer))
+}
+
+/// A capture without paybridge's layers: the PG captures, then the status, a history row
+/// and an idempotency record in one transaction.
+async fn bare_capture(State(b): State<Bare>, Path(tid): Path<String>) -> Json<Value> {
+    let order: Value = b
+        .http
+        .post(format!("{}/v1/orders/{tid}/capture", b.pg))
+        .basic_auth(PG_USER, Some(PG_SECRET))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = now_ms();
+    let mut tx = b.store.pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $1, 0, 'PHP', 2, $2, '', $3)")
+        .bind(new_id("pay")).bind(&tid).bind(now)
+        .execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO bare_events (id, payment_id, kind, created_at) VALUES ($1, $2, 'payment.captured', $3)")
+        .bind(new_id("evt"))
+        .bind(&tid)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO bare_idempotency (id, body, created_at) VALUES ($1, $2, $3)")
+        .bind(new_id("idem"))
+        .bind(order.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    Json(order)
+}
+
+/// `n` manual-capture intents, each authorized by the buyer at the sandbox PG; returns
+/// (payment id, the PG's order code).
+async fn authorized(client: &reqwest::Client, base: &str, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let intent: Value = client
+            .post(format!("{base}/api/v2/payment-intents"))
+            .bearer_auth(KEY)
+            .header("Idempotency-Key", format!("prep-{i}"))
+            .json(&json!({"amount": 15000, "currency": "PHP", "orderId": format!("C-{i}"), "orderName": "bench",
+                          "successUrl": format!("{base}/demo-mall/"), "failUrl": format!("{base}/demo-mall/"),
+                          "captureMethod": "manual"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let checkout = intent["pgResponse"]["checkoutUrl"].as_str().unwrap();
+        let back = client.post(format!("{checkout}/approve")).send().await.unwrap();
+        let callback = back.headers()["location"].to_str().unwrap().to_owned();
+        client.get(callback).send().await.unwrap();
+        let tid = intent["pgResponse"]["checkoutCode"].as_str().unwrap().to_owned();
+        out.push((intent["id"].as_str().unwrap().to_owned(), tid));
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let kind = std::env::var("BENCH_DB").unwrap_or_else(|_| "sqlite".into());
+    let clients: usize = env_or("BENCH_CLIENTS", 16);
+    let count: usize = env_or("BENCH_COUNT", 800);
+    let vars: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+        ("DATABASE_URL", database_url(&kind, "app").await),
+        ("LEPTOS_SITE_ADDR", "127.0.0.1:0".into()),
+        ("ENCRYPTION_KEY", paybridge::secrets::KeyRing::generate_encoded()),
+        ("SANDBOX", "true".into()),
+        ("RUST_LOG", "warn".into()),
+    ]);
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let app = Application::build(config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let store = app.state().store.clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let bare_store = Store::connect(&database_url(&kind, "bare").await).await.unwrap();
+    for ddl in [
+        "CREATE TABLE bare_payments (id TEXT PRIMARY KEY, order_id TEXT, amount BIGINT, currency TEXT, status BIGINT, tid TEXT, url TEXT, created_at BIGINT)",
+        "CREATE TABLE bare_store_data (payment_id TEXT PRIMARY KEY, success_url TEXT, fail_url TEXT, metadata TEXT)",
+        "CREATE TABLE bare_events (id TEXT PRIMARY KEY, payment_id TEXT, kind TEXT, created_at BIGINT)",
+        "CREATE TABLE bare_idempotency (id TEXT PRIMARY KEY, body TEXT, created_at BIGINT)",
+    ] {
+        sqlx::query(ddl).execute(bare_store.pool()).await.unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare_base = format!("http://{}", listener.local_addr().unwrap());
+    let bare = Bare {
+        store: bare_store,
+        http: reqwest::Client::new(),
+        pg: format!("{base}/sandbox-pg"),
+        base: bare_base.clone(),
+    };
+    let router = Router::new()
+        .route("/bare/intents", post(bare_intent))
+        .route("/bare/capture/{tid}", post(bare_capture))
+        .with_state(bare);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    // Warm both paths (connections, the currency cache, prepared statements).
+    let intent = |prefix: &'static str| {
+        move |i: usize| {
+            json!({"amount": 15000, "currency": "PHP", "orderId": format!("{prefix}-{i}"),
+                                "orderName": "2 items", "customerId": "c-77", "metadata": {"cart": "7"},
+                                "successUrl": "http://127.0.0.1/ok", "failUrl": "http://127.0.0.1/fail"})
+        }
+    };
+    for i in 0..clients {
+        let body = intent("W")(i);
+        client
+            .post(format!("{base}/api/v2/payment-intents"))
+            .bearer_auth(KEY)
+            .header("Idempotency-Key", format!("w-{i}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        client.post(format!("{bare_base}/bare/intents")).json(&intent("BW")(i)).send().await.unwrap();
+    }
+
+    let ours = {
+        let (client, base, body) = (client.clone(), base.clone(), intent("I"));
+        closed_loop(count, clients, move |i| {
+            let (client, base, body) = (client.clone(), base.clone(), body(i));
+            async move {
+                let r = client
+                    .post(format!("{base}/api/v2/payment-intents"))
+                    .bearer_auth(KEY)
+                    .header("Idempotency-Key", format!("i-{i}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        })
+        .await
+    };
+    let bare_run = {
+        let (client, bare_base, body) = (client.clone(), bare_base.clone(), intent("B"));
+        closed_loop(count, clients, move |i| {
+            let (client, bare_base, body) = (client.clone(), bare_base.clone(), body(i));
+            async move {
+                let r = client.post(format!("{bare_base}/bare/intents")).json(&body).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        })
+        .await
+    };
+    let intents = (figures(&ours.0, ours.1), figures(&bare_run.0, bare_run.1));
+
+    // Captures: authorizations made beforehand (not timed), half captured by each side.
+    let capture_count = count / 2;
+    let prepared = Arc::new(authorized(&client, &base, 2 * capture_count).await);
+    let ours = {
+        let (client, base, prepared) = (client.clone(), base.clone(), prepared.clone());
+        closed_loop(capture_count, clients, move |i| {
+            let (client, base, id) = (client.clone(), base.clone(), prepared[i].0.clone());
+            async move {
+                let r = client
+                    .post(format!("{base}/api/v2/payments/{id}/capture"))
+                    .bearer_auth(KEY)
+                    .header("Idempotency-Key", format!("c-{i}"))
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+            }
+        })
+        .await
+    };
+    let bare_run = {
+        let (client, bare_base, prepared) = (client.clone(), bare_base.clone(), prepared.clone());
+        closed_loop(capture_count, clients, move |i| {
+            let (client, bare_base, tid) = (client.clone(), bare_base.clone(), prepared[capture_count + i].1.clone());
+            async move {
+                let r = client.post(format!("{bare_base}/bare/capture/{tid}")).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+            }
+        })
+        .await
+    };
+    let captures = (figures(&ours.0, ours.1), figures(&bare_run.0, bare_run.1));
+
+    // The Idempotency-Key layer's own work per POST: take the key, record the answer.
+    let mall = MallId::parse("demomall").unwrap();
+    let layer = {
+        let store = store.clone();
+        closed_loop(count, clients, move |i| {
+            let (store, mall) = (store.clone(), mall.clone());
+            async move {
+                let key = format!("layer-{i}");
+                let request = IdempotencyRequest {
+                    mall_id: &mall,
+                    key: &key,
+                    method: "POST",
+                    path: "/api/v2/payment-intents",
+                    body_hash: "0",
+                };
+                let IdempotencyBegin::Fresh { lease } =
+                    store.idempotency_begin(&request, 60_000, 86_400_000).await.unwrap()
+                else {
+                    panic!("a fresh key")
+                };
+                let end = IdempotencyEnd::Done { status: 201, body: "{\"id\":\"pay_x\"}".into() };
+                assert!(store.idempotency_end(&mall, &key, &lease, &end).await.unwrap());
+            }
+        })
+        .await
+    };
+
+    println!("Store API v2 on {kind}, {clients} concurrent clients, loopback, sandbox PG in process");
+    print_pair(&format!("POST /api/v2/payment-intents ({count} requests)"), &intents.0, &intents.1);
+    print_pair(&format!("POST /api/v2/payments/{{id}}/capture ({capture_count} requests)"), &captures.0, &captures.1);
+    println!(
+        "  Idempotency-Key layer (take + record, {count} keys): p50 {:.2} ms   p99 {:.2} ms",
+        ms(percentile(&layer.0, 0.5)),
+        ms(percentile(&layer.0, 0.99))
+    );
+}
