@@ -20,11 +20,13 @@ pub struct Failure {
     pub error: GatewayError,
     /// Stripe's error object, when it answered with one.
     pub stripe: Option<ErrorObject>,
+    /// The HTTP status, when Stripe answered.
+    pub status: Option<u16>,
 }
 
 impl Failure {
     fn new(error: GatewayError) -> Self {
-        Failure { error, stripe: None }
+        Failure { error, stripe: None, status: None }
     }
 
     /// Stripe's `code` (`resource_missing`, `payment_intent_unexpected_state`, …).
@@ -32,8 +34,9 @@ impl Failure {
         self.stripe.as_ref().and_then(|e| e.code.as_deref())
     }
 
+    /// A card declined (or needing the buyer): Stripe's `card_error`, HTTP 402.
     pub fn is_card_error(&self) -> bool {
-        self.stripe.as_ref().and_then(|e| e.kind.as_deref()) == Some("card_error")
+        self.status == Some(402) || self.stripe.as_ref().and_then(|e| e.kind.as_deref()) == Some("card_error")
     }
 }
 
@@ -91,7 +94,7 @@ impl Client {
                 .map_err(|e| Failure::new(GatewayError::Protocol(format!("Stripe's answer: {e}"))));
         }
         let stripe = serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.error);
-        Err(Failure { error: classify(status, stripe.as_ref()), stripe })
+        Err(Failure { error: classify(status, stripe.as_ref()), stripe, status: Some(status.as_u16()) })
     }
 }
 

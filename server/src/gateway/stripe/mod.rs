@@ -122,9 +122,10 @@ impl StripeGateway {
         Ok(Located::Session(session, intent))
     }
 
-    /// A POST that changes a PaymentIntent (capture, cancel). Stripe refuses one the
-    /// intent's state no longer allows (done already, or decided otherwise): then the
-    /// order is answered as it is.
+    /// A POST that changes a PaymentIntent (capture, cancel) towards `done`. Stripe
+    /// refuses one the intent's state no longer allows: when it is `done` already (our
+    /// earlier call went through, its answer lost past the idempotency key's 24 hours),
+    /// the order is answered as it is; decided otherwise, the refusal stands.
     async fn change_intent(
         &self,
         key: &str,
@@ -132,6 +133,7 @@ impl StripeGateway {
         action: &str,
         params: &Params,
         key_suffix: &str,
+        done: OrderStatus,
     ) -> Result<GatewayOrder, GatewayError> {
         let located = self.locate(key, tid).await?;
         let intent_id = stripe_id(&located.intent().id, &["pi_"])?.to_owned();
@@ -139,9 +141,13 @@ impl StripeGateway {
         let path = format!("/v1/payment_intents/{intent_id}/{action}");
         match self.client.post::<PaymentIntent>(key, &path, &idempotency_key, params).await {
             Ok(intent) => located.order(&intent),
-            Err(f) if f.code() == Some("payment_intent_unexpected_state") => {
-                let now = self.intent(key, &intent_id).await?;
-                located.order(&now)
+            Err(f) if matches!(f.error, GatewayError::Rejected(_)) => {
+                let now = located.order(&self.intent(key, &intent_id).await?)?;
+                if now.status == done {
+                    Ok(now)
+                } else {
+                    Err(f.into())
+                }
             }
             Err(f) => Err(f.into()),
         }
@@ -281,7 +287,8 @@ impl PaymentGateway for StripeGateway {
     ) -> Result<GatewayOrder, GatewayError> {
         let key = key(creds)?;
         let suffix = format!("capture:{}", amount.minor);
-        let mut order = self.change_intent(key, tid, "capture", &capture_params(amount), &suffix).await?;
+        let mut order =
+            self.change_intent(key, tid, "capture", &capture_params(amount), &suffix, OrderStatus::Paid).await?;
         // Stripe says what it captured (`amount_received`); where an answer lacks it, the
         // capture it accepted was for what we asked.
         if order.status == OrderStatus::Paid && order.captured.is_none() {
@@ -292,7 +299,7 @@ impl PaymentGateway for StripeGateway {
 
     async fn void(&self, creds: &MerchantCredentials, tid: &str) -> Result<GatewayOrder, GatewayError> {
         let key = key(creds)?;
-        self.change_intent(key, tid, "cancel", &Params::new(), "void").await
+        self.change_intent(key, tid, "cancel", &Params::new(), "void", OrderStatus::Voided).await
     }
 
     /// Expires an open Checkout Session; one that is no longer open is answered as it is

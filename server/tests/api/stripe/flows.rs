@@ -1,0 +1,1 @@
+//! Paybridge flows on Stripe (filled below).
