@@ -113,11 +113,6 @@ impl StandIn {
         self.inner.lock().unwrap().faults.push((method, path.to_owned(), fault));
     }
 
-    /// The currencies the account's country may charge.
-    pub fn set_currencies(&self, currencies: &[&str]) {
-        self.inner.lock().unwrap().currencies = currencies.iter().map(|c| c.to_string()).collect();
-    }
-
     pub fn session(&self, id: &str) -> Value {
         self.inner.lock().unwrap().sessions.get(id).cloned().unwrap_or_else(|| panic!("no session {id}"))
     }
