@@ -12,7 +12,8 @@ use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::{cookies, AdminContext};
-use crate::gateway::{sandbox::GATEWAY_ID as SANDBOX, stripe::GATEWAY_ID as STRIPE};
+use crate::gateway::sandbox::GATEWAY_ID as SANDBOX;
+use crate::gateway::stripe::GATEWAY_ID as STRIPE;
 use crate::{
     cafe24::script,
     domain::MerchantCredentials,

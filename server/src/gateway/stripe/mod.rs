@@ -33,7 +33,7 @@ pub struct StripeGateway {
 /// A payment's PaymentIntent, and where it was found.
 enum Located {
     /// Through the Checkout Session the buyer paid in.
-    Session(CheckoutSession, PaymentIntent),
+    Session(Box<CheckoutSession>, PaymentIntent),
     /// A PaymentIntent we created directly (a saved card's charge).
     Direct(PaymentIntent),
 }
@@ -119,7 +119,7 @@ impl StripeGateway {
             Some(Expandable::Id(id)) => self.intent(key, id).await?,
             None => return Err(GatewayError::Rejected("the buyer has not paid this checkout yet".into())),
         };
-        Ok(Located::Session(session, intent))
+        Ok(Located::Session(Box::new(session), intent))
     }
 
     /// A POST that changes a PaymentIntent (capture, cancel) towards `done`. Stripe
