@@ -92,3 +92,23 @@ need_postgres() {
     }
   fi
 }
+
+# The Stripe contract tests' Python tools (server/tests/api/stripe/): localstripe, a fake
+# Stripe server, and Stripe's official SDK, pinned in .dev/contract/requirements.txt, in a
+# virtualenv of their own beside the build (never vendored, never used at run time).
+need_contract_venv() {
+  local venv="${CARGO_TARGET_DIR:-$ROOT/target}/contract-venv"
+  local stamp="$venv/.requirements.txt"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s .dev/contract/requirements.txt "$stamp"; then
+    say "installing the Stripe contract-test tools (localstripe, stripe) from PyPI into $venv"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r .dev/contract/requirements.txt
+    cp .dev/contract/requirements.txt "$stamp"
+  fi
+  export PAYBRIDGE_CONTRACT_PYTHON="$venv/bin/python"
+}

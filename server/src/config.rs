@@ -51,6 +51,19 @@ pub enum EncryptionKeySource {
     DataDir(PathBuf),
 }
 
+/// The Stripe test account the sandbox's second demo mall is linked to.
+#[derive(Clone)]
+pub struct DemoStripe {
+    pub secret_key: String,
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for DemoStripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoStripe { <redacted> }")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub production: bool,
@@ -84,6 +97,13 @@ pub struct Config {
     pub sandbox: bool,
     /// `SANDBOX_PG_URL`; defaults to `{APP_URL}/sandbox-pg`.
     pub sandbox_pg_url: Option<Url>,
+    /// `STRIPE_API_BASE`: where the Stripe connector calls (tests point it at a fake).
+    pub stripe_api_base: Url,
+    /// `STRIPE_API_TIMEOUT`: the limit on each call to Stripe.
+    pub stripe_api_timeout: Duration,
+    /// `DEMO_STRIPE_SECRET_KEY` (with `DEMO_STRIPE_WEBHOOK_SECRET`): with the sandbox on,
+    /// the demo mall `demostripe` is linked to Stripe with them.
+    pub demo_stripe: Option<DemoStripe>,
     pub site_root: PathBuf,
     pub data_dir: PathBuf,
 }
@@ -199,6 +219,27 @@ impl Config {
 
         let sandbox_pg_url = get("SANDBOX_PG_URL").map(|raw| parse_base_url("SANDBOX_PG_URL", &raw)).transpose()?;
 
+        let stripe_api_base = parse_base_url(
+            "STRIPE_API_BASE",
+            &get("STRIPE_API_BASE").unwrap_or_else(|| crate::gateway::stripe::DEFAULT_API_BASE.to_owned()),
+        )?;
+        let stripe_api_timeout = match parse_delays(&get("STRIPE_API_TIMEOUT").unwrap_or_else(|| "30s".to_owned())) {
+            Ok(one) if one.len() == 1 && one[0] >= Duration::from_millis(100) => one[0],
+            Ok(_) => return Err(bad("STRIPE_API_TIMEOUT", "must be one duration of at least 100ms, like 30s")),
+            Err(e) => return Err(bad("STRIPE_API_TIMEOUT", e)),
+        };
+        let demo_stripe = match (get("DEMO_STRIPE_SECRET_KEY"), get("DEMO_STRIPE_WEBHOOK_SECRET")) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("DEMO_STRIPE_WEBHOOK_SECRET", "needs DEMO_STRIPE_SECRET_KEY beside it")),
+            (Some(key), _) if !key.starts_with("sk_test_") => {
+                return Err(bad("DEMO_STRIPE_SECRET_KEY", "must be a Stripe test key (sk_test_…)"))
+            }
+            (Some(_), Some(secret)) if !secret.starts_with("whsec_") => {
+                return Err(bad("DEMO_STRIPE_WEBHOOK_SECRET", "must be a Stripe webhook signing secret (whsec_…)"))
+            }
+            (Some(secret_key), webhook_secret) => Some(DemoStripe { secret_key, webhook_secret }),
+        };
+
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
 
         Ok(Config {
@@ -220,6 +261,9 @@ impl Config {
             sandbox_api_key,
             sandbox,
             sandbox_pg_url,
+            stripe_api_base,
+            stripe_api_timeout,
+            demo_stripe,
             site_root,
             data_dir,
         })

@@ -15,7 +15,7 @@ use crate::{
     cafe24::{api::Cafe24Api, noty::Cafe24Notifier, tokens::Cafe24Client},
     config::{Config, EncryptionKeySource},
     domain::Channel,
-    gateway::{sandbox::SandboxGateway, Gateways, PaymentGateway},
+    gateway::{sandbox::SandboxGateway, stripe::StripeGateway, Gateways, PaymentGateway},
     hosts::{HostPattern, HostPolicy},
     http,
     outbox::{delivery_timeout, GuardedResolver, OutboxWorker},
@@ -138,11 +138,22 @@ impl Application {
             url.set_path(&format!("{base}/sandbox-pg"));
             url
         });
+        let stripe_http = reqwest::Client::builder()
+            .connect_timeout(config.stripe_api_timeout.min(Duration::from_secs(5)))
+            .timeout(config.stripe_api_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         let gateways = connectors.into_iter().fold(
-            Gateways::default().with(
-                crate::gateway::sandbox::GATEWAY_ID,
-                Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
-            ),
+            Gateways::default()
+                .with(
+                    crate::gateway::sandbox::GATEWAY_ID,
+                    Arc::new(SandboxGateway::new(sandbox_pg_url.clone(), http.clone())),
+                )
+                .with(
+                    crate::gateway::stripe::GATEWAY_ID,
+                    Arc::new(StripeGateway::new(config.stripe_api_base.clone(), stripe_http)),
+                ),
             |gateways, (id, connector)| gateways.with(id, connector),
         );
         let keys = Arc::new(keys);
@@ -209,6 +220,9 @@ impl Application {
 
         if config.sandbox {
             sandbox::provision::provision_demo_mall(&store, &state.keys, &config.sandbox_api_key).await?;
+            if let Some(demo) = &config.demo_stripe {
+                sandbox::provision::provision_demo_stripe_mall(&store, &state.keys, demo).await?;
+            }
         }
         let sandbox_pg =
             config.sandbox.then(|| sandbox::pg::SandboxPg { store: store.clone(), base_url: sandbox_pg_url, http });

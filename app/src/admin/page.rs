@@ -47,6 +47,15 @@ fn SignIn(error: AdminError) -> impl IntoView {
     }
 }
 
+/// A payment company's name as the merchant knows it.
+fn gateway_name(id: &str) -> String {
+    match id {
+        "sandbox" => "Sandbox PG".to_owned(),
+        "stripe" => "Stripe".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 fn field_error(value: Option<Result<AdminOverview, AdminError>>, field: &str) -> Option<String> {
     match value {
         Some(Err(e)) if e.field.as_deref() == Some(field) || (e.field.is_none() && field == "*") => Some(e.message),
@@ -79,8 +88,10 @@ fn Overview(
         }
     });
 
+    let gateway = RwSignal::new("sandbox".to_owned());
     let public_key = RwSignal::new(String::new());
     let secret_key = RwSignal::new(String::new());
+    let webhook_secret = RwSignal::new(String::new());
     let confirm_unlink = RwSignal::new(false);
     let linked = overview.credentials.clone();
     let mall = StoredValue::new(mall_id.clone());
@@ -98,7 +109,8 @@ fn Overview(
             {match linked {
                 Some(c) => view! {
                     <p data-testid="link-status">
-                        <span class="ok">{lang.t("linked")}</span> " — " {lang.t("public_key")} ": " <code>{c.public_key}</code>
+                        <span class="ok">{lang.t("linked")}</span> " — " <span data-testid="linked-gateway">{gateway_name(&c.gateway)}</span>
+                        " — " {lang.t("public_key")} ": " <code>{c.public_key}</code>
                     </p>
                 }.into_any(),
                 None => view! { <p data-testid="link-status" class="muted">{lang.t("not_linked")}</p> }.into_any(),
@@ -108,11 +120,20 @@ fn Overview(
                 link.dispatch(LinkCredentials {
                     request: LinkRequest {
                         mall_id: mall.get_value(),
+                        gateway: Some(gateway.get_untracked()),
                         public_key: public_key.get_untracked(),
                         secret_key: secret_key.get_untracked(),
+                        webhook_secret: Some(webhook_secret.get_untracked()).filter(|_| gateway.get_untracked() == "stripe"),
                     },
                 });
             }>
+                <label>{lang.t("gateway")}
+                    <select name="gateway" data-testid="gateway" on:change=move |ev| gateway.set(event_target_value(&ev))>
+                        <option value="sandbox" selected=move || gateway.get() == "sandbox">{gateway_name("sandbox")}</option>
+                        <option value="stripe" selected=move || gateway.get() == "stripe">{gateway_name("stripe")}</option>
+                    </select>
+                </label>
+                <span class="error">{move || field_error(link.value().get(), "gateway")}</span>
                 <label>{lang.t("public_key")}
                     <input name="public_key" data-testid="public-key" bind:value=public_key autocomplete="off"/>
                 </label>
@@ -120,6 +141,12 @@ fn Overview(
                 <label>{lang.t("secret_key")}
                     <input name="secret_key" type="password" data-testid="secret-key" bind:value=secret_key autocomplete="off"/>
                 </label>
+                <Show when=move || gateway.get() == "stripe">
+                    <label>{lang.t("webhook_secret")}
+                        <input name="webhook_secret" type="password" data-testid="webhook-secret" bind:value=webhook_secret autocomplete="off"/>
+                    </label>
+                    <span class="error">{move || field_error(link.value().get(), "webhook_secret")}</span>
+                </Show>
                 <span class="error" data-testid="link-error">
                     {move || field_error(link.value().get(), "secret_key").or_else(|| field_error(link.value().get(), "*"))}
                 </span>

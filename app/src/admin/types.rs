@@ -96,8 +96,16 @@ pub struct WebhookEndpointView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkRequest {
     pub mall_id: String,
+    /// The payment company: `sandbox` (the default) or `stripe`.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// The sandbox PG's public key; Stripe's publishable key (`pk_test_…`, `pk_live_…`).
     pub public_key: String,
+    /// The sandbox PG's secret key; Stripe's secret key (`sk_test_…`, `sk_live_…`).
     pub secret_key: String,
+    /// Stripe's webhook signing secret (`whsec_…`); the sandbox PG has none.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,8 @@ use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::{cookies, AdminContext};
-use crate::gateway::sandbox::GATEWAY_ID;
+use crate::gateway::sandbox::GATEWAY_ID as SANDBOX;
+use crate::gateway::stripe::GATEWAY_ID as STRIPE;
 use crate::{
     cafe24::script,
     domain::MerchantCredentials,
@@ -41,6 +42,47 @@ fn new_partner_id(mall_id: &str, shop_no: i64) -> String {
     let tail = format!(":{shop_no}:{suffix}");
     let mall: String = mall_id.chars().take(50 - tail.len()).collect();
     format!("{mall}{tail}")
+}
+
+/// The credentials a link request names, checked for their shape before the payment
+/// company is asked: the sandbox PG's key pair, or Stripe's publishable and secret key
+/// of one mode (test or live) and its webhook signing secret.
+fn linkable_credentials(request: &LinkRequest) -> Result<MerchantCredentials, AdminError> {
+    let gateway = request.gateway.as_deref().map(str::trim).filter(|g| !g.is_empty()).unwrap_or(SANDBOX);
+    let public_key = request.public_key.trim();
+    let secret_key = request.secret_key.trim();
+    let webhook_secret = request.webhook_secret.as_deref().map(str::trim).filter(|w| !w.is_empty());
+    for (field, value) in [("public_key", public_key), ("secret_key", secret_key)] {
+        if value.is_empty() || value.len() > 200 {
+            return Err(error(AdminErrorKind::Invalid, "enter the key (up to 200 characters)").at(field));
+        }
+    }
+    let invalid = |field: &str, message: &str| Err(error(AdminErrorKind::Invalid, message).at(field));
+    let webhook_secret = match gateway {
+        SANDBOX => None,
+        STRIPE => {
+            let mode = |key: &str, kinds: &[&str]| {
+                ["test", "live"].into_iter().find(|m| kinds.iter().any(|k| key.starts_with(&format!("{k}_{m}_"))))
+            };
+            let Some(secret_mode) = mode(secret_key, &["sk", "rk"]) else {
+                return invalid("secret_key", "a Stripe secret key starts with sk_test_ or sk_live_");
+            };
+            if mode(public_key, &["pk"]) != Some(secret_mode) {
+                return invalid("public_key", "enter the publishable key of the same mode (pk_test_… or pk_live_…)");
+            }
+            match webhook_secret {
+                Some(w) if w.starts_with("whsec_") && w.len() <= 200 => Some(w.to_owned()),
+                _ => return invalid("webhook_secret", "enter the webhook signing secret (whsec_…)"),
+            }
+        }
+        _ => return invalid("gateway", "choose the sandbox PG or Stripe"),
+    };
+    Ok(MerchantCredentials {
+        gateway: gateway.to_owned(),
+        public_key: public_key.to_owned(),
+        secret_key: secret_key.to_owned(),
+        webhook_secret,
+    })
 }
 
 impl AdminService {
@@ -344,19 +386,8 @@ impl AdminPort for AdminService {
 
     async fn link(&self, headers: &HeaderMap, request: LinkRequest) -> Result<AdminOverview, AdminError> {
         let session = self.session_for_change(headers, Some(&request.mall_id)).await?;
-        let public_key = request.public_key.trim();
-        let secret_key = request.secret_key.trim();
-        for (field, value) in [("public_key", public_key), ("secret_key", secret_key)] {
-            if value.is_empty() || value.len() > 200 {
-                return Err(error(AdminErrorKind::Invalid, "enter the key (up to 200 characters)").at(field));
-            }
-        }
-        let credentials = MerchantCredentials {
-            gateway: GATEWAY_ID.to_owned(),
-            public_key: public_key.to_owned(),
-            secret_key: secret_key.to_owned(),
-        };
-        match self.gateway(GATEWAY_ID)?.verify_credentials(&credentials).await {
+        let credentials = linkable_credentials(&request)?;
+        match self.gateway(&credentials.gateway)?.verify_credentials(&credentials).await {
             Ok(_) => {}
             Err(GatewayError::Rejected(_)) => {
                 return Err(
@@ -374,7 +405,7 @@ impl AdminPort for AdminService {
             .link_credentials(&self.app.keys, &session.mall_id, &credentials)
             .await
             .map_err(storage("linking the PG credentials"))?;
-        tracing::info!(mall_id = %session.mall_id, "payment-company credentials linked");
+        tracing::info!(mall_id = %session.mall_id, gateway = %credentials.gateway, "payment-company credentials linked");
         self.overview_of(&session).await
     }
 

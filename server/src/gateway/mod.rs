@@ -3,6 +3,7 @@
 //! "open" (undecided) unless it explicitly says paid, declined or abandoned.
 
 pub mod sandbox;
+pub mod stripe;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -228,6 +229,10 @@ pub enum WebhookSubject {
     Payment(String),
     /// Our refund id.
     Refund(String),
+    /// Nothing of ours: an object another integration of the merchant's account made
+    /// (what it is, for the answer). Acknowledged so that the PG stops sending it, and
+    /// nothing is changed.
+    Unrelated(String),
 }
 
 /// What a PG's webhook reports, once its signature is verified.
@@ -363,9 +368,10 @@ pub trait PaymentGateway: Send + Sync {
     fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject>;
 
     /// Verifies a webhook with the merchant's credentials and reads it. `Ok(None)` means
-    /// the webhook carries no signature to verify (a PG without signatures): the caller
-    /// must not read the body beyond [`Self::webhook_subject`] and asks the PG for the
-    /// truth instead ([`Self::get_order`], [`Self::get_refund`]).
+    /// the body is not to be believed: the webhook carries no signature to verify (a PG
+    /// without signatures), or the connector takes a signed body only as a hint (Stripe).
+    /// The caller must not read the body beyond [`Self::webhook_subject`] and asks the PG
+    /// for the truth instead ([`Self::get_order`], [`Self::get_refund`]).
     fn verify_webhook(
         &self,
         creds: &MerchantCredentials,

@@ -472,8 +472,12 @@ mod tests {
     #[test]
     fn an_unsigned_webhook_is_left_to_the_pg_and_a_wrong_signature_is_refused() {
         let gateway = SandboxGateway::new(Url::parse("http://127.0.0.1:9/sandbox-pg").unwrap(), reqwest::Client::new());
-        let creds =
-            MerchantCredentials { gateway: GATEWAY_ID.into(), public_key: "pk".into(), secret_key: "secret".into() };
+        let creds = MerchantCredentials {
+            gateway: GATEWAY_ID.into(),
+            public_key: "pk".into(),
+            secret_key: "secret".into(),
+            webhook_secret: None,
+        };
         let body = br#"{"event_id":"e1","type":"order","reference":"pay_1","order_code":"o1","status":"paid","amount":1,"currency":"PHP"}"#;
         assert!(matches!(gateway.verify_webhook(&creds, &http::HeaderMap::new(), body), Ok(None)));
         let mut headers = http::HeaderMap::new();

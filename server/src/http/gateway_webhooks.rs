@@ -55,6 +55,7 @@ async fn take(payments: &PaymentService, gateway: &str, headers: &HeaderMap, bod
     match payments.take_webhook(WebhookSource { gateway, headers, body }).await {
         Ok(WebhookOutcome::Kept) => accepted("kept"),
         Ok(WebhookOutcome::NothingYet) => accepted("nothing to do yet"),
+        Ok(WebhookOutcome::Unrelated) => accepted("not about a payment of ours: ignored"),
         Err(e) => refused(gateway, e),
     }
 }

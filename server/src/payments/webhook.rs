@@ -28,6 +28,9 @@ pub enum WebhookOutcome {
     Kept,
     /// The PG has not decided yet: nothing to do.
     NothingYet,
+    /// About nothing of ours (another integration's object at the PG): nothing to do,
+    /// and the PG need not send it again.
+    Unrelated,
 }
 
 /// What a webhook may be believed for.
@@ -62,6 +65,10 @@ impl PaymentService {
                     .filter(|(p, _)| p.gateway == webhook.gateway)
                     .ok_or_else(|| PaymentError::NotFound(format!("no refund {reference}")))?;
                 self.refund_webhook(gateway, &webhook, &payment, &refund).await
+            }
+            WebhookSubject::Unrelated(what) => {
+                tracing::info!(gateway = webhook.gateway, what, "a PG webhook about nothing of ours, ignored");
+                Ok(WebhookOutcome::Unrelated)
             }
         }
     }

@@ -117,14 +117,16 @@ impl Store {
         let mut tx = self.begin_write().await?;
         Self::ensure_mall(&mut tx, mall_id, now).await?;
         sqlx::query(
-            "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, linked_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mall_id) DO UPDATE SET gateway = excluded.gateway, \
-             public_key = excluded.public_key, secret_key_enc = excluded.secret_key_enc, linked_at = excluded.linked_at",
+            "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, webhook_secret_enc, linked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (mall_id) DO UPDATE SET gateway = excluded.gateway, \
+             public_key = excluded.public_key, secret_key_enc = excluded.secret_key_enc, \
+             webhook_secret_enc = excluded.webhook_secret_enc, linked_at = excluded.linked_at",
         )
         .bind(mall_id)
         .bind(&credentials.gateway)
         .bind(&credentials.public_key)
         .bind(keys.seal(&credentials_context(mall_id), &credentials.secret_key))
+        .bind(super::malls::seal_webhook_secret(keys, mall_id, credentials))
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -38,10 +38,33 @@ struct ShopRouteRow {
     gateway: Option<String>,
     public_key: Option<String>,
     secret_key_enc: Option<String>,
+    webhook_secret_enc: Option<String>,
 }
 
 pub(crate) fn credentials_context(mall_id: &str) -> String {
     format!("pg_credentials:{mall_id}")
+}
+
+pub(crate) fn webhook_secret_context(mall_id: &str) -> String {
+    format!("pg_webhook_secret:{mall_id}")
+}
+
+/// Opens the mall's sealed credentials.
+fn open_credentials(
+    keys: &KeyRing,
+    mall_id: &str,
+    (gateway, public_key, sealed, sealed_webhook): (String, String, String, Option<String>),
+) -> Result<Credentials, StoreError> {
+    let corrupt = |e: crate::secrets::SecretError| StoreError::Corrupt(format!("credentials of {mall_id}: {e}"));
+    let secret_key = keys.open(&credentials_context(mall_id), &sealed).map_err(corrupt)?;
+    let webhook_secret =
+        sealed_webhook.map(|s| keys.open(&webhook_secret_context(mall_id), &s).map_err(corrupt)).transpose()?;
+    Ok(Credentials { gateway, public_key, secret_key, webhook_secret })
+}
+
+/// The webhook secret as stored: sealed, or NULL.
+pub(crate) fn seal_webhook_secret(keys: &KeyRing, mall_id: &str, credentials: &Credentials) -> Option<String> {
+    credentials.webhook_secret.as_deref().map(|s| keys.seal(&webhook_secret_context(mall_id), s))
 }
 
 impl Store {
@@ -61,7 +84,8 @@ impl Store {
 
     pub async fn shop_by_partner_id(&self, keys: &KeyRing, partner_id: &str) -> Result<Option<ShopRoute>, StoreError> {
         let row: Option<ShopRouteRow> = sqlx::query_as(
-            "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, c.gateway, c.public_key, c.secret_key_enc \
+            "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, c.gateway, c.public_key, c.secret_key_enc, \
+             c.webhook_secret_enc \
              FROM shops s LEFT JOIN pg_credentials c ON c.mall_id = s.mall_id \
              WHERE s.partner_id = $1",
         )
@@ -73,13 +97,9 @@ impl Store {
             StoreError::Corrupt(format!("shop {}/{} has currency {:?}", row.mall_id, row.shop_no, row.currency))
         })?;
         let credentials = match (row.gateway, row.public_key, row.secret_key_enc) {
-            (Some(gateway), Some(public_key), Some(sealed)) => Some(Credentials {
-                gateway,
-                public_key,
-                secret_key: keys
-                    .open(&credentials_context(&row.mall_id), &sealed)
-                    .map_err(|e| StoreError::Corrupt(format!("credentials of {}: {e}", row.mall_id)))?,
-            }),
+            (Some(gateway), Some(public_key), Some(sealed)) => {
+                Some(open_credentials(keys, &row.mall_id, (gateway, public_key, sealed, row.webhook_secret_enc))?)
+            }
             _ => None,
         };
         Ok(Some(ShopRoute {
@@ -92,18 +112,13 @@ impl Store {
     }
 
     pub async fn credentials_of(&self, keys: &KeyRing, mall_id: &str) -> Result<Option<Credentials>, StoreError> {
-        let row: Option<(String, String, String)> =
-            sqlx::query_as("SELECT gateway, public_key, secret_key_enc FROM pg_credentials WHERE mall_id = $1")
-                .bind(mall_id)
-                .fetch_optional(self.pool())
-                .await?;
-        row.map(|(gateway, public_key, sealed)| {
-            let secret_key = keys
-                .open(&credentials_context(mall_id), &sealed)
-                .map_err(|e| StoreError::Corrupt(format!("credentials of {mall_id}: {e}")))?;
-            Ok(Credentials { gateway, public_key, secret_key })
-        })
-        .transpose()
+        let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT gateway, public_key, secret_key_enc, webhook_secret_enc FROM pg_credentials WHERE mall_id = $1",
+        )
+        .bind(mall_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| open_credentials(keys, mall_id, row)).transpose()
     }
 
     /// Creates the mall, its credentials and one enabled shop where they are missing;
@@ -118,13 +133,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         Self::ensure_mall(&mut tx, mall_id, now).await?;
         sqlx::query(
-            "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, linked_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mall_id) DO NOTHING",
+            "INSERT INTO pg_credentials (mall_id, gateway, public_key, secret_key_enc, webhook_secret_enc, linked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (mall_id) DO NOTHING",
         )
         .bind(mall_id)
         .bind(&credentials.gateway)
         .bind(&credentials.public_key)
         .bind(keys.seal(&credentials_context(mall_id), &credentials.secret_key))
+        .bind(seal_webhook_secret(keys, mall_id, credentials))
         .bind(now)
         .execute(&mut *tx)
         .await?;

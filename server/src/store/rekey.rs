@@ -1,7 +1,12 @@
 //! Re-encrypting every secret under the newest key of `ENCRYPTION_KEY` (the
 //! `rotate-keys` command), so an old key can then be dropped from the list.
 
-use super::{malls::credentials_context, store_api::endpoint_secret_context, tokens::token_context, Store, StoreError};
+use super::{
+    malls::{credentials_context, webhook_secret_context},
+    store_api::endpoint_secret_context,
+    tokens::token_context,
+    Store, StoreError,
+};
 use crate::secrets::KeyRing;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -14,17 +19,24 @@ impl Store {
     pub async fn reseal_secrets(&self, keys: &KeyRing) -> Result<Resealed, StoreError> {
         let mut report = Resealed::default();
         let mut tx = self.begin_write().await?;
-        let credentials: Vec<(String, String)> =
-            sqlx::query_as("SELECT mall_id, secret_key_enc FROM pg_credentials").fetch_all(&mut *tx).await?;
-        for (mall_id, sealed) in credentials {
-            if !keys.needs_rotation(&sealed) {
+        let credentials: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT mall_id, secret_key_enc, webhook_secret_enc FROM pg_credentials")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (mall_id, sealed, sealed_webhook) in credentials {
+            if !keys.needs_rotation(&sealed) && !sealed_webhook.as_deref().is_some_and(|s| keys.needs_rotation(s)) {
                 report.already_current += 1;
                 continue;
             }
-            let context = credentials_context(&mall_id);
-            let secret = keys.open(&context, &sealed).map_err(|e| StoreError::Corrupt(format!("{mall_id}: {e}")))?;
-            sqlx::query("UPDATE pg_credentials SET secret_key_enc = $1 WHERE mall_id = $2")
-                .bind(keys.seal(&context, &secret))
+            let reseal = |context: String, sealed: &str| -> Result<String, StoreError> {
+                let secret = keys.open(&context, sealed).map_err(|e| StoreError::Corrupt(format!("{mall_id}: {e}")))?;
+                Ok(keys.seal(&context, &secret))
+            };
+            let secret = reseal(credentials_context(&mall_id), &sealed)?;
+            let webhook = sealed_webhook.map(|s| reseal(webhook_secret_context(&mall_id), &s)).transpose()?;
+            sqlx::query("UPDATE pg_credentials SET secret_key_enc = $1, webhook_secret_enc = $2 WHERE mall_id = $3")
+                .bind(secret)
+                .bind(webhook)
                 .bind(&mall_id)
                 .execute(&mut *tx)
                 .await?;

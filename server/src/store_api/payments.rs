@@ -218,7 +218,10 @@ async fn open_intent(ctx: &StoreApiContext, merchant: &Merchant, value: Value, m
         Ok(Opened::Existing(_)) => {
             return Err(ApiError::state("order_id_in_use", format!("orderId {order_id} already has a payment")))
         }
-        Err(PaymentError::Unsupported(m)) => return Err(ApiError::field("not_supported", "captureMethod", m)),
+        Err(PaymentError::Unsupported(m)) => {
+            let param = if m.contains("finalization") { "finalization" } else { "captureMethod" };
+            return Err(ApiError::field("not_supported", param, m));
+        }
         Err(e) => return Err(ApiError::from_core("opening a checkout", e)),
     };
     let data = ctx.store.store_api_payment(&payment.id).await?.ok_or_else(|| ApiError::not_found("payment"))?;

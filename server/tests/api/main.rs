@@ -20,6 +20,7 @@ mod panics;
 mod sandbox_pg;
 mod secrets;
 mod server;
+mod stripe;
 mod v2_bad_input;
 mod v2_concurrency;
 mod v2_idempotency;

@@ -23,6 +23,7 @@ fn credentials() -> MerchantCredentials {
         gateway: GATEWAY_ID.into(),
         public_key: "demo-app-public-key".into(),
         secret_key: PG_SECRET.into(),
+        webhook_secret: None,
     }
 }
 

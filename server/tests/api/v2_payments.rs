@@ -336,6 +336,7 @@ async fn a_maintenance_worker_killed_half_way_leaves_the_payment_to_the_next_pas
         gateway: "sandbox".into(),
         public_key: "demo-app-public-key".into(),
         secret_key: PG_SECRET.into(),
+        webhook_secret: None,
     };
     use paybridge::gateway::PaymentGateway;
     pg.void(&credentials, tid).await.unwrap();
