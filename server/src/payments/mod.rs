@@ -128,6 +128,14 @@ impl PaymentService {
         payment: &'a Payment,
     ) -> Result<(&'a dyn PaymentGateway, MerchantCredentials, &'a str), PaymentError> {
         let credentials = self.credentials(&payment.mall_id).await?;
+        // Only the PG that took a payment can act on it: after a relink to another PG, its
+        // credentials there are gone, and the new PG must never be sent its transaction.
+        if credentials.gateway != payment.gateway {
+            return Err(PaymentError::Conflict(format!(
+                "the payment was taken by the payment company {}; the mall is now linked to {}",
+                payment.gateway, credentials.gateway
+            )));
+        }
         let gateway = self.gateway(&credentials.gateway)?;
         let tid = payment.tid.as_deref().ok_or(PaymentError::NotOpened)?;
         Ok((gateway, credentials, tid))

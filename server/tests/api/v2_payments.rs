@@ -438,7 +438,30 @@ async fn each_webhook_carries_the_id_of_the_payment_event_that_caused_it(db: Db)
     }
 }
 
+/// After the mall is linked to another PG, a payment taken by the old one is refused
+/// clearly (409), and its transaction is never sent to the new PG.
+async fn a_payment_of_the_pg_a_mall_left_is_not_sent_to_its_new_pg(db: Db) {
+    let (vars, guard) = environment(db, &[("STRIPE_API_BASE", "http://127.0.0.1:9")]).await;
+    let app = start(vars, guard).await;
+    let intent = app.intent(json!({})).await;
+    let id = id_of(&intent);
+    app.buyer_pays(&intent, "approve").await;
+    assert_eq!(app.v2_payment(&id).await["status"], "COMPLETE");
+    sqlx::query("UPDATE pg_credentials SET gateway = 'stripe' WHERE mall_id = 'demomall'")
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let before = app.snapshot().await;
+    let refused = app.v2_post(&format!("/api/v2/payments/{id}/cancel"), &json!({"reason": "r"})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "not 502 from asking the new PG: {}", refused.body);
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("taken by the payment company sandbox"), "{message}");
+    assert_eq!(app.snapshot().await, before, "nothing was changed");
+    assert_eq!(app.v2_payment(&id).await["status"], "COMPLETE");
+}
+
 crate::on_both_databases!(
+    a_payment_of_the_pg_a_mall_left_is_not_sent_to_its_new_pg,
     each_webhook_carries_the_id_of_the_payment_event_that_caused_it,
     an_intent_paid_at_the_pg_sends_the_buyer_to_the_store_and_tells_its_webhook,
     a_manual_capture_takes_part_and_the_rest_is_released,
