@@ -76,7 +76,7 @@ impl Notifier for Cafe24Notifier {
         // when the money arrives, is a `notification` with payed_tf T.
         let (request_type, paid, code, message) = match (change.transition.from, change.transition.to) {
             (Request, Complete) => ("payment", true, "0000", "paid"),
-            (Request, Pending) if matches!(change.event, PaymentEvent::Authorized) => {
+            (Request, Pending) if matches!(change.event, PaymentEvent::Authorized { .. }) => {
                 ("payment", false, "0000", "authorized")
             }
             (Request, Pending) => ("payment", false, "0000", "awaiting deposit"),

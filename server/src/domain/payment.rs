@@ -104,8 +104,11 @@ pub enum PaymentEvent {
     Captured {
         amount: Money,
     },
-    /// The PG authorized the amount; it waits for a capture (status 5).
-    Authorized,
+    /// The PG authorized this amount (it must be the payment's); it waits for a capture
+    /// (status 5).
+    Authorized {
+        amount: Money,
+    },
     /// The buyer chose a bank transfer; the payment waits for the money (status 5).
     AwaitingDeposit,
     Failed(FailureReason),
@@ -123,7 +126,7 @@ impl PaymentEvent {
     /// Why the payment waits, for the events that leave it in status 5.
     pub fn pending_reason(&self) -> Option<PendingReason> {
         match self {
-            PaymentEvent::Authorized => Some(PendingReason::Capture),
+            PaymentEvent::Authorized { .. } => Some(PendingReason::Capture),
             PaymentEvent::AwaitingDeposit => Some(PendingReason::Deposit),
             _ => None,
         }
@@ -150,7 +153,7 @@ impl PaymentEvent {
         match self {
             PaymentEvent::Completed { .. } => "payment.completed",
             PaymentEvent::Captured { .. } => "payment.captured",
-            PaymentEvent::Authorized => "payment.authorized",
+            PaymentEvent::Authorized { .. } => "payment.authorized",
             PaymentEvent::AwaitingDeposit => "payment.awaiting_deposit",
             PaymentEvent::Failed(_) => "payment.failed",
             PaymentEvent::Registered => "payment.registered",
@@ -237,10 +240,13 @@ impl PaymentState {
                 captured_minor = amount.minor;
                 Complete
             }
-            PaymentEvent::Authorized | PaymentEvent::AwaitingDeposit if from == Pending || from.was_paid() => {
+            PaymentEvent::Authorized { .. } | PaymentEvent::AwaitingDeposit if from == Pending || from.was_paid() => {
                 return Ok(Outcome::AlreadyApplied)
             }
-            PaymentEvent::Authorized | PaymentEvent::AwaitingDeposit => Pending,
+            PaymentEvent::Authorized { amount } if amount != self.amount => {
+                return Err(Refusal::AmountMismatch { expected: self.amount, reported: amount })
+            }
+            PaymentEvent::Authorized { .. } | PaymentEvent::AwaitingDeposit => Pending,
             PaymentEvent::Failed(_) if from == Fail => return Ok(Outcome::AlreadyApplied),
             PaymentEvent::Failed(_) => Fail,
             PaymentEvent::Registered if from == Register => return Ok(Outcome::AlreadyApplied),
@@ -322,10 +328,9 @@ mod tests {
 
     #[test]
     fn authorized_and_awaiting_deposit_both_wait_in_pending_for_different_reasons() {
-        for (event, reason) in [
-            (PaymentEvent::Authorized, PendingReason::Capture),
-            (PaymentEvent::AwaitingDeposit, PendingReason::Deposit),
-        ] {
+        for (event, reason) in
+            [(AUTHORIZED, PendingReason::Capture), (PaymentEvent::AwaitingDeposit, PendingReason::Deposit)]
+        {
             let waiting = run(&[event]);
             assert_eq!(waiting.status, PaymentStatus::Pending);
             assert_eq!(event.pending_reason(), Some(reason));
@@ -333,20 +338,36 @@ mod tests {
             let paid = run(&[event, PaymentEvent::Completed { paid: php(306500) }]);
             assert_eq!(paid.status, PaymentStatus::Complete, "captured, or the deposit arrived");
         }
-        assert_eq!(PaymentEvent::Authorized.kind(), "payment.authorized");
+        assert_eq!(AUTHORIZED.kind(), "payment.authorized");
         assert_eq!(PaymentEvent::AwaitingDeposit.kind(), "payment.awaiting_deposit");
         assert_eq!(PaymentEvent::Completed { paid: php(1) }.pending_reason(), None);
     }
 
+    /// The whole amount of the payment [`run`] starts (3065.00 PHP), authorized.
+    const AUTHORIZED: PaymentEvent =
+        PaymentEvent::Authorized { amount: Money { minor: 306500, currency: Currency::Php } };
+
+    #[test]
+    fn an_authorization_of_another_amount_is_refused() {
+        let unpaid = PaymentState::new(php(306500));
+        for other in [php(306499), php(1), Money { minor: 306500, currency: Currency::Usd }] {
+            assert!(matches!(
+                unpaid.apply(PaymentEvent::Authorized { amount: other }),
+                Err(Refusal::AmountMismatch { .. })
+            ));
+        }
+        assert_eq!(run(&[AUTHORIZED]).status, PaymentStatus::Pending);
+    }
+
     #[test]
     fn a_capture_takes_at_most_what_is_authorized_and_refunds_stay_within_it() {
-        let authorized = run(&[PaymentEvent::Authorized]);
+        let authorized = run(&[AUTHORIZED]);
         assert_eq!(
             authorized.apply(PaymentEvent::Captured { amount: php(306501) }),
             Err(Refusal::ExceedsAuthorized { requested: php(306501), authorized: php(306500) })
         );
         assert_eq!(authorized.apply(PaymentEvent::Captured { amount: php(0) }), Err(Refusal::NotPositive));
-        let captured = run(&[PaymentEvent::Authorized, PaymentEvent::Captured { amount: php(200000) }]);
+        let captured = run(&[AUTHORIZED, PaymentEvent::Captured { amount: php(200000) }]);
         assert_eq!((captured.status, captured.captured_minor), (PaymentStatus::Complete, 200000));
         assert_eq!(captured.apply(PaymentEvent::Captured { amount: php(200000) }), Ok(Outcome::AlreadyApplied));
         assert!(captured.apply(PaymentEvent::Captured { amount: php(1000) }).is_err(), "captured once");
@@ -355,7 +376,7 @@ mod tests {
             Err(Refusal::ExceedsRemaining { .. })
         ));
         let refunded = run(&[
-            PaymentEvent::Authorized,
+            AUTHORIZED,
             PaymentEvent::Captured { amount: php(200000) },
             PaymentEvent::Refunded { amount: php(200000) },
         ]);
@@ -366,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_void_ends_an_authorization_and_nothing_else() {
-        let voided = run(&[PaymentEvent::Authorized, PaymentEvent::Voided(FailureReason::AuthorizationExpired)]);
+        let voided = run(&[AUTHORIZED, PaymentEvent::Voided(FailureReason::AuthorizationExpired)]);
         assert_eq!((voided.status, voided.captured_minor), (PaymentStatus::PendingCancel, 0));
         assert!(voided.status.is_terminal());
         let paid = run(&[PaymentEvent::Completed { paid: php(306500) }]);
@@ -421,7 +442,8 @@ mod tests {
         prop_oneof![
             (0i64..400000).prop_map(|m| PaymentEvent::Completed { paid: php(m) }),
             Just(PaymentEvent::Completed { paid: php(306500) }),
-            Just(PaymentEvent::Authorized),
+            Just(AUTHORIZED),
+            (0i64..400000).prop_map(|m| PaymentEvent::Authorized { amount: php(m) }),
             Just(PaymentEvent::AwaitingDeposit),
             Just(PaymentEvent::Failed(FailureReason::Declined)),
             Just(PaymentEvent::Failed(FailureReason::AbandonedByBuyer)),

@@ -24,7 +24,7 @@ pub(super) fn event_for(
             Some(PaymentEvent::Captured { amount: taken })
         }
         OrderStatus::Paid => Some(PaymentEvent::Completed { paid: taken }),
-        OrderStatus::Authorized => Some(PaymentEvent::Authorized),
+        OrderStatus::Authorized => Some(PaymentEvent::Authorized { amount }),
         OrderStatus::AwaitingDeposit => Some(PaymentEvent::AwaitingDeposit),
         OrderStatus::Declined => Some(PaymentEvent::Failed(FailureReason::Declined)),
         OrderStatus::Abandoned => Some(PaymentEvent::Failed(FailureReason::AbandonedByBuyer)),

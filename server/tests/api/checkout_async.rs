@@ -295,8 +295,19 @@ async fn bad_webhooks_change_nothing_and_send_nothing(db: Db) {
     let mut one_more_event = before;
     one_more_event[1] += 1;
     assert_eq!(app.snapshot().await, one_more_event, "only the refusal was recorded");
+    // An authorization of another amount is refused the same way.
+    let (status, body) =
+        app.post_webhook(WEBHOOK, &order_webhook(&payment, "authorized", 100, "evt-3"), PG_SECRET).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(app.payment(&order_id).await.status.code(), 1, "not authorized");
+    one_more_event[1] += 1;
+    assert_eq!(app.snapshot().await, one_more_event, "only the refusal was recorded");
     let events = app.state.store.payment_events(&payment.id).await.unwrap();
-    let refusal = events.last().unwrap();
+    assert_eq!(
+        events.last().unwrap().detail.as_deref(),
+        Some("payment.authorized: the payment company reports 1.00 PHP, but the payment is for 3065.00 PHP")
+    );
+    let refusal = &events[events.len() - 2];
     assert_eq!(refusal.kind, "transition.refused");
     assert_eq!((refusal.from_status, refusal.to_status, refusal.amount_minor), (Some(1), None, None));
     assert_eq!(refusal.source, "gateway");
