@@ -26,6 +26,9 @@ enum Command {
     /// Re-encrypt every stored secret under the first key of ENCRYPTION_KEY; afterwards
     /// the other keys can be removed from the list.
     RotateKeys,
+    /// Make a new key for encrypting PINs (GET /api/v2/pin/public-key); the previous one
+    /// still decrypts for 24 hours.
+    RotatePinKey,
 }
 
 #[tokio::main]
@@ -51,6 +54,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::RotateKeys => rotate_keys(config).await,
+        Command::RotatePinKey => rotate_pin_key(config).await,
         Command::GenerateKey => unreachable!("handled above"),
     };
     match result {
@@ -80,6 +84,18 @@ async fn rotate_keys(config: Config) -> Result<(), String> {
         keys.current_key_id(),
         report.already_current
     );
+    Ok(())
+}
+
+async fn rotate_pin_key(config: Config) -> Result<(), String> {
+    let keys = startup::load_keys(&config.encryption_key).map_err(|e| e.to_string())?;
+    let store = Store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let (key, retired) = paybridge::store_api::pin::keys::rotate(&store, &keys).await.map_err(|e| e.to_string())?;
+    match retired {
+        Some(old) => println!("the PIN key is now {}; {old} still decrypts for 24 hours", key.kid),
+        None => println!("the PIN key is now {}", key.kid),
+    }
     Ok(())
 }
 

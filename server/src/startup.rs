@@ -24,7 +24,7 @@ use crate::{
     secrets::KeyRing,
     store::{Store, StoreError},
     store_api::{
-        housekeeping::PurgeIdempotencyKeys,
+        housekeeping::{PurgeIdempotencyKeys, PurgePinLeftovers},
         keys::KeyMode,
         webhooks::{EndpointKeys, StoreApiNotifier},
         StoreApiSettings,
@@ -242,7 +242,10 @@ impl Application {
                 auto_confirm_after: config.auto_confirm_after,
                 ..MaintenanceSettings::default()
             },
-            chores: vec![Arc::new(PurgeIdempotencyKeys { store: state.store.clone() })],
+            chores: vec![
+                Arc::new(PurgeIdempotencyKeys { store: state.store.clone() }),
+                Arc::new(PurgePinLeftovers { store: state.store.clone() }),
+            ],
         };
         Ok(Application { listener, router, state, worker, maintenance, run_worker: config.notify_worker })
     }

@@ -4,6 +4,7 @@ pub mod ids;
 pub mod merchant;
 pub mod money;
 pub mod payment;
+pub mod pin;
 pub mod record;
 pub mod refund;
 pub mod status;
@@ -14,6 +15,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use payment::{
     CaptureMethod, FailureReason, Outcome, PaymentEvent, PaymentState, PendingReason, Refusal, Transition,
 };
+pub use pin::{Pin, PinRefusal};
 pub use record::{Channel, Payment, Refund};
 pub use refund::{RefundAsk, RefundDecision, RefundLine, RefundMode, RefundRefusal, RefundStatus};
 pub use status::PaymentStatus;

@@ -25,13 +25,15 @@ pub use payments::{
     ChannelData, EventRecord, EventSource, Inserted, MaintenanceJob, NewPayment, OpenedCheckout, PaymentEventRow,
     StatusChange,
 };
-pub use pins::verification_token_hash;
+pub use pins::{
+    pin_key_context, server_secret_context, verification_token_hash, CountedFailure, CustomerPin, LockOut, PinKey,
+};
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
 pub use store_api::{
-    ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest, PaymentFilter, StoreApiPayment,
-    WebhookEndpointRow,
+    idempotency_answer_context, is_sealed_answer, ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyLease,
+    IdempotencyRequest, PaymentFilter, StoreApiPayment, WebhookEndpointRow,
 };
 pub use tokens::TokenSet;
 

@@ -3,7 +3,8 @@
 
 use super::{
     malls::{credentials_context, webhook_secret_context},
-    store_api::endpoint_secret_context,
+    pins::{pin_key_context, server_secret_context},
+    store_api::{endpoint_secret_context, idempotency_answer_context, is_sealed_answer},
     tokens::token_context,
     Store, StoreError,
 };
@@ -89,7 +90,67 @@ impl Store {
                 .await?;
             report.resealed += 1;
         }
+        // PIN keys (the current one and those still in their overlap) and the PIN pepper:
+        // the same values, re-encrypted (a PIN hash cannot be remade without the PIN).
+        let pin_keys: Vec<(String, String)> =
+            sqlx::query_as("SELECT kid, private_key_enc FROM pin_keys").fetch_all(&mut *tx).await?;
+        for (kid, sealed) in pin_keys {
+            let Some(resealed) = reseal(keys, &pin_key_context(&kid), &sealed, &kid)? else {
+                report.already_current += 1;
+                continue;
+            };
+            sqlx::query("UPDATE pin_keys SET private_key_enc = $1 WHERE kid = $2")
+                .bind(resealed)
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await?;
+            report.resealed += 1;
+        }
+        let secrets: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, secret_enc FROM server_secrets").fetch_all(&mut *tx).await?;
+        for (name, sealed) in secrets {
+            let Some(resealed) = reseal(keys, &server_secret_context(&name), &sealed, &name)? else {
+                report.already_current += 1;
+                continue;
+            };
+            sqlx::query("UPDATE server_secrets SET secret_enc = $1 WHERE name = $2")
+                .bind(resealed)
+                .bind(&name)
+                .execute(&mut *tx)
+                .await?;
+            report.resealed += 1;
+        }
+        // Idempotent answers kept sealed (they carry a PIN verification token).
+        let answers: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT mall_id, idem_key, response_body FROM idempotency_keys WHERE response_body LIKE 'v1.%'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (mall_id, key, sealed) in answers.into_iter().filter(|(_, _, body)| is_sealed_answer(body)) {
+            let context = idempotency_answer_context(&mall_id, &key);
+            let Some(resealed) = reseal(keys, &context, &sealed, &format!("{mall_id}/{key}"))? else {
+                report.already_current += 1;
+                continue;
+            };
+            sqlx::query("UPDATE idempotency_keys SET response_body = $1 WHERE mall_id = $2 AND idem_key = $3")
+                .bind(resealed)
+                .bind(&mall_id)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+            report.resealed += 1;
+        }
         tx.commit().await?;
         Ok(report)
     }
+}
+
+/// `sealed` under the current key, or `None` when it is under it already.
+fn reseal(keys: &KeyRing, context: &str, sealed: &str, what: &str) -> Result<Option<String>, StoreError> {
+    if !keys.needs_rotation(sealed) {
+        return Ok(None);
+    }
+    let plain =
+        zeroize::Zeroizing::new(keys.open(context, sealed).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?);
+    Ok(Some(keys.seal(context, &plain)))
 }

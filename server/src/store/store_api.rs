@@ -128,6 +128,17 @@ pub(crate) fn endpoint_secret_context(endpoint_id: &str) -> String {
     format!("webhook_endpoints:{endpoint_id}")
 }
 
+/// The associated data of an idempotent answer kept sealed (one that carries a secret,
+/// such as a PIN verification token): bound to its merchant and key.
+pub fn idempotency_answer_context(mall_id: &str, key: &str) -> String {
+    format!("idempotency_answer:{mall_id}:{key}")
+}
+
+/// Whether a kept answer is sealed rather than JSON (JSON never starts with `v`).
+pub fn is_sealed_answer(body: &str) -> bool {
+    body.starts_with("v1.")
+}
+
 impl Store {
     pub async fn create_api_key(
         &self,

@@ -23,8 +23,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
-    /// Further members of the error object.
-    pub extra: Map<String, Value>,
+    /// Further members of the error object, in order (a list, not a map: small, whatever
+    /// map serde_json is built with).
+    pub extra: Vec<(String, Value)>,
     /// `Retry-After` seconds (409 `idempotency_key_in_use`, 429).
     pub retry_after: Option<u32>,
     /// Whether something was done before the request was refused (the PG acted, a refund
@@ -41,7 +42,7 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
-            extra: Map::new(),
+            extra: Vec::new(),
             retry_after: None,
             after_change: false,
         }
@@ -91,7 +92,8 @@ impl ApiError {
     }
 
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(name.to_owned(), value.into());
+        self.extra.retain(|(n, _)| n != name);
+        self.extra.push((name.to_owned(), value.into()));
         self
     }
 
@@ -183,7 +185,7 @@ impl ApiError {
         if let Some(param) = &self.param {
             error.insert("param".into(), json!(param));
         }
-        error.extend(self.extra.clone());
+        error.extend(self.extra.iter().cloned());
         json!({ "error": error })
     }
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod model;
 pub mod openapi;
 pub mod payments;
+pub mod pin;
 pub mod request;
 pub mod webhooks;
 

@@ -24,7 +24,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{endpoints, payments, StoreApiContext};
+use super::{endpoints, payments, pin, StoreApiContext};
 use crate::web::{html_escape, page};
 
 #[derive(OpenApi)]
@@ -37,7 +37,8 @@ use crate::web::{html_escape, page};
     modifiers(&ApiKeyAuth),
     tags(
         (name = "payments", description = "Payment intents and what happens to them"),
-        (name = "webhooks", description = "Signed webhooks to the store (Standard Webhooks)")
+        (name = "webhooks", description = "Signed webhooks to the store (Standard Webhooks)"),
+        (name = "pin", description = "Customers' PINs: encrypted in the buyer's browser, verified for single-use tokens")
     )
 )]
 struct ApiDoc;
@@ -87,6 +88,9 @@ where
         .routes(routes!(endpoints::create_endpoint))
         .routes(routes!(endpoints::delete_endpoint))
         .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(pin::public_key))
+        .routes(routes!(pin::set_pin))
+        .routes(routes!(pin::verify_pin))
 }
 
 /// The document as the Store API serves it.

@@ -25,7 +25,10 @@ use super::{
 };
 use crate::{
     domain::MallId,
-    store::{IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest},
+    store::{
+        idempotency_answer_context, is_sealed_answer, IdempotencyBegin, IdempotencyEnd, IdempotencyLease,
+        IdempotencyRequest,
+    },
 };
 
 /// The merchant whose key signed the call.
@@ -247,6 +250,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 /// A JSON answer.
 pub type Answer = Result<(StatusCode, Value), ApiError>;
 
+/// How a call's answer is kept for its Idempotency-Key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// As JSON.
+    Plain,
+    /// Sealed under the key ring (bound to the merchant and the key): the answer carries a
+    /// secret, such as a PIN verification token, that must not rest in clear.
+    Sealed,
+}
+
 /// Runs a POST under its `Idempotency-Key` (SPEC §8.1): the first request runs `run`; the
 /// same request again gets its answer (`Idempotent-Replayed: true`); one with another
 /// method, path or body, 422; one while the first still runs, 409. An answer that refused
@@ -259,6 +272,7 @@ async fn idempotent<F, Fut>(
     path: &str,
     headers: &HeaderMap,
     body: &Value,
+    keep: Keep,
     run: F,
 ) -> Response
 where
@@ -278,6 +292,13 @@ where
     let (lease, recovery) = match begin {
         Ok(IdempotencyBegin::Fresh { lease }) => (lease, None),
         Ok(IdempotencyBegin::Resume { lease, recovery_id }) => (lease, recovery_id),
+        Ok(IdempotencyBegin::Replay { status, body }) if is_sealed_answer(&body) => {
+            let context = idempotency_answer_context(merchant.mall_id.as_str(), &key);
+            return match ctx.keys.open(&context, &body) {
+                Ok(body) => replay(status, &zeroize::Zeroizing::new(body)),
+                Err(e) => ApiError::internal("opening a kept answer", e).into_response(),
+            };
+        }
         Ok(IdempotencyBegin::Replay { status, body }) => return replay(status, &body),
         Ok(IdempotencyBegin::InUse) => return in_use().into_response(),
         Ok(IdempotencyBegin::Reused) => {
@@ -299,11 +320,20 @@ where
         Ok(answer) => answer,
         Err(panic) => Err(ApiError::internal(path, crate::web::panic_message(panic.as_ref()))),
     };
+    let kept = |body: String| match keep {
+        Keep::Plain => body,
+        Keep::Sealed => {
+            let body = zeroize::Zeroizing::new(body);
+            ctx.keys.seal(&idempotency_answer_context(merchant.mall_id.as_str(), &key), &body)
+        }
+    };
     let end = match &answer {
-        Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: value.to_string() },
+        Ok((status, value)) => IdempotencyEnd::Done { status: status.as_u16(), body: kept(value.to_string()) },
         Err(e) if e.is_resumable() => IdempotencyEnd::Resumable,
         // Refused after something was done: that answer is final, and replayed.
-        Err(e) if e.after_change => IdempotencyEnd::Done { status: e.status.as_u16(), body: e.body().to_string() },
+        Err(e) if e.after_change => {
+            IdempotencyEnd::Done { status: e.status.as_u16(), body: kept(e.body().to_string()) }
+        }
         Err(_) => IdempotencyEnd::Forget,
     };
     match ctx.store.idempotency_end(&merchant.mall_id, &key, &lease, &end).await {
@@ -326,12 +356,43 @@ where
     F: FnOnce(StoreApiContext, Merchant, Value, Held) -> Fut,
     Fut: Future<Output = Answer>,
 {
+    post_json_kept(ctx, merchant, path, body, Keep::Plain, run).await
+}
+
+/// [`post_json`] for a call whose answer carries a secret: the answer kept for the
+/// Idempotency-Key is sealed under the key ring (and opened for a replay).
+pub async fn post_json_sealed<F, Fut>(
+    ctx: StoreApiContext,
+    merchant: Merchant,
+    path: String,
+    body: Body,
+    run: F,
+) -> Response
+where
+    F: FnOnce(StoreApiContext, Merchant, Value, Held) -> Fut,
+    Fut: Future<Output = Answer>,
+{
+    post_json_kept(ctx, merchant, path, body, Keep::Sealed, run).await
+}
+
+async fn post_json_kept<F, Fut>(
+    ctx: StoreApiContext,
+    merchant: Merchant,
+    path: String,
+    body: Body,
+    keep: Keep,
+    run: F,
+) -> Response
+where
+    F: FnOnce(StoreApiContext, Merchant, Value, Held) -> Fut,
+    Fut: Future<Output = Answer>,
+{
     let value = match body.json() {
         Ok(value) => value,
         Err(e) => return e.into_response(),
     };
     let (c, m, v) = (ctx.clone(), merchant.clone(), value.clone());
-    idempotent(&ctx, &merchant, &path, &body.headers, &value, move |held| run(c, m, v, held)).await
+    idempotent(&ctx, &merchant, &path, &body.headers, &value, keep, move |held| run(c, m, v, held)).await
 }
 
 fn replay(status: u16, body: &str) -> Response {

@@ -26,3 +26,4 @@ mod v2_concurrency;
 mod v2_idempotency;
 mod v2_openapi;
 mod v2_payments;
+mod v2_pin;

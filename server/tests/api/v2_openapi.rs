@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// SPEC §8.3's payment calls, as the contract lists them (the token, PIN and token-payment
-/// rows come with saved cards).
+/// SPEC §8.3's calls, as the contract lists them (the token and token-payment rows come
+/// with saved cards).
 const CONTRACT: &[(&str, &str)] = &[
     ("POST", "/api/v2/payment-intents"),
     ("POST", "/api/v2/payments"),
@@ -25,6 +25,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("DELETE", "/api/v2/webhook-endpoints/{id}"),
     ("POST", "/api/v2/webhook-endpoints/{id}/rotate-secret"),
     ("POST", "/api/v2/payments/{id}/webhooks/resend"),
+    ("GET", "/api/v2/pin/public-key"),
+    ("POST", "/api/v2/customers/{customerId}/pin"),
+    ("POST", "/api/v2/customers/{customerId}/pin/verify"),
 ];
 
 /// The calls that ask the PG, and so may answer 502 or 504.
@@ -67,7 +70,7 @@ async fn the_openapi_document_is_the_router_and_the_contract(db: Db) {
     // a documented path no method the document does not name (405, not served).
     let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
     for path in paths {
-        let concrete = path.replace("{id}", "pay_00000000000000000000000000000000");
+        let concrete = path.replace("{id}", "pay_00000000000000000000000000000000").replace("{customerId}", "c-77");
         for method in METHODS {
             let answer = app
                 .client
