@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod endpoints;
 pub mod error;
+pub mod hosted;
 pub mod keys;
 pub mod model;
 pub mod openapi;
@@ -117,5 +118,4 @@ where
         .route("/api/v2/openapi.json", get(move || openapi::serve_document(document.clone())))
         .route("/api/v2/docs", get(move || openapi::serve_page(page.clone())))
         .route("/api/v2/checkout/callback", get(callback::buyer_returns))
-        .route("/pay/{id}", get(callback::hosted_page))
 }

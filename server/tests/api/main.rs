@@ -21,5 +21,6 @@ mod secrets;
 mod server;
 mod v2_bad_input;
 mod v2_concurrency;
+mod v2_hosted;
 mod v2_openapi;
 mod v2_payments;
