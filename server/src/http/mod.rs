@@ -28,7 +28,7 @@ use crate::{
     store_api::{hosted::HostedPayments, StoreApiContext},
 };
 
-pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> Router {
+pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
     // `/` is the app launch too; its handler renders the home page when it is not.
     // `/pay/{id}` loads its payment before rendering (`app::pay::routes`).
     let excluded = vec!["/".to_owned(), app::pay::PAGE_ROUTE.to_owned()];
@@ -56,12 +56,14 @@ pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> R
                 move || app::shell(options.clone())
             },
         );
-    if let Some(pg) = sandbox_pg {
+    if let Some(sandbox) = sandbox {
         let context = SandboxContext::from_ref(state);
+        let demo_store = sandbox::demo_store::DemoStore::new(context.clone(), &sandbox.api_key);
         router = router
             .merge(sandbox::demo_mall::router().with_state(context.clone()))
+            .merge(sandbox::demo_store::router(demo_store))
             .merge(sandbox::cafe24_sim::router().with_state(context))
-            .nest("/sandbox-pg", sandbox::pg::router(pg));
+            .nest("/sandbox-pg", sandbox::pg::router(sandbox.pg));
     }
     router
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
