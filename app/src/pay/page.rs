@@ -19,22 +19,24 @@ fn preloaded() -> PayLoad {
 pub fn PayPage() -> impl IntoView {
     let loaded = SharedValue::new(preloaded).into_inner();
     let hydrated = crate::pages::hydrated();
-    let body = match loaded {
-        PayLoad::Found(view) => view! { <Pay view=*view/> }.into_any(),
-        PayLoad::NotFound => view! {
-            <Title text="Payment not found"/>
-            <h1>"No such payment"</h1>
-            <p class="error" data-testid="pay-error">"There is no payment at this address. Go back to the shop and start again."</p>
+    let (title, body) = match loaded {
+        PayLoad::Found(view) => (format!("Pay {}", view.merchant), view! { <Pay view=*view/> }.into_any()),
+        missing => {
+            let (heading, message) = match missing {
+                PayLoad::NotFound => {
+                    ("No such payment", "There is no payment at this address. Go back to the shop and start again.")
+                }
+                _ => ("Payment", "Something went wrong on our side. Reload the page in a moment."),
+            };
+            let body = view! {
+                <h1>{heading}</h1>
+                <p class="error" data-testid="pay-error">{message}</p>
+            };
+            (heading.to_owned(), body.into_any())
         }
-        .into_any(),
-        PayLoad::Unavailable => view! {
-            <Title text="Payment"/>
-            <h1>"Payment"</h1>
-            <p class="error" data-testid="pay-error">"Something went wrong on our side. Reload the page in a moment."</p>
-        }
-        .into_any(),
     };
     view! {
+        <Title text=title/>
         <section class="card pay">
             <span class="badge" data-testid="hydration">
                 {move || if hydrated.get() { "interactive" } else { "loading" }}
@@ -82,7 +84,6 @@ fn Pay(view: PayView) -> impl IntoView {
     };
 
     view! {
-        <Title text=format!("Pay {}", view.merchant)/>
         <p class="muted" data-testid="pay-merchant">{view.merchant.clone()}</p>
         <h1 data-testid="pay-order-name">{view.order_name.clone()}</h1>
         <div class="block">
