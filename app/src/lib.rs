@@ -12,6 +12,7 @@ use leptos_router::{
 pub mod admin;
 pub mod checkout;
 mod pages;
+pub mod pay;
 
 /// Runs a port's call so that a panic in it becomes `internal()`, logged here. A page's
 /// resource runs its server function on a task of its own, where a panic would leave
@@ -68,6 +69,8 @@ pub fn App() -> impl IntoView {
                     // Async: the page's CSRF meta tag must be in <head> before it is sent.
                     <Route path=path!("/admin/display") view=admin::AdminPage ssr=SsrMode::Async/>
                     <Route path=path!("/api/external-checkout/order/review") view=checkout::ReviewPage ssr=SsrMode::Async/>
+                    // Served by `pay::routes`, which loads the payment before rendering.
+                    <Route path=path!("/pay/:id") view=pay::PayPage/>
                 </Routes>
             </main>
         </Router>

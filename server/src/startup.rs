@@ -224,9 +224,11 @@ impl Application {
                 sandbox::provision::provision_demo_stripe_mall(&store, &state.keys, demo).await?;
             }
         }
-        let sandbox_pg =
-            config.sandbox.then(|| sandbox::pg::SandboxPg { store: store.clone(), base_url: sandbox_pg_url, http });
-        let router = http::router(&state, sandbox_pg);
+        let sandbox = config.sandbox.then(|| sandbox::Sandbox {
+            pg: sandbox::pg::SandboxPg { store: store.clone(), base_url: sandbox_pg_url, http },
+            api_key: config.sandbox_api_key.clone(),
+        });
+        let router = http::router(&state, sandbox);
         let worker = OutboxWorker {
             store,
             http: notification_client(&state.hosts, delivery_timeout(config.notify_lease))?,

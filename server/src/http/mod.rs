@@ -6,7 +6,7 @@ mod state;
 
 use std::sync::Arc;
 
-use app::{admin::AdminPort, checkout::ReviewPort};
+use app::{admin::AdminPort, checkout::ReviewPort, pay::PayPort};
 use axum::{
     extract::{FromRef, State},
     http::{header, HeaderValue, StatusCode},
@@ -25,19 +25,24 @@ use crate::{
     admin::{self, service::AdminService, AdminContext},
     cafe24::{self, external::ReviewService, Cafe24Context},
     sandbox::{self, SandboxContext},
+    store_api::{hosted::HostedPayments, StoreApiContext},
 };
 
-pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> Router {
+pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
     // `/` is the app launch too; its handler renders the home page when it is not.
-    let routes = generate_route_list_with_exclusions(app::App, Some(vec!["/".to_owned()]));
+    // `/pay/{id}` loads its payment before rendering (`app::pay::routes`).
+    let excluded = vec!["/".to_owned(), app::pay::PAGE_ROUTE.to_owned()];
+    let routes = generate_route_list_with_exclusions(app::App, Some(excluded));
     let admin: Arc<dyn AdminPort> = Arc::new(AdminService::new(AdminContext::from_ref(state)));
     let review: Arc<dyn ReviewPort> = Arc::new(ReviewService::new(Cafe24Context::from_ref(state)));
+    let pay: Arc<dyn PayPort> = Arc::new(HostedPayments::new(StoreApiContext::from_ref(state)));
     let mut router = Router::new()
         .route("/", get(admin::root))
         .route("/healthz", get(healthz))
         .merge(cafe24::router())
         .merge(gateway_webhooks::router())
         .merge(crate::store_api::router())
+        .merge(app::pay::routes(pay, state.leptos_options.clone()))
         .merge(admin::router())
         .leptos_routes_with_context(
             state,
@@ -51,12 +56,14 @@ pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> R
                 move || app::shell(options.clone())
             },
         );
-    if let Some(pg) = sandbox_pg {
+    if let Some(sandbox) = sandbox {
         let context = SandboxContext::from_ref(state);
+        let demo_store = sandbox::demo_store::DemoStore::new(context.clone(), &sandbox.api_key);
         router = router
             .merge(sandbox::demo_mall::router().with_state(context.clone()))
+            .merge(sandbox::demo_store::router(demo_store))
             .merge(sandbox::cafe24_sim::router().with_state(context))
-            .nest("/sandbox-pg", sandbox::pg::router(pg));
+            .nest("/sandbox-pg", sandbox::pg::router(sandbox.pg));
     }
     router
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))

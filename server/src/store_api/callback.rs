@@ -1,10 +1,9 @@
-//! The buyer's side of a Store API payment (SPEC §8.3): our hosted page `/pay/{id}` (the
-//! intent's `paymentUrl`), which shows the order and sends the buyer on to the PG; and
-//! the buyer's return from the PG, whose parameters are never believed — the PG is asked
-//! and the buyer sent on to the store's `successUrl` or `failUrl`.
+//! The buyer's return from the PG (SPEC §8.3), whose parameters are never believed: the
+//! PG is asked and the buyer sent on to the store's `successUrl` or `failUrl`. (Our hosted
+//! page `/pay/{id}`, where the buyer comes from, is the Leptos page of `hosted.rs`.)
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -14,7 +13,7 @@ use url::Url;
 use super::StoreApiContext;
 use crate::{
     domain::{Channel, Payment, PaymentStatus},
-    store::{now_ms, StoreApiPayment},
+    store::StoreApiPayment,
     web::{html_escape, page},
 };
 
@@ -44,36 +43,6 @@ async fn store_api_payment(ctx: &StoreApiContext, reference: &str) -> Result<(Pa
     }
 }
 
-/// `GET /pay/{id}`: the order and the way on to the PG, while the intent may still be
-/// paid; a paid, failed, canceled or expired one says so (its `paymentUrl` no longer works).
-pub async fn hosted_page(State(ctx): State<StoreApiContext>, Path(id): Path<String>) -> Response {
-    let (payment, _) = match store_api_payment(&ctx, &id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let expired = payment.expires_at.is_some_and(|at| at <= now_ms());
-    let order = html_escape(payment.description.as_deref().unwrap_or("Your order"));
-    let amount = html_escape(&payment.amount.to_string());
-    match (payment.status, &payment.checkout_url) {
-        (PaymentStatus::Request, Some(checkout)) if !expired => {
-            let body = format!(
-                "<h1>{order}</h1><div class=\"box\"><p class=\"amount\" data-testid=\"pay-amount\">{amount}</p>\
-                 <p class=\"muted\">Order {order_id}</p></div>\
-                 <p><a class=\"button primary\" data-testid=\"pay-continue\" href=\"{checkout}\">Continue to payment</a></p>",
-                order_id = html_escape(payment.order_id.as_str()),
-                checkout = html_escape(checkout),
-            );
-            buyer_page(StatusCode::OK, "Payment", &body)
-        }
-        (PaymentStatus::Request, _) => sorry(StatusCode::GONE, "This payment has expired."),
-        (status, _) if status.was_paid() || status == PaymentStatus::Pending => {
-            let body = format!("<h1>{order}</h1><p data-testid=\"pay-status\">This order is paid ({amount}).</p>");
-            buyer_page(StatusCode::OK, "Payment", &body)
-        }
-        _ => sorry(StatusCode::GONE, "This payment was canceled or did not go through."),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct ReturnParams {
     reference_no: Option<String>,
@@ -82,7 +51,7 @@ pub struct ReturnParams {
 }
 
 /// `successUrl?paymentId&orderId[&authData]` or `failUrl?paymentId&code`.
-fn store_url(base: &str, pairs: &[(&str, &str)]) -> Option<Url> {
+pub(super) fn store_url(base: &str, pairs: &[(&str, &str)]) -> Option<Url> {
     let mut url = Url::parse(base).ok()?;
     url.query_pairs_mut().extend_pairs(pairs);
     Some(url)

@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod endpoints;
 pub mod error;
+pub mod hosted;
 pub mod housekeeping;
 pub mod keys;
 pub mod model;
@@ -125,5 +126,4 @@ where
         .route("/api/v2/", any(error::route_not_found))
         .route("/api/v2/{*rest}", any(error::route_not_found))
         .method_not_allowed_fallback(error::method_not_allowed)
-        .route("/pay/{id}", get(callback::hosted_page))
 }
