@@ -108,10 +108,13 @@ async fn a_panic_answers_500_in_each_channels_shape_and_changes_nothing(db: Db) 
     assert_eq!(status, StatusCode::OK, "{opened}");
     let review = opened["mData"]["redirect_url"].as_str().unwrap().to_owned();
     let payment_id = app.payment(&order_id).await.id;
-    sqlx::query("UPDATE pg_credentials SET gateway = 'panicking' WHERE mall_id = 'demomall'")
-        .execute(app.state.store.pool())
-        .await
-        .unwrap();
+    // The mall and that payment are now at the panicking PG.
+    for table in ["pg_credentials", "payments"] {
+        sqlx::query(&format!("UPDATE {table} SET gateway = 'panicking' WHERE mall_id = 'demomall'"))
+            .execute(app.state.store.pool())
+            .await
+            .unwrap();
+    }
     let before = app.snapshot().await;
     let hidden = "internal error; nothing was changed";
 
