@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{
     keys::new_webhook_secret,
     model::{CreateEndpoint, Deleted, EndpointObject, ErrorBody},
-    request::{parse, post_json, Body, Merchant},
+    request::{parse, post_json_sealed, Body, Merchant},
     ApiError, StoreApiContext,
 };
 use crate::store::now_ms;
@@ -37,18 +37,25 @@ fn json_of<T: serde::Serialize>(value: &T) -> Value {
     security(("api_key" = []))
 )]
 pub async fn create_endpoint(State(ctx): State<StoreApiContext>, merchant: Merchant, body: Body) -> Response {
-    post_json(ctx, merchant, "/api/v2/webhook-endpoints".into(), body, move |ctx, merchant, value, _held| async move {
-        let req: CreateEndpoint = parse(value)?;
-        let domains = ctx.store.mall_domains(merchant.mall_id.as_str()).await?;
-        let url = ctx
-            .hosts
-            .check_with("url", &req.url, &domains)
-            .map_err(|e| ApiError::field("url_not_allowed", "url", e.to_string()))?;
-        let secret = new_webhook_secret();
-        let endpoint = ctx.store.create_webhook_endpoint(&ctx.keys, &merchant.mall_id, url.as_str(), &secret).await?;
-        let answer = EndpointObject { id: endpoint.id, url: endpoint.url, secret: Some(secret) };
-        Ok((StatusCode::CREATED, json_of(&answer)))
-    })
+    post_json_sealed(
+        ctx,
+        merchant,
+        "/api/v2/webhook-endpoints".into(),
+        body,
+        move |ctx, merchant, value, _held| async move {
+            let req: CreateEndpoint = parse(value)?;
+            let domains = ctx.store.mall_domains(merchant.mall_id.as_str()).await?;
+            let url = ctx
+                .hosts
+                .check_with("url", &req.url, &domains)
+                .map_err(|e| ApiError::field("url_not_allowed", "url", e.to_string()))?;
+            let secret = new_webhook_secret();
+            let endpoint =
+                ctx.store.create_webhook_endpoint(&ctx.keys, &merchant.mall_id, url.as_str(), &secret).await?;
+            let answer = EndpointObject { id: endpoint.id, url: endpoint.url, secret: Some(secret) };
+            Ok((StatusCode::CREATED, json_of(&answer)))
+        },
+    )
     .await
 }
 
@@ -87,7 +94,7 @@ pub async fn rotate_secret(
     body: Body,
 ) -> Response {
     let path = format!("/api/v2/webhook-endpoints/{id}/rotate-secret");
-    post_json(ctx, merchant, path, body, move |ctx, merchant, _body, _held| async move {
+    post_json_sealed(ctx, merchant, path, body, move |ctx, merchant, _body, _held| async move {
         let secret = new_webhook_secret();
         let until = now_ms() + ROTATION_OVERLAP_MS;
         let endpoint = ctx

@@ -88,6 +88,32 @@ async fn no_secret_or_token_is_stored_or_logged_in_plain_text(db: Db) {
     let back = location(&client.get(callback).send().await.unwrap());
     assert_eq!(query_map(&back)["result_code"], "0000");
 
+    // A store's webhook endpoint: its secret, and the one rotated in, are shown once and
+    // kept sealed — in the endpoint and in the answer kept for the Idempotency-Key.
+    let v2 = |path: String, key: &'static str| {
+        client
+            .post(base.join(&path).unwrap())
+            .bearer_auth(crate::v2_helpers::KEY)
+            .header("Idempotency-Key", key)
+            .json(&json!({"url": base.join("/demo-mall/store/webhooks").unwrap().to_string()}))
+            .send()
+    };
+    let created: serde_json::Value =
+        v2("/api/v2/webhook-endpoints".into(), "endpoint-1").await.unwrap().json().await.unwrap();
+    let endpoint_id = created["id"].as_str().unwrap().to_owned();
+    let rotated: serde_json::Value = v2(format!("/api/v2/webhook-endpoints/{endpoint_id}/rotate-secret"), "rotate-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint_secrets =
+        [created["secret"].as_str().unwrap().to_owned(), rotated["secret"].as_str().unwrap().to_owned()];
+    assert!(endpoint_secrets.iter().all(|s| s.starts_with("whsec_")), "{created} {rotated}");
+    let replayed: serde_json::Value =
+        v2("/api/v2/webhook-endpoints".into(), "endpoint-1").await.unwrap().json().await.unwrap();
+    assert_eq!(replayed, created, "a replay opens the sealed answer");
+
     let store = Store::connect(&vars["DATABASE_URL"]).await.unwrap();
     let keys = KeyRing::parse_list(&vars["ENCRYPTION_KEY"]).unwrap();
     let tokens = store.tokens(&keys, "demomall").await.unwrap().expect("tokens kept");
@@ -103,6 +129,8 @@ async fn no_secret_or_token_is_stored_or_logged_in_plain_text(db: Db) {
         ("the client secret", CLIENT_SECRET.to_owned()),
         ("the service key", SERVICE_KEY.to_owned()),
         ("the encryption key", vars["ENCRYPTION_KEY"].clone()),
+        ("a webhook endpoint's secret", endpoint_secrets[0].clone()),
+        ("a webhook endpoint's rotated secret", endpoint_secrets[1].clone()),
     ];
     let database = database_bytes(db, &vars["DATABASE_URL"], &store).await;
     let logs = std::fs::read(&log_path).unwrap();
