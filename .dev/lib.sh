@@ -21,6 +21,16 @@ locked_version() {
   awk -v want="name = \"$1\"" '$0 == want { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
 }
 
+# The server links OpenSSL (josekit, the JWE crate of the Store API's PINs): its headers
+# and pkg-config, from Debian's packages.
+need_openssl_dev() {
+  if ! pkg-config --exists openssl 2>/dev/null; then
+    say "installing Debian's libssl-dev and pkg-config (the server links OpenSSL)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libssl-dev pkg-config >/dev/null
+  fi
+}
+
 need_wasm_target() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32-unknown-unknown target"
