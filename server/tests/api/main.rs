@@ -16,6 +16,7 @@ mod duplicates;
 mod external;
 mod migration;
 mod outbox;
+mod pages;
 mod sandbox_pg;
 mod secrets;
 mod server;
