@@ -458,6 +458,21 @@ impl TestApp {
         self.worker.run_once().await
     }
 
+    /// Runs outbox passes (for a server whose own worker is off) until `condition` holds
+    /// for `n` outbox rows; retries fall due as their delays pass.
+    pub async fn deliver_until(&self, condition: &str, n: i64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            self.deliver_due().await;
+            let got = self.count_where("outbox", condition).await;
+            if got >= n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "outbox where {condition}: {got} of {n} after {within:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Runs one pass of the maintenance worker now (intent and authorization expiry,
     /// auto-confirm), as the server's own would at its next poll.
     pub async fn maintain(&self) -> paybridge::payments::MaintenanceReport {
