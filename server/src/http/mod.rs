@@ -4,7 +4,7 @@
 pub mod gateway_webhooks;
 mod state;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::{admin::AdminPort, checkout::ReviewPort, pay::PayPort};
 use axum::{
@@ -15,7 +15,7 @@ use axum::{
     Json, Router,
 };
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
+use leptos_axum::{generate_route_list_with_exclusions, AxumRouteListing, LeptosRoutes};
 use serde_json::json;
 use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
 
@@ -28,11 +28,28 @@ use crate::{
     store_api::{hosted::HostedPayments, StoreApiContext},
 };
 
-pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
+/// The Leptos pages' routes, generated once per process.
+///
+/// Generating them renders the app with resource loading suppressed by a flag that
+/// Leptos keeps for the whole process (`SuppressResourceLoad`): a page whose `Resource`
+/// starts loading meanwhile, on any thread, waits forever and its request never gets an
+/// answer (leptos#4773). Generated once, before any router exists, no page can be
+/// rendering then, however many servers the process builds (the integration tests build
+/// hundreds, while other servers serve).
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     // `/` is the app launch too; its handler renders the home page when it is not.
     // `/pay/{id}` loads its payment before rendering (`app::pay::routes`).
-    let excluded = vec!["/".to_owned(), app::pay::PAGE_ROUTE.to_owned()];
-    let routes = generate_route_list_with_exclusions(app::App, Some(excluded));
+    ROUTES
+        .get_or_init(|| {
+            let excluded = vec!["/".to_owned(), app::pay::PAGE_ROUTE.to_owned()];
+            generate_route_list_with_exclusions(app::App, Some(excluded))
+        })
+        .clone()
+}
+
+pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
+    let routes = page_routes();
     let admin: Arc<dyn AdminPort> = Arc::new(AdminService::new(AdminContext::from_ref(state)));
     let review: Arc<dyn ReviewPort> = Arc::new(ReviewService::new(Cafe24Context::from_ref(state)));
     let pay: Arc<dyn PayPort> = Arc::new(HostedPayments::new(StoreApiContext::from_ref(state)));

@@ -322,6 +322,16 @@ async fn reserve_small_basket(app: &TestApp, cafe24: &Receiver) -> String {
     order_id
 }
 
+/// A reservation of [`small_basket`], accepted; returns the buyer's review page (its key
+/// included).
+pub(crate) async fn review_page_of_small_basket(app: &TestApp, cafe24: &Receiver) -> url::Url {
+    let order_id = unique_order_id();
+    let (status, answer) =
+        post_payload(app, &payload(&order_id, &small_basket(), &cafe24.url("/noty"), 180, now_secs())).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    url::Url::parse(answer["mData"]["redirect_url"].as_str().unwrap()).unwrap()
+}
+
 async fn pg_order(app: &TestApp, tid: &str) -> (i64, String) {
     sqlx::query_as("SELECT amount_minor, status FROM sandbox_pg_orders WHERE code = $1")
         .bind(tid)

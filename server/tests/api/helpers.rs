@@ -467,6 +467,21 @@ impl TestApp {
         self.worker.run_once().await
     }
 
+    /// Runs outbox passes (for a server whose own worker is off) until `condition` holds
+    /// for `n` outbox rows; retries fall due as their delays pass.
+    pub async fn deliver_until(&self, condition: &str, n: i64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            self.deliver_due().await;
+            let got = self.count_where("outbox", condition).await;
+            if got >= n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "outbox where {condition}: {got} of {n} after {within:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Runs one pass of the maintenance worker now (intent and authorization expiry,
     /// auto-confirm), as the server's own would at its next poll.
     pub async fn maintain(&self) -> paybridge::payments::MaintenanceReport {
@@ -530,16 +545,43 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A paybridge process, killed when dropped: a test that fails leaves none running.
+pub struct Process(Child);
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// paybridge as its own process, as an operator runs it.
-pub async fn start_process(vars: &HashMap<String, String>, output: Stdio) -> (Child, Url) {
+pub async fn start_process(vars: &HashMap<String, String>, output: Stdio) -> (Process, Url) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
-        .envs(vars)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(output)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let child = Process(
+        Command::new(env!("CARGO_BIN_EXE_paybridge"))
+            .envs(vars)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(output)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     let base = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while reqwest::get(base.join("/healthz").unwrap()).await.is_err() {

@@ -17,6 +17,7 @@ mod duplicates;
 mod external;
 mod migration;
 mod outbox;
+mod pages;
 mod panics;
 mod sandbox_pg;
 mod secrets;

@@ -232,11 +232,15 @@ async fn shutdown_finishes_deliveries_in_flight_and_releases_the_rest(db: Db) {
 async fn a_killed_server_loses_no_notification(db: Db) {
     // Deliveries time out at half the lease; the receiver answers well inside that.
     let (vars, _db) =
-        environment(db, &[("NOTIFY_LEASE", "4s"), ("NOTIFY_RETRY_DELAYS", "200ms,200ms,200ms"), ("RUST_LOG", "error")])
+        environment(db, &[("NOTIFY_LEASE", "8s"), ("NOTIFY_RETRY_DELAYS", "200ms,200ms,200ms"), ("RUST_LOG", "error")])
             .await;
     let cafe24 = Receiver::start().await;
-    cafe24.answer_after(Duration::from_millis(1500));
-    let (mut first, base) = start_process(&vars, std::process::Stdio::null()).await;
+    cafe24.answer_after(Duration::from_millis(2500));
+    // The notifications are queued by an instance that delivers none, so how many are
+    // delivered at the kill does not depend on how fast 40 payments are made.
+    let mut queueing = vars.clone();
+    queueing.insert("NOTIFY_WORKER".into(), "off".into());
+    let (mut queuer, base) = start_process(&queueing, std::process::Stdio::null()).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for _ in 0..40 {
         let order_id = unique_order_id();
@@ -265,6 +269,13 @@ async fn a_killed_server_loses_no_notification(db: Db) {
         assert!(Instant::now() < deadline, "only {queued} of 40 notifications queued");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    queuer.kill().unwrap();
+    queuer.wait().unwrap();
+
+    // The server that is killed: it takes a batch of deliveries, and dies while they
+    // wait for their answers.
+    let (mut first, _) = start_process(&vars, std::process::Stdio::null()).await;
+    cafe24.wait_in_flight(10, SECONDS).await;
     let (undelivered,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status <> 'delivered'")
         .fetch_one(store.pool())
         .await
