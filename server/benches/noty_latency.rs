@@ -5,6 +5,8 @@
 //! Environment: `BENCH_DB` = `sqlite` (default) or `postgres` (uses `TEST_POSTGRES_URL`),
 //! `BENCH_RATE` requests per second (default 50), `BENCH_COUNT` (default 500).
 
+mod common;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -12,6 +14,7 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, routing::post, Json, Router};
+use common::{database_url, env_or, ms, percentile};
 use paybridge::{
     cafe24::signature,
     config::Config,
@@ -26,10 +29,6 @@ const SERVICE_KEY: &str = "bench-service-key";
 const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// Records when each notification (by its `order_id` field, or its whole body) arrives.
 async fn start_receiver() -> (String, Arrivals) {
@@ -46,25 +45,6 @@ async fn start_receiver() -> (String, Arrivals) {
     let router = Router::new().fallback(post(receive)).with_state(arrivals.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     (base, arrivals)
-}
-
-async fn database_url(kind: &str, name: &str) -> String {
-    if kind == "postgres" {
-        use sqlx::Connection;
-        let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        let db = format!("paybridge_bench_{name}_{}", std::process::id());
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).execute(&mut conn).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE \"{db}\"")).execute(&mut conn).await.unwrap();
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&db);
-        url.to_string()
-    } else {
-        let dir = std::env::temp_dir().join(format!("paybridge-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        format!("sqlite://{}", dir.join("bench.db").display())
-    }
 }
 
 /// Sends `count` requests at `rate` per second; `send(i)` starts request `i` and returns
@@ -104,14 +84,6 @@ async fn latencies(sent: &HashMap<String, Instant>, arrivals: &Arrivals) -> Vec<
     let mut out: Vec<Duration> = sent.iter().map(|(k, t0)| arrivals[k].duration_since(*t0)).collect();
     out.sort();
     out
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 #[tokio::main]

@@ -8,6 +8,8 @@
 //! Environment: `BENCH_DB` = `sqlite` (default) or `postgres` (uses `TEST_POSTGRES_URL`),
 //! `BENCH_CLIENTS` (default 16), `BENCH_COUNT` requests per measurement (default 800).
 
+mod common;
+
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -22,6 +24,7 @@ use axum::{
     routing::post,
     Json, Router,
 };
+use common::{database_url, env_or, ms, percentile};
 use paybridge::{
     config::Config,
     domain::MallId,
@@ -33,29 +36,6 @@ use serde_json::{json, Value};
 const KEY: &str = "sk_test_paybridge_demomall";
 const PG_USER: &str = "demo-app-public-key";
 const PG_SECRET: &str = "demo-app-secret-key";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-async fn database_url(kind: &str, name: &str) -> String {
-    if kind == "postgres" {
-        use sqlx::Connection;
-        let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        let db = format!("paybridge_bench_{name}_{}", std::process::id());
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).execute(&mut conn).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE \"{db}\"")).execute(&mut conn).await.unwrap();
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&db);
-        url.to_string()
-    } else {
-        let dir = std::env::temp_dir().join(format!("paybridge-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        format!("sqlite://{}", dir.join("bench.db").display())
-    }
-}
 
 /// Runs `count` calls of `call(i)` from `clients` concurrent clients; returns each
 /// call's latency (sorted) and the whole run's duration.
@@ -90,14 +70,6 @@ where
     let elapsed = started.elapsed();
     all.sort();
     (all, elapsed)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 struct Figures {

@@ -7,7 +7,7 @@
 //! PIN is unlocked and still the one that was checked, and a success resets the count and
 //! issues its token in one transaction under the same conditions.
 
-use super::{is_unique_violation, now_ms, sha256_hex, Store, StoreError};
+use super::{inserted_first, now_ms, sha256_hex, Store, StoreError};
 use crate::domain::MallId;
 
 /// The SHA-256 (hex) under which a `pv_…` verification token is kept.
@@ -130,11 +130,7 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted_first(inserted)
     }
 
     /// Replaces the customer's PIN, using up `token` (a verification of the current PIN)
@@ -277,11 +273,7 @@ impl Store {
         .bind(now_ms())
         .execute(self.pool())
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted_first(inserted)
     }
 
     /// Makes `key` the current one; the one it replaces still decrypts for `overlap_ms`.
