@@ -317,7 +317,9 @@ impl PaymentGateway for StripeGateway {
         let reference = session.client_reference_id.clone().unwrap_or_else(|| tid.to_owned());
         let path = format!("/v1/checkout/sessions/{tid}/expire");
         match self.client.post::<CheckoutSession>(key, &path, &format!("{reference}:expire"), &Params::new()).await {
-            Ok(_) => self.get_order(creds, tid).await,
+            // Expired by us, it is closed, not abandoned by the buyer: nothing to apply
+            // (the caller ends the payment with its own reason), as the trait says.
+            Ok(_) => Ok(closed(self.get_order(creds, tid).await?)),
             // Completed in between: Stripe refuses to expire it, and says how it ended.
             Err(f) if f.error_is_rejected() => self.get_order(creds, tid).await,
             Err(f) => Err(f.into()),
@@ -449,4 +451,13 @@ impl Failure {
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+}
+
+/// A checkout we just expired: unless Stripe says it was paid or authorized meanwhile,
+/// it is open (nothing happened that the payment should take in), not "abandoned".
+fn closed(mut order: GatewayOrder) -> GatewayOrder {
+    if order.status == OrderStatus::Abandoned {
+        order.status = OrderStatus::Open;
+    }
+    order
 }

@@ -36,7 +36,8 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> bool {
     }
     let Some(raw_t) = timestamp else { return false };
     let Ok(t) = raw_t.parse::<i64>() else { return false };
-    if secret.is_empty() || (now - t).abs() > TOLERANCE_SECS {
+    // abs_diff: a hostile `t` near i64::MIN must not overflow.
+    if secret.is_empty() || now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return false;
     }
     // The signed text is the timestamp exactly as sent, then the body byte for byte.
@@ -67,7 +68,9 @@ pub fn subject(body: &[u8]) -> Option<WebhookSubject> {
     let kind = object.get("object").and_then(|k| k.as_str()).unwrap_or_default();
     let metadata = |key: &str| object.get("metadata").and_then(|m| m.get(key)).and_then(|v| v.as_str());
     let named = match kind {
-        "checkout.session" => object.get("client_reference_id").and_then(|v| v.as_str()).map(payment),
+        // Only sessions we opened carry our metadata; another integration's session may
+        // well have a client_reference_id of its own.
+        "checkout.session" => metadata(META_PAYMENT).or_else(|| metadata(META_REGISTRATION)).map(payment),
         "payment_intent" => metadata(META_PAYMENT).map(payment),
         "setup_intent" => metadata(META_REGISTRATION).map(payment),
         "refund" => metadata(META_REFUND).map(|r| WebhookSubject::Refund(r.to_owned())),
@@ -114,6 +117,7 @@ mod tests {
         assert!(!verify(SECRET, "t=1000000", BODY, 1_000_000));
         assert!(!verify(SECRET, &format!("v1={v1}"), BODY, 1_000_000), "no timestamp");
         assert!(!verify(SECRET, &format!("t=+1000000,v1={v1}"), BODY, 1_000_000), "the timestamp as signed");
+        assert!(!verify(SECRET, &format!("t={},v1={v1}", i64::MIN), BODY, 1_000_000), "no overflow");
     }
 
     #[test]
@@ -122,8 +126,16 @@ mod tests {
             |object: serde_json::Value| serde_json::json!({"id": "evt_1", "type": "x", "data": {"object": object}});
         let of = |v: serde_json::Value| subject(v.to_string().as_bytes());
         assert_eq!(
-            of(event(serde_json::json!({"object": "checkout.session", "client_reference_id": "pay_1"}))),
+            of(event(serde_json::json!({"object": "checkout.session", "client_reference_id": "pay_1",
+                                        "metadata": {"paybridge_payment": "pay_1"}}))),
             Some(WebhookSubject::Payment("pay_1".into()))
+        );
+        assert!(
+            matches!(
+                of(event(serde_json::json!({"object": "checkout.session", "client_reference_id": "order-7"}))),
+                Some(WebhookSubject::Unrelated(_))
+            ),
+            "another integration's session, with a reference of its own"
         );
         assert_eq!(
             of(event(serde_json::json!({"object": "payment_intent", "metadata": {"paybridge_payment": "pay_2"}}))),

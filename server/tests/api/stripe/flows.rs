@@ -176,6 +176,15 @@ async fn a_store_api_intent_on_stripe_is_authorized_by_a_signed_webhook_captured
     let customer = StandIn::event("customer.created", json!({"id": "cus_x", "object": "customer", "metadata": {}}));
     let (status, answer) = app.stripe_webhook(&customer, &sdk_signature(&customer, WEBHOOK_SECRET, now)).await;
     assert_eq!(status, StatusCode::OK, "an object of another integration is acknowledged: {answer}");
+    // Another integration's Checkout Session, with a reference of its own: not ours, so
+    // acknowledged (a 404 would have Stripe retry it for days).
+    let theirs = StandIn::event(
+        "checkout.session.completed",
+        json!({"id": "cs_theirs", "object": "checkout.session", "client_reference_id": "their-order-7",
+               "status": "complete", "metadata": {}}),
+    );
+    let (status, answer) = app.stripe_webhook(&theirs, &sdk_signature(&theirs, WEBHOOK_SECRET, now)).await;
+    assert_eq!(status, StatusCode::OK, "another integration's session is acknowledged: {answer}");
     let stranger = StandIn::event(
         "payment_intent.succeeded",
         json!({"id": "pi_x", "object": "payment_intent", "metadata": {"paybridge_payment": "pay_unknown"}}),
@@ -337,7 +346,27 @@ async fn the_admin_links_stripe_after_asking_it_and_a_stripe_mall_refuses_the_re
     assert_eq!(app.stripe_snapshot().await, before);
 }
 
+/// An unpaid intent on Stripe is canceled by the store (the session expired at Stripe):
+/// it ends in 4 `canceled`, not as if the buyer had abandoned it, nor refused.
+async fn an_unpaid_stripe_intent_is_canceled_and_its_session_expired(db: Db) {
+    let (app, stand_in) = stripe_app(db).await;
+    let intent = app.stripe_intent(json!({})).await;
+    let id = intent["id"].as_str().unwrap();
+    let session_id = intent["pgResponse"]["checkoutCode"].as_str().unwrap().to_owned();
+    let (status, canceled) = app
+        .stripe_v2(Method::POST, &format!("/api/v2/payments/{id}/cancel"), None, Some(&json!({"reason": "r"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{canceled}");
+    assert_eq!(
+        (canceled["status"].as_str(), canceled["failure"]["code"].as_str()),
+        (Some("FAIL"), Some("canceled")),
+        "{canceled}"
+    );
+    assert_eq!(stand_in.session(&session_id)["status"], "expired", "closed at Stripe");
+}
+
 on_both_databases!(
+    an_unpaid_stripe_intent_is_canceled_and_its_session_expired,
     a_cafe24_payment_on_stripe_is_paid_then_cancelled_in_two_parts,
     a_store_api_intent_on_stripe_is_authorized_by_a_signed_webhook_captured_in_part_and_refunded,
     stripe_failing_or_disagreeing_leaves_payments_as_they_were,
