@@ -22,6 +22,9 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// How exactly a key's last use is kept.
+const LAST_USED_PRECISION_MS: i64 = 60_000;
+
 const KEY_COLUMNS: &str = "id, mall_id, mode, prefix, last4, created_at, last_used_at, revoked_at";
 
 #[derive(Clone, Debug, FromRow)]
@@ -225,17 +228,22 @@ impl Store {
         Ok(())
     }
 
-    /// The key with this hash, unless revoked; its last use is now.
+    /// The key with this hash, unless revoked; its last use is now, to the minute: the
+    /// time is written only when the one kept is older, so a busy key does not cost a
+    /// write (SQLite's one writer) on every request.
     pub async fn use_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
         let Some(key) = sqlx::query_as::<_, ApiKeyRow>(&sql).bind(key_hash).fetch_optional(self.pool()).await? else {
             return Ok(None);
         };
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(&key.id)
-            .execute(self.pool())
-            .await?;
+        let now = now_ms();
+        if key.last_used_at.is_none_or(|at| now - at >= LAST_USED_PRECISION_MS) {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&key.id)
+                .execute(self.pool())
+                .await?;
+        }
         Ok(Some(key))
     }
 
