@@ -11,6 +11,7 @@ mod payments;
 mod pins;
 mod refunds;
 mod rekey;
+mod saved_cards;
 mod sessions;
 mod store_api;
 mod tokens;
@@ -28,6 +29,7 @@ pub use payments::{
 pub use pins::verification_token_hash;
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
+pub use saved_cards::TokenCharge;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
 pub use store_api::{
     ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyLease, IdempotencyRequest, PaymentFilter, StoreApiPayment,

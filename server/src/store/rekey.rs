@@ -1,7 +1,10 @@
 //! Re-encrypting every secret under the newest key of `ENCRYPTION_KEY` (the
 //! `rotate-keys` command), so an old key can then be dropped from the list.
 
-use super::{malls::credentials_context, store_api::endpoint_secret_context, tokens::token_context, Store, StoreError};
+use super::{
+    malls::credentials_context, saved_cards::card_reference_context, store_api::endpoint_secret_context,
+    tokens::token_context, Store, StoreError,
+};
 use crate::secrets::KeyRing;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -72,6 +75,23 @@ impl Store {
             sqlx::query("UPDATE webhook_endpoints SET secret_enc = $1, previous_secret_enc = $2 WHERE id = $3")
                 .bind(reseal(&current)?)
                 .bind(previous)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            report.resealed += 1;
+        }
+        // The PG's references to saved cards (SPEC §8.3).
+        let cards: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, reference_enc FROM card_tokens").fetch_all(&mut *tx).await?;
+        for (id, sealed) in cards {
+            if !keys.needs_rotation(&sealed) {
+                report.already_current += 1;
+                continue;
+            }
+            let context = card_reference_context(&id);
+            let reference = keys.open(&context, &sealed).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
+            sqlx::query("UPDATE card_tokens SET reference_enc = $1 WHERE id = $2")
+                .bind(keys.seal(&context, &reference))
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{admin_helpers::*, helpers::*};
 
 /// Everything the database holds, as bytes: the SQLite files, or every PostgreSQL row as text.
-async fn database_bytes(db: Db, database_url: &str, store: &Store) -> Vec<u8> {
+pub(crate) async fn database_bytes(db: Db, database_url: &str, store: &Store) -> Vec<u8> {
     match db {
         Db::Sqlite => {
             let path = database_url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
@@ -42,7 +42,7 @@ async fn database_bytes(db: Db, database_url: &str, store: &Store) -> Vec<u8> {
     }
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
