@@ -55,6 +55,7 @@ pub fn router(state: &AppState, sandbox_pg: Option<sandbox::pg::SandboxPg>) -> R
         let context = SandboxContext::from_ref(state);
         router = router
             .merge(sandbox::demo_mall::router().with_state(context.clone()))
+            .merge(sandbox::demo_cards::router().with_state(context.clone()))
             .merge(sandbox::cafe24_sim::router().with_state(context))
             .nest("/sandbox-pg", sandbox::pg::router(pg));
     }
