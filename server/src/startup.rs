@@ -215,6 +215,7 @@ impl Application {
                 ..StoreApiSettings::default()
             },
             currencies: Default::default(),
+            sandbox_api_key: if config.sandbox { config.sandbox_api_key.clone() } else { String::new() },
             leptos_options,
         };
 

@@ -67,6 +67,10 @@ id_type!(
     RefundId
 );
 id_type!(
+    /// Our id for a card the PG keeps for a customer, `tok_` and 32 hex digits (SPEC §8.1).
+    TokenId
+);
+id_type!(
     /// A merchant: a Cafe24 mall (`mall_id`), 1–100 visible ASCII characters.
     MallId
 );
@@ -110,6 +114,22 @@ impl RefundId {
     }
 }
 
+impl TokenId {
+    pub const PREFIX: &'static str = "tok";
+
+    pub fn generate() -> Self {
+        TokenId(generated(Self::PREFIX))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidId> {
+        if generated_shape(text, Self::PREFIX) {
+            Ok(TokenId(text.to_owned()))
+        } else {
+            Err(InvalidId { what: "a token id", rule: "tok_ followed by 32 hex digits" })
+        }
+    }
+}
+
 impl MallId {
     pub fn parse(text: &str) -> Result<Self, InvalidId> {
         if visible_ascii(text, 100) {
@@ -146,6 +166,9 @@ mod tests {
             assert!(PaymentId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(RefundId::parse(RefundId::generate().as_str()).is_ok());
+        let token = TokenId::generate();
+        assert!(token.as_str().starts_with("tok_") && TokenId::parse(token.as_str()).is_ok());
+        assert!(TokenId::parse(id.as_str()).is_err(), "a payment id is not a token id");
     }
 
     #[test]

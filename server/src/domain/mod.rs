@@ -1,5 +1,6 @@
 //! The payment domain: pure types and rules, no I/O and nothing else of the crate.
 
+pub mod card;
 pub mod ids;
 pub mod merchant;
 pub mod money;
@@ -9,7 +10,8 @@ pub mod record;
 pub mod refund;
 pub mod status;
 
-pub use ids::{InvalidId, MallId, OrderId, PaymentId, RefundId};
+pub use card::{CardDisplay, CardRegistration, CardToken, CardUsage, Initiator};
+pub use ids::{InvalidId, MallId, OrderId, PaymentId, RefundId, TokenId};
 pub use merchant::MerchantCredentials;
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{

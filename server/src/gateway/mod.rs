@@ -244,10 +244,14 @@ pub struct WebhookEvent {
     pub kind: WebhookKind,
 }
 
+/// What a verified webhook reports. A `Registration` (our payment id `reference`) is only
+/// a notice that a card registration changed: the card's token never travels in a webhook,
+/// the merchant asks the PG ([`PaymentGateway::get_registration`]).
 #[derive(Clone, Debug)]
 pub enum WebhookKind {
     Order { reference: String, status: OrderStatus, amount: Money, captured: Option<Money> },
     Refund { reference: String, gateway_refund_id: String, status: RefundStatus, amount: Money },
+    Registration { reference: String },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,9 @@ use url::Url;
 
 use super::{
     Capabilities, Checkout, CheckoutMode, CheckoutRequest, Finalization, GatewayError, GatewayOrder, GatewayRefund,
-    GatewayRefundRecord, MerchantProfile, OrderStatus, PaymentGateway, RefundRequest, RefundStatus, ShippingAddress,
-    WebhookError, WebhookEvent, WebhookKind, WebhookSubject,
+    GatewayRefundRecord, GatewayRegistration, MerchantProfile, OrderStatus, PaymentGateway, RefundRequest,
+    RefundStatus, Registration, RegistrationRequest, RegistrationStatus, SavedCard, ShippingAddress, TokenCharge,
+    TokenUsage, WebhookError, WebhookEvent, WebhookKind, WebhookSubject,
 };
 use crate::domain::{Currency, MerchantCredentials, Money};
 
@@ -64,7 +65,8 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// The body of a sandbox webhook (`type` `order` or `refund`).
+/// The body of a sandbox webhook (`type` `order`, `refund` or `registration`; a
+/// registration's carries no card, only that it changed).
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct WebhookBody {
     pub event_id: String,
@@ -129,6 +131,19 @@ impl SandboxGateway {
         creds: &MerchantCredentials,
         request: reqwest::RequestBuilder,
     ) -> Result<T, GatewayError> {
+        let (status, body) = self.call(creds, request).await?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| GatewayError::Protocol(e.to_string()));
+        }
+        Err(Self::refusal(status, &body))
+    }
+
+    /// The status and body of a call; no answer at all is `Unavailable`.
+    async fn call(
+        &self,
+        creds: &MerchantCredentials,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), GatewayError> {
         let response = request
             .basic_auth(&creds.public_key, Some(&creds.secret_key))
             .send()
@@ -136,16 +151,18 @@ impl SandboxGateway {
             .map_err(|e| GatewayError::Unavailable(without_url(e)))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| GatewayError::Unavailable(without_url(e)))?;
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| GatewayError::Protocol(e.to_string()));
-        }
-        let message = serde_json::from_slice::<ErrorBody>(&body)
+        Ok((status, body.to_vec()))
+    }
+
+    /// A refusal (4xx) or a failure (5xx), with the PG's message.
+    fn refusal(status: reqwest::StatusCode, body: &[u8]) -> GatewayError {
+        let message = serde_json::from_slice::<ErrorBody>(body)
             .map(|b| b.error.message)
             .unwrap_or_else(|_| format!("HTTP {status}"));
         if status.is_client_error() {
-            Err(GatewayError::Rejected(message))
+            GatewayError::Rejected(message)
         } else {
-            Err(GatewayError::Unavailable(message))
+            GatewayError::Unavailable(message)
         }
     }
 }
@@ -262,6 +279,71 @@ struct RefundAnswer {
     message: Option<String>,
 }
 
+#[derive(Serialize)]
+struct RegistrationBody<'a> {
+    reference: &'a str,
+    customer: &'a str,
+    usage: &'a str,
+    callback_url: &'a str,
+    webhook_url: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct RegistrationAnswer {
+    registration_code: String,
+    registration_url: String,
+}
+
+#[derive(Deserialize)]
+struct CardBody {
+    token: String,
+    brand: String,
+    last4: String,
+    exp_month: u32,
+    exp_year: u32,
+}
+
+#[derive(Deserialize)]
+struct RegistrationRecordBody {
+    registration_code: String,
+    reference: String,
+    status: String,
+    #[serde(default)]
+    card: Option<CardBody>,
+    #[serde(default)]
+    failure_message: Option<String>,
+}
+
+impl RegistrationRecordBody {
+    fn into_registration(self) -> Result<GatewayRegistration, GatewayError> {
+        let status = match (self.status.as_str(), self.card) {
+            ("registered", Some(card)) => RegistrationStatus::Registered(SavedCard {
+                token: card.token,
+                brand: card.brand,
+                last4: card.last4,
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+            }),
+            ("registered", None) => return Err(GatewayError::Protocol("a registered card without its token".into())),
+            ("failed", _) => {
+                RegistrationStatus::Failed(self.failure_message.unwrap_or_else(|| "registration failed".into()))
+            }
+            _ => RegistrationStatus::Open,
+        };
+        Ok(GatewayRegistration { tid: self.registration_code, reference: self.reference, status })
+    }
+}
+
+#[derive(Serialize)]
+struct ChargeBody<'a> {
+    reference: &'a str,
+    amount: i64,
+    currency: &'a str,
+    capture_method: &'a str,
+    merchant_initiated: bool,
+    description: Option<&'a str>,
+}
+
 #[async_trait::async_trait]
 impl PaymentGateway for SandboxGateway {
     fn capabilities(&self) -> Capabilities {
@@ -272,7 +354,7 @@ impl PaymentGateway for SandboxGateway {
             manual_capture: true,
             api_finalization: true,
             review_checkout: true,
-            saved_cards: false,
+            saved_cards: true,
         }
     }
 
@@ -397,10 +479,69 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
+    async fn create_registration(
+        &self,
+        creds: &MerchantCredentials,
+        request: &RegistrationRequest,
+    ) -> Result<Registration, GatewayError> {
+        let body = RegistrationBody {
+            reference: &request.reference,
+            customer: &request.customer,
+            usage: match request.usage {
+                TokenUsage::OnSession => "on_session",
+                TokenUsage::OffSession => "off_session",
+            },
+            callback_url: request.callback_url.as_str(),
+            webhook_url: request.webhook_url.as_ref().map(Url::as_str),
+        };
+        let answer: RegistrationAnswer =
+            self.send(creds, self.http.post(self.url("/v1/registrations")).json(&body)).await?;
+        Ok(Registration { tid: answer.registration_code, registration_url: answer.registration_url })
+    }
+
+    async fn get_registration(
+        &self,
+        creds: &MerchantCredentials,
+        tid: &str,
+    ) -> Result<GatewayRegistration, GatewayError> {
+        let path = format!("/v1/registrations/{}", urlencode(tid));
+        let body: RegistrationRecordBody = self.send(creds, self.http.get(self.url(&path))).await?;
+        body.into_registration()
+    }
+
+    async fn charge_token(
+        &self,
+        creds: &MerchantCredentials,
+        token: &str,
+        charge: &TokenCharge,
+    ) -> Result<GatewayOrder, GatewayError> {
+        let path = format!("/v1/tokens/{}/charges", urlencode(token));
+        let body = ChargeBody {
+            reference: &charge.reference,
+            amount: charge.amount.minor,
+            currency: charge.amount.currency.code(),
+            capture_method: charge.capture.as_str(),
+            merchant_initiated: charge.merchant_initiated,
+            description: charge.description.as_deref(),
+        };
+        let answer: OrderBody = self.send(creds, self.http.post(self.url(&path)).json(&body)).await?;
+        answer.into_order()
+    }
+
+    async fn delete_token(&self, creds: &MerchantCredentials, token: &str) -> Result<(), GatewayError> {
+        let path = format!("/v1/tokens/{}", urlencode(token));
+        let (status, body) = self.call(creds, self.http.delete(self.url(&path))).await?;
+        // Already gone counts as deleted.
+        if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Err(Self::refusal(status, &body))
+    }
+
     fn webhook_subject(&self, body: &[u8]) -> Option<WebhookSubject> {
         let body = serde_json::from_slice::<WebhookBody>(body).ok()?;
         match body.kind.as_str() {
-            "order" => Some(WebhookSubject::Payment(body.reference)),
+            "order" | "registration" => Some(WebhookSubject::Payment(body.reference)),
             "refund" => Some(WebhookSubject::Refund(body.reference)),
             _ => None,
         }
@@ -422,6 +563,10 @@ impl PaymentGateway for SandboxGateway {
             return Err(WebhookError::BadSignature);
         }
         let b: WebhookBody = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        if b.kind == "registration" {
+            let kind = WebhookKind::Registration { reference: b.reference };
+            return Ok(Some(WebhookEvent { event_id: b.event_id, tid: b.order_code, kind }));
+        }
         let currency: Currency =
             b.currency.parse().map_err(|_| WebhookError::Malformed(format!("currency {:?}", b.currency)))?;
         let amount = Money::new(b.amount, currency);

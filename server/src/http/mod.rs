@@ -79,15 +79,17 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
         router = router
             .merge(sandbox::demo_mall::router().with_state(context.clone()))
             .merge(sandbox::demo_store::router(demo_store))
+            .merge(sandbox::demo_cards::router().with_state(context.clone()))
             .merge(sandbox::cafe24_sim::router().with_state(context))
             .nest("/sandbox-pg", sandbox::pg::router(sandbox.pg));
     }
     router
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(
-            // Paths only: query strings may carry keys and must not reach the logs.
+            // Paths only: query strings may carry keys and must not reach the logs (nor a
+            // card's token in a PG's path).
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                tracing::info_span!("http", method = %req.method(), path = %crate::web::loggable_path(req.uri().path()))
             }),
         )
         // Innermost layers answer a panic in their channel's shape; this one catches the

@@ -37,6 +37,8 @@ pub struct AppState {
     pub payments: PaymentService,
     pub store_api: StoreApiSettings,
     pub currencies: Arc<CurrencyCache>,
+    /// `SANDBOX_API_KEY`: the demo mall's Store API key (sandbox only; never logged).
+    pub sandbox_api_key: String,
     pub leptos_options: LeptosOptions,
 }
 
@@ -111,6 +113,7 @@ impl FromRef<AppState> for SandboxContext {
             cafe24: state.cafe24.clone(),
             public_url: state.public_url.clone(),
             http: state.http.clone(),
+            store_api_key: state.sandbox_api_key.clone(),
         }
     }
 }

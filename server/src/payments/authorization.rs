@@ -156,12 +156,23 @@ impl PaymentService {
     /// Ends an intent nobody paid (status 1 → 4 with `reason`: canceled or expired). The
     /// PG's checkout is closed first, so its page takes no payment any more; if the buyer
     /// paid meanwhile the PG says so, that is applied instead, and the cancel is refused.
+    /// A card registration asks the PG first and ends as it says; a charge of a saved card
+    /// whose answer was lost is asked again (the PG answers the charge it made, or makes it:
+    /// the customer asked for it), never failed blind.
     pub async fn fail_intent(
         &self,
         payment: &Payment,
         reason: FailureReason,
         source: &'static str,
     ) -> Result<Payment, PaymentError> {
+        if payment.status == PaymentStatus::Request {
+            if self.store.registration(&payment.id).await?.is_some() {
+                return self.end_registration(payment, reason, source).await;
+            }
+            if payment.tid.is_none() && self.store.token_charge(&payment.id).await?.is_some() {
+                return self.finish_token_charge(payment).await;
+            }
+        }
         if payment.tid.is_some() && payment.status == PaymentStatus::Request {
             let (gateway, credentials, tid) = self.at_gateway(payment).await?;
             let order = gateway.close_checkout(&credentials, tid).await?;

@@ -1,5 +1,6 @@
 //! The payment core: every use case once, for every channel — open a checkout, sync a
-//! payment with the PG, take in a PG webhook, refund, settle and pay, abandon. Each
+//! payment with the PG, take in a PG webhook, refund, settle and pay, abandon, register
+//! a card, charge a saved card, delete it. Each
 //! change is one transaction holding the new state, its history entry and the
 //! notifications it causes (SPEC §3, §5). The core holds the store, the connectors and
 //! one notifier per channel; it takes a channel's own data as opaque values and knows no
@@ -13,8 +14,10 @@ mod maintenance;
 mod notify;
 mod open;
 mod refund;
+mod saved_cards;
 mod settle;
 mod sync;
+mod token_charge;
 mod webhook;
 
 use std::{sync::Arc, time::Duration};
@@ -27,6 +30,8 @@ pub use maintenance::{Chore, Maintenance, MaintenanceReport, MaintenanceSettings
 pub use notify::{Change, Note, Notifier, Notifiers, RefundSettled};
 pub use open::{OpenCheckout, Opened};
 pub use refund::{AskRefund, RefundOutcome};
+pub use saved_cards::OpenRegistration;
+pub use token_charge::{ChargeToken, Charged};
 pub use webhook::{WebhookOutcome, WebhookSource};
 
 use crate::{

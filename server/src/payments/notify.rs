@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::{
-    domain::{Channel, Payment, PaymentEvent, Refund, RefundStatus, Transition},
+    domain::{CardToken, Channel, Payment, PaymentEvent, Refund, RefundStatus, Transition},
     store::{NewMessage, StoreError, Tx},
 };
 
@@ -50,6 +50,9 @@ pub trait Notifier: Send + Sync {
 pub enum Note<'a> {
     /// The purchase was confirmed (the payment as it is now; its history entry).
     Confirmed { payment: &'a Payment, event_id: &'a str },
+    /// A saved card was deleted (its registration, the card as it was, the history entry
+    /// on the registration).
+    TokenDeleted { registration: &'a Payment, token: &'a CardToken, event_id: &'a str },
 }
 
 /// One notifier per channel.

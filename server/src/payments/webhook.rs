@@ -94,6 +94,22 @@ impl PaymentService {
         payment: &Payment,
     ) -> Result<WebhookOutcome, PaymentError> {
         let (credentials, verified) = self.verify(gateway, webhook, payment).await?;
+        if self.store.registration(&payment.id).await?.is_some() {
+            // About a card registration, signed or not, it is only a notice: the card's
+            // token comes from the PG's answer when asked, never from a webhook body.
+            if let Verified::Signed(WebhookEvent { kind: WebhookKind::Registration { reference }, tid, .. }) = &verified
+            {
+                if reference != payment.id.as_str() || payment.tid.as_deref() != Some(tid.as_str()) {
+                    return Err(PaymentError::Conflict("the webhook is about another registration".into()));
+                }
+            }
+            let now = self.sync_registration(payment).await?;
+            return Ok(if now.status == crate::domain::PaymentStatus::Request {
+                WebhookOutcome::NothingYet
+            } else {
+                WebhookOutcome::Kept
+            });
+        }
         let event = match verified {
             Verified::Signed(event) => event,
             Verified::AskThePg => {
@@ -112,7 +128,7 @@ impl PaymentService {
             }
         };
         let WebhookKind::Order { reference, status, amount, captured } = event.kind else {
-            return Err(WebhookError::Malformed("a refund event names a payment".into()).into());
+            return Err(WebhookError::Malformed("a refund or registration event names a payment".into()).into());
         };
         if reference != payment.id.as_str() || payment.tid.as_deref() != Some(event.tid.as_str()) {
             return Err(PaymentError::Conflict("the webhook is about another transaction".into()));
@@ -157,7 +173,7 @@ impl PaymentService {
             }
         };
         let WebhookKind::Refund { reference, gateway_refund_id, status, amount } = event.kind else {
-            return Err(WebhookError::Malformed("a payment event names a refund".into()).into());
+            return Err(WebhookError::Malformed("a payment or registration event names a refund".into()).into());
         };
         if reference != refund.id.as_str() || payment.tid.as_deref() != Some(event.tid.as_str()) {
             return Err(PaymentError::Conflict("the webhook is about another refund".into()));

@@ -15,6 +15,8 @@ pub struct SandboxContext {
     pub public_url: PublicUrl,
     /// For the demo mall's own calls to paybridge (timeouts, no redirects).
     pub http: reqwest::Client,
+    /// The demo mall's Store API key (`SANDBOX_API_KEY`), for its store pages' calls.
+    pub store_api_key: String,
 }
 
 impl SandboxContext {

@@ -114,7 +114,8 @@ async fn storefront() -> Html<String> {
         &format!(
             "<p class=\"muted\">Demo mall <code>{mall}</code> — a simulated Cafe24 shop (shop 1, PHP).</p>\
              <h1>Tindahan</h1><p><a href=\"/demo-mall/basket\" data-testid=\"basket\">Basket (storefront button)</a> · \
-             <a href=\"/demo-mall/store/\" data-testid=\"demo-store\">Demo store on the Store API v2</a></p><p>Merchant? Open paybridge as the Cafe24 admin would: \
+             <a href=\"/demo-mall/store/\" data-testid=\"demo-store\">Demo store on the Store API v2</a></p>\
+             <p><a href=\"/demo-mall/store/cards\" data-testid=\"saved-cards\">Saved cards (Store API: save a card, pay with it)</a></p><p>Merchant? Open paybridge as the Cafe24 admin would: \
              <a href=\"/demo-mall/admin-launch?lang=en_US\" data-testid=\"admin-launch\">settings</a> · \
              <a href=\"/demo-mall/admin-launch?lang=ko_KR\">설정</a> · \
              <a href=\"/demo-mall/admin-launch?lang=ja_JP\">設定</a></p>{items}",

@@ -2,6 +2,7 @@
 //! Served only when `SANDBOX` is on.
 
 pub mod cafe24_sim;
+pub mod demo_cards;
 pub mod demo_mall;
 pub mod demo_store;
 pub mod pg;

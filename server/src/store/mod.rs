@@ -11,6 +11,7 @@ mod payments;
 mod pins;
 mod refunds;
 mod rekey;
+mod saved_cards;
 mod sessions;
 mod store_api;
 mod tokens;
@@ -30,6 +31,7 @@ pub use pins::{
 };
 pub use refunds::{RefundChannelData, RefundUpdate};
 pub use rekey::Resealed;
+pub use saved_cards::TokenCharge;
 pub use sessions::{random_token, AdminSession, SESSION_LIFETIME};
 pub use store_api::{
     idempotency_answer_context, is_sealed_answer, ApiKeyRow, IdempotencyBegin, IdempotencyEnd, IdempotencyLease,

@@ -6,7 +6,8 @@
 use sqlx::FromRow;
 
 use super::{
-    cafe24::NewCafe24Payment, is_unique_violation, new_id, now_ms, store_api::StoreApiPayment, Store, StoreError, Tx,
+    cafe24::NewCafe24Payment, is_unique_violation, new_id, now_ms, saved_cards::AlsoWrite, store_api::StoreApiPayment,
+    Store, StoreError, Tx,
 };
 use crate::domain::{
     CaptureMethod, Channel, Currency, FailureReason, MallId, Money, OrderId, Payment, PaymentId, PaymentStatus,
@@ -306,8 +307,26 @@ impl Store {
         channel: &ChannelData,
         source: &EventSource,
     ) -> Result<Inserted, StoreError> {
+        self.insert_payment(new, Some((checkout, "checkout.created")), channel, &AlsoWrite::Nothing, source)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a checkout's payment refused without a condition".into()))
+    }
+
+    /// The one way a payment comes to be: in status Request, with what the PG opened for it
+    /// (a checkout, a registration page; nothing yet for a charge of a saved card), its
+    /// channel's data, what else belongs to it, and its first history entries — in one
+    /// transaction; or the payment this merchant already has for the `order_id`. `None`
+    /// when a condition of what else belongs to it does not hold (nothing is written).
+    pub(super) async fn insert_payment(
+        &self,
+        new: &NewPayment,
+        opened: Option<(&OpenedCheckout, &str)>,
+        channel: &ChannelData,
+        also: &AlsoWrite<'_>,
+        source: &EventSource,
+    ) -> Result<Option<Inserted>, StoreError> {
         if let Some(existing) = self.payment_by_order(&new.mall_id, &new.order_id).await? {
-            return Ok(Inserted::Existing(existing));
+            return Ok(Some(Inserted::Existing(existing)));
         }
         let now = now_ms();
         let mut tx = self.begin_write().await?;
@@ -326,8 +345,8 @@ impl Store {
         .bind(PaymentStatus::Request.code())
         .bind(new.capture_method.as_str())
         .bind(&new.gateway)
-        .bind(&checkout.tid)
-        .bind(&checkout.checkout_url)
+        .bind(opened.map(|(o, _)| o.tid.clone()))
+        .bind(opened.map(|(o, _)| o.checkout_url.clone()))
         .bind(new.description.clone())
         .bind(new.expires_at)
         .bind(now)
@@ -341,13 +360,17 @@ impl Store {
                     .payment_by_order(&new.mall_id, &new.order_id)
                     .await?
                     .ok_or_else(|| StoreError::Corrupt("unique violation without a row".into()))?;
-                return Ok(Inserted::Existing(existing));
+                return Ok(Some(Inserted::Existing(existing)));
             }
             Err(e) => return Err(e.into()),
         }
         match channel {
             ChannelData::Cafe24(cafe24) => self.insert_cafe24_payment(&mut tx, &new.id, cafe24).await?,
             ChannelData::StoreApi(store_api) => self.insert_store_api_payment(&mut tx, &new.id, store_api).await?,
+        }
+        if !self.insert_also(&mut tx, &new.id, &new.mall_id, also).await? {
+            // Dropped: rolled back.
+            return Ok(None);
         }
         let requested = EventRecord {
             kind: "payment.requested",
@@ -358,11 +381,24 @@ impl Store {
             detail: None,
         };
         self.record_event(&mut tx, &new.id, requested).await?;
-        let gateway = EventSource::new("gateway");
-        self.record_event(&mut tx, &new.id, EventRecord::note("checkout.created", &gateway, None, Some(&checkout.tid)))
-            .await?;
+        if let Some((opened, kind)) = opened {
+            let gateway = EventSource::new("gateway");
+            self.record_event(&mut tx, &new.id, EventRecord::note(kind, &gateway, None, Some(&opened.tid))).await?;
+        }
         tx.commit().await?;
-        Ok(Inserted::Created(self.reload(&new.id).await?))
+        Ok(Some(Inserted::Created(self.reload(&new.id).await?)))
+    }
+
+    /// Records the PG's transaction id of a payment that had none yet (a charge of a saved
+    /// card is stored before the PG is asked).
+    pub async fn set_tid(&self, tx: &mut Tx, payment_id: &PaymentId, tid: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET tid = $1, updated_at = $2 WHERE id = $3 AND tid IS NULL")
+            .bind(tid)
+            .bind(now_ms())
+            .bind(payment_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Writes a transition the domain allowed (status, taken and refunded sums, why it

@@ -4,6 +4,7 @@
 use super::{
     malls::{credentials_context, webhook_secret_context},
     pins::{pin_key_context, server_secret_context},
+    saved_cards::card_reference_context,
     store_api::{endpoint_secret_context, idempotency_answer_context, is_sealed_answer},
     tokens::token_context,
     Store, StoreError,
@@ -136,6 +137,21 @@ impl Store {
                 .bind(resealed)
                 .bind(&mall_id)
                 .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+            report.resealed += 1;
+        }
+        // The PG's references to saved cards (SPEC §8.3).
+        let cards: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, reference_enc FROM card_tokens").fetch_all(&mut *tx).await?;
+        for (id, sealed) in cards {
+            let Some(resealed) = reseal(keys, &card_reference_context(&id), &sealed, &id)? else {
+                report.already_current += 1;
+                continue;
+            };
+            sqlx::query("UPDATE card_tokens SET reference_enc = $1 WHERE id = $2")
+                .bind(resealed)
+                .bind(&id)
                 .execute(&mut *tx)
                 .await?;
             report.resealed += 1;

@@ -21,7 +21,7 @@ fn buyer_page(status: StatusCode, title: &str, body: &str) -> Response {
     (status, Html(page(title, body))).into_response()
 }
 
-fn sorry(status: StatusCode, message: &str) -> Response {
+pub(super) fn sorry(status: StatusCode, message: &str) -> Response {
     let body = format!("<h1>This payment cannot go on</h1><p data-testid=\"pay-error\">{}</p>", html_escape(message));
     buyer_page(status, "Payment", &body)
 }

@@ -1,6 +1,7 @@
 //! Channel 2: the Store API v2 (SPEC §8) — API keys, Idempotency-Key, payment intents,
 //! finalization by webhook or by API, capture, cancel and void, purchase confirmation,
-//! signed store webhooks, OpenAPI — over the same payment core as Cafe24. A handler
+//! saved cards and payments with them, signed store webhooks, OpenAPI — over the same
+//! payment core as Cafe24. A handler
 //! parses and checks what the store sent, calls the core, and answers the payment object.
 
 pub mod callback;
@@ -14,6 +15,7 @@ pub mod openapi;
 pub mod payments;
 pub mod pin;
 pub mod request;
+pub mod tokens;
 pub mod webhooks;
 
 use std::{
@@ -120,6 +122,7 @@ where
         .route("/api/v2/openapi.json", get(move || openapi::serve_document(document.clone())))
         .route("/api/v2/docs", get(move || openapi::serve_page(page.clone())))
         .route("/api/v2/checkout/callback", get(callback::buyer_returns))
+        .route(tokens::REGISTRATION_CALLBACK, get(tokens::buyer_returns))
         // Nothing under /api/v2/ answers in another shape than §8.1's error object: an
         // unknown path is 404, a known one asked with another method 405 (with `Allow`).
         .route("/api/v2", any(error::route_not_found))

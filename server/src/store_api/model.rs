@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    domain::{CaptureMethod, Payment, PaymentStatus, PendingReason, Refund, RefundStatus},
+    domain::{CaptureMethod, CardToken, Payment, PaymentStatus, PendingReason, Refund, RefundStatus},
     store::{PaymentEventRow, StoreApiPayment},
     web::PublicUrl,
 };
@@ -114,8 +114,9 @@ pub struct PaymentObject {
     pub balance_amount: i64,
     /// Our hosted page that sends the buyer on to the PG.
     pub payment_url: String,
-    pub success_url: String,
-    pub fail_url: String,
+    /// Where the buyer goes back to (none for a payment with a saved card: no buyer goes anywhere).
+    pub success_url: Option<String>,
+    pub fail_url: Option<String>,
     pub failure: Option<Failure>,
     pub capture_before: Option<String>,
     pub confirmed_at: Option<String>,
@@ -177,8 +178,8 @@ impl PaymentObject {
             canceled_amount: payment.cancelled_minor,
             balance_amount: payment.captured_minor - payment.cancelled_minor,
             payment_url: public_url.url(&format!("/pay/{}", payment.id)).to_string(),
-            success_url: data.success_url.clone(),
-            fail_url: data.fail_url.clone(),
+            success_url: Some(data.success_url.clone()).filter(|u| !u.is_empty()),
+            fail_url: Some(data.fail_url.clone()).filter(|u| !u.is_empty()),
             failure,
             capture_before: (payment.capture_method == CaptureMethod::Manual)
                 .then_some(payment.capture_before)
@@ -324,6 +325,100 @@ pub struct Deleted {
 pub struct Resent {
     /// How many failed webhooks were sent again.
     pub resent: u64,
+}
+
+/// A saved card's display data (SPEC §8.3): what the buyer may see of it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CardObject {
+    /// `visa`, `mastercard`, `amex`, …
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+}
+
+/// A saved card (SPEC §8.3). The card stays at the PG; its reference there is never shown.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenObject {
+    /// `tok_…`
+    pub id: String,
+    pub customer_id: String,
+    /// `on_session` or `off_session` (the merchant may charge it without the customer).
+    pub usage: String,
+    pub card: CardObject,
+    pub created_at: String,
+}
+
+impl TokenObject {
+    pub fn of(token: &CardToken) -> Self {
+        TokenObject {
+            id: token.id.to_string(),
+            customer_id: token.customer_id.clone(),
+            usage: token.usage.as_str().into(),
+            card: CardObject {
+                brand: token.card.brand.clone(),
+                last4: token.card.last4.clone(),
+                exp_month: token.card.exp_month,
+                exp_year: token.card.exp_year,
+            },
+            created_at: rfc3339(token.created_at),
+        }
+    }
+}
+
+/// `GET /api/v2/customers/{customerId}/tokens`
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub data: Vec<TokenObject>,
+}
+
+/// `POST /api/v2/tokens/registrations`
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRegistration {
+    /// The store's customer (1–64 visible ASCII) the card is for.
+    pub customer_id: String,
+    /// Where the buyer lands after saving the card: `?registrationId=…&tokenId=…`.
+    pub success_url: String,
+    /// Where the buyer lands when the card was refused or they gave up: `?registrationId=…&code=…`.
+    pub fail_url: String,
+    /// `on_session`, or `off_session` to allow merchant-initiated payments later.
+    pub usage: String,
+}
+
+/// A registration opened: send the buyer to `registrationUrl`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationObject {
+    /// The registration: a payment (`pay_…`) in 1, amount 0, method `token_registration`.
+    pub id: String,
+    /// The PG's hosted page where the buyer enters the card.
+    pub registration_url: String,
+}
+
+/// `POST /api/v2/token-payments`
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTokenPayment {
+    /// `tok_…`
+    pub token_id: String,
+    /// Minor units of `currency`, > 0.
+    pub amount: i64,
+    /// ISO 4217; the merchant's PG must take it.
+    pub currency: String,
+    /// The store's order id (1–64 visible ASCII), one payment per order.
+    pub order_id: String,
+    pub order_name: String,
+    /// `customer` (present; a PIN when they have one) or `merchant` (without them: only an
+    /// `off_session` card, no PIN).
+    pub initiator: String,
+    /// `pv_…` from verifying the customer's PIN: required for `customer` when the customer
+    /// has a PIN, used up by this payment; not taken with `merchant`.
+    pub pin_verification_token: Option<String>,
+    /// `automatic` (default) or `manual`.
+    pub capture_method: Option<String>,
 }
 
 /// The error object (SPEC §8.1).

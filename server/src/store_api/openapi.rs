@@ -24,7 +24,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{endpoints, payments, pin, StoreApiContext};
+use super::{endpoints, payments, pin, tokens, StoreApiContext};
 use crate::web::{html_escape, page};
 
 #[derive(OpenApi)]
@@ -32,11 +32,12 @@ use crate::web::{html_escape, page};
     info(
         title = "paybridge Store API",
         version = "2",
-        description = "The payment core of paybridge for any shop system: payment intents, capture, purchase confirmation, signed webhooks. Every call sends `Authorization: Bearer sk_…`; every POST an `Idempotency-Key`. JSON in and out, camelCase, amounts in minor units, times RFC 3339 UTC."
+        description = "The payment core of paybridge for any shop system: payment intents, capture, purchase confirmation, saved cards, signed webhooks. Every call sends `Authorization: Bearer sk_…`; every POST an `Idempotency-Key`. JSON in and out, camelCase, amounts in minor units, times RFC 3339 UTC."
     ),
     modifiers(&ApiKeyAuth),
     tags(
         (name = "payments", description = "Payment intents and what happens to them"),
+        (name = "saved cards", description = "Cards the PG keeps for a customer, and payments with them"),
         (name = "webhooks", description = "Signed webhooks to the store (Standard Webhooks)"),
         (name = "pin", description = "Customers' PINs: encrypted in the buyer's browser, verified for single-use tokens")
     )
@@ -91,6 +92,10 @@ where
         .routes(routes!(pin::public_key))
         .routes(routes!(pin::set_pin))
         .routes(routes!(pin::verify_pin))
+        .routes(routes!(tokens::create_registration))
+        .routes(routes!(tokens::list_tokens))
+        .routes(routes!(tokens::delete_token))
+        .routes(routes!(tokens::create_token_payment))
 }
 
 /// The document as the Store API serves it.

@@ -33,14 +33,18 @@ use crate::{
 };
 
 /// Who asks, in the payments' history.
-const SOURCE: &str = "store_api";
+pub(super) const SOURCE: &str = "store_api";
 
-fn json_of<T: serde::Serialize>(value: &T) -> Value {
+pub(super) fn json_of<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 /// The merchant's Store API payment `id`; another merchant's (or no) payment is 404.
-async fn owned(ctx: &StoreApiContext, merchant: &Merchant, id: &str) -> Result<(Payment, StoreApiPayment), ApiError> {
+pub(super) async fn owned(
+    ctx: &StoreApiContext,
+    merchant: &Merchant,
+    id: &str,
+) -> Result<(Payment, StoreApiPayment), ApiError> {
     let payment = ctx
         .payments
         .payment_by_reference(id)
@@ -57,12 +61,12 @@ fn object(ctx: &StoreApiContext, payment: &Payment, data: &StoreApiPayment) -> P
 }
 
 /// The payment as it is now, answered 200.
-async fn current(ctx: &StoreApiContext, payment: &Payment) -> Answer {
+pub(super) async fn current(ctx: &StoreApiContext, payment: &Payment) -> Answer {
     let data = ctx.store.store_api_payment(&payment.id).await?.ok_or_else(|| ApiError::not_found("payment"))?;
     Ok((StatusCode::OK, json_of(&object(ctx, payment, &data))))
 }
 
-fn positive_amount(amount: i64, currency: Currency) -> Result<Money, ApiError> {
+pub(super) fn positive_amount(amount: i64, currency: Currency) -> Result<Money, ApiError> {
     if amount <= 0 {
         return Err(ApiError::field("invalid_amount", "amount", "amount must be a positive integer of minor units"));
     }
@@ -70,7 +74,7 @@ fn positive_amount(amount: i64, currency: Currency) -> Result<Money, ApiError> {
 }
 
 /// 1–64 visible ASCII characters (SPEC §8.1: the store's own ids).
-fn store_id(param: &str, value: &str) -> Result<(), ApiError> {
+pub(super) fn store_id(param: &str, value: &str) -> Result<(), ApiError> {
     if (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
@@ -79,26 +83,33 @@ fn store_id(param: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// Whether the merchant's PG takes `currency` (asked of the PG at most once a minute).
-async fn currency_taken(ctx: &StoreApiContext, merchant: &Merchant, currency: Currency) -> Result<bool, ApiError> {
+pub(super) async fn currency_taken(
+    ctx: &StoreApiContext,
+    merchant: &Merchant,
+    currency: Currency,
+) -> Result<bool, ApiError> {
+    Ok(pg_currencies(ctx, merchant).await?.contains(&currency))
+}
+
+/// The currencies the merchant's PG takes (asked of the PG at most once a minute).
+pub(super) async fn pg_currencies(ctx: &StoreApiContext, merchant: &Merchant) -> Result<Vec<Currency>, ApiError> {
     if let Some(known) = ctx.currencies.get(&merchant.mall_id) {
-        return Ok(known.contains(&currency));
+        return Ok(known);
     }
     let credentials = ctx
         .store
         .credentials_of(&ctx.keys, merchant.mall_id.as_str())
         .await?
-        .ok_or_else(|| ApiError::from_core("creating an intent", PaymentError::NotLinked))?;
-    let gateway = ctx
-        .payments
-        .gateways()
-        .get(&credentials.gateway)
-        .ok_or_else(|| ApiError::internal("creating an intent", format!("no connector {}", credentials.gateway)))?;
+        .ok_or_else(|| ApiError::from_core("asking the PG for its currencies", PaymentError::NotLinked))?;
+    let gateway = ctx.payments.gateways().get(&credentials.gateway).ok_or_else(|| {
+        ApiError::internal("asking the PG for its currencies", format!("no connector {}", credentials.gateway))
+    })?;
     let profile = gateway
         .verify_credentials(&credentials)
         .await
         .map_err(|e| ApiError::from_core("asking the PG for its currencies", e.into()))?;
     ctx.currencies.put(&merchant.mall_id, profile.currencies.clone());
-    Ok(profile.currencies.contains(&currency))
+    Ok(profile.currencies)
 }
 
 #[utoipa::path(
@@ -353,8 +364,17 @@ pub async fn cancel(
         if req.reason.trim().is_empty() || req.reason.chars().count() > 500 {
             return Err(ApiError::field("parameter_invalid", "reason", "reason must be 1 to 500 characters"));
         }
-        let (payment, _) = owned(&ctx, &merchant, &id).await?;
+        let (payment, data) = owned(&ctx, &merchant, &id).await?;
         let amount = req.amount.map(|a| positive_amount(a, payment.amount.currency)).transpose()?;
+        if data.method == "token" && payment.status == PaymentStatus::Request {
+            // Its charge's answer was lost: only asking the PG again (the same request with
+            // its Idempotency-Key) finishes it; a cancel would have to charge to find out.
+            return Err(ApiError::state(
+                "invalid_state",
+                "the payment company's answer to this charge is not known yet; send the token payment again with \
+                 the same Idempotency-Key to finish it",
+            ));
+        }
         if payment.confirmed_at.is_some() {
             return Err(ApiError::from_core("canceling", PaymentError::Confirmed));
         }

@@ -5,6 +5,10 @@
 //! endpoint's secrets at that time). The event's `id` and `webhook-id` are the id of the
 //! payment event (its history entry, `events[].id`) that caused it: the same on every
 //! attempt and for every endpoint (Standard Webhooks scopes its ids to an endpoint).
+//! A card registration tells `token.registered` (data: the token) or
+//! `token.registration_failed` (data: the registration, a payment) instead of its
+//! transition, and a deleted card `token.deleted` (data: the token; the id is the entry on
+//! its registration's history).
 
 use std::sync::Arc;
 
@@ -12,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::{
     keys::webhook_signing_key,
-    model::{rfc3339, PaymentObject},
+    model::{rfc3339, PaymentObject, TokenObject},
 };
 use crate::{
     domain::{Payment, PaymentStatus, RefundStatus},
@@ -40,35 +44,48 @@ fn transition_type(to: PaymentStatus) -> Option<&'static str> {
     }
 }
 
+/// What a store webhook's `data` is.
+enum Data<'a> {
+    /// The payment as it is now (with its refunds, when asked).
+    Payment { with_refunds: bool },
+    /// A saved card.
+    Token(&'a TokenObject),
+}
+
 impl StoreApiNotifier {
     /// One message per endpoint of the payment's merchant for an event of `kind`, caused
-    /// by the history entry `event_id`, whose data is the payment as it is now (its
-    /// refunds too, when asked).
+    /// by the history entry `event_id`.
     async fn event(
         &self,
         tx: &mut Tx,
         payment: &Payment,
         kind: &str,
         event_id: &str,
-        with_refunds: bool,
+        data: Data<'_>,
     ) -> Result<Vec<NewMessage>, StoreError> {
-        let Some(data) = self.store.store_api_payment_in(tx, &payment.id).await? else { return Ok(Vec::new()) };
+        let Some(stored) = self.store.store_api_payment_in(tx, &payment.id).await? else { return Ok(Vec::new()) };
         let endpoints = self.store.webhook_endpoints_in(tx, &payment.mall_id).await?;
         if endpoints.is_empty() {
             return Ok(Vec::new());
         }
-        let mut object = PaymentObject::of(payment, &data, &self.public_url);
-        if with_refunds {
-            let refunds = self.store.refunds_of(tx, payment).await?;
-            object = object.with_history(&[], &refunds);
-            object.events = None;
-        }
+        let data = match data {
+            Data::Payment { with_refunds } => {
+                let mut object = PaymentObject::of(payment, &stored, &self.public_url);
+                if with_refunds {
+                    let refunds = self.store.refunds_of(tx, payment).await?;
+                    object = object.with_history(&[], &refunds);
+                    object.events = None;
+                }
+                serde_json::to_value(&object)
+            }
+            Data::Token(token) => serde_json::to_value(token),
+        };
         let id = event_id.to_owned();
         let body = json!({
             "id": id,
             "type": kind,
             "timestamp": rfc3339(now_ms()),
-            "data": serde_json::to_value(&object).unwrap_or(Value::Null),
+            "data": data.unwrap_or(Value::Null),
         })
         .to_string();
         Ok(endpoints
@@ -92,8 +109,25 @@ impl StoreApiNotifier {
 #[async_trait::async_trait]
 impl Notifier for StoreApiNotifier {
     async fn on_transition(&self, tx: &mut Tx, change: &Change<'_>) -> Result<Vec<NewMessage>, StoreError> {
+        let payment = change.payment;
+        if self.store.registration_in(tx, &payment.id).await?.is_some() {
+            return match change.transition.to {
+                PaymentStatus::Register => {
+                    let Some(token) = self.store.card_token_of_registration_in(tx, &payment.id).await? else {
+                        return Err(StoreError::Corrupt(format!("registration {} ended without its card", payment.id)));
+                    };
+                    let token = TokenObject::of(&token);
+                    self.event(tx, payment, "token.registered", change.event_id, Data::Token(&token)).await
+                }
+                PaymentStatus::Fail => {
+                    let data = Data::Payment { with_refunds: false };
+                    self.event(tx, payment, "token.registration_failed", change.event_id, data).await
+                }
+                _ => Ok(Vec::new()),
+            };
+        }
         match transition_type(change.transition.to) {
-            Some(kind) => self.event(tx, change.payment, kind, change.event_id, false).await,
+            Some(kind) => self.event(tx, payment, kind, change.event_id, Data::Payment { with_refunds: false }).await,
             None => Ok(Vec::new()),
         }
     }
@@ -103,13 +137,17 @@ impl Notifier for StoreApiNotifier {
         if settled.refund.status != RefundStatus::Failed {
             return Ok(Vec::new());
         }
-        self.event(tx, settled.payment, "refund.failed", settled.event_id, true).await
+        self.event(tx, settled.payment, "refund.failed", settled.event_id, Data::Payment { with_refunds: true }).await
     }
 
     async fn on_note(&self, tx: &mut Tx, note: &Note<'_>) -> Result<Vec<NewMessage>, StoreError> {
         match note {
             Note::Confirmed { payment, event_id } => {
-                self.event(tx, payment, "payment.confirmed", event_id, false).await
+                self.event(tx, payment, "payment.confirmed", event_id, Data::Payment { with_refunds: false }).await
+            }
+            Note::TokenDeleted { registration, token, event_id } => {
+                let token = TokenObject::of(token);
+                self.event(tx, registration, "token.deleted", event_id, Data::Token(&token)).await
             }
         }
     }

@@ -488,10 +488,12 @@ impl TestApp {
         self.maintenance.run_once().await
     }
 
-    /// Waits until the sandbox PG has sent every webhook it is sending, and we answered.
+    /// Waits until the sandbox PG has sent every webhook it is sending (about orders and
+    /// card registrations), and we answered.
     pub async fn pg_settled(&self) {
-        self.wait_rows("sandbox_pg_orders", "webhooks_in_flight = 0", self.count("sandbox_pg_orders").await, SETTLE)
-            .await;
+        for table in ["sandbox_pg_orders", "sandbox_pg_registrations"] {
+            self.wait_rows(table, "webhooks_in_flight = 0", self.count(table).await, SETTLE).await;
+        }
     }
 
     /// Waits until nothing is left to happen now: the sandbox PG has sent every webhook it

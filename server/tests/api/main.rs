@@ -30,3 +30,5 @@ mod v2_idempotency;
 mod v2_openapi;
 mod v2_payments;
 mod v2_pin;
+mod v2_tokens;
+mod v2_tokens_bad_input;

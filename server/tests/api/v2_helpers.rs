@@ -105,6 +105,105 @@ impl TestApp {
     }
 }
 
+/// The sandbox PG's test cards (SPEC §8.5).
+pub const CARD_OK: &str = "4242424242424242";
+pub const CARD_REFUSED: &str = "4000000000000002";
+pub const CARD_DECLINES: &str = "4000000000000341";
+
+impl TestApp {
+    /// Opens a card registration for `customer`; it must be opened.
+    pub async fn open_registration(&self, customer: &str, usage: &str) -> Value {
+        let answer = self.v2_post("/api/v2/tokens/registrations", &self.registration_body(customer, usage)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body
+    }
+
+    pub fn registration_body(&self, customer: &str, usage: &str) -> Value {
+        json!({
+            "customerId": customer,
+            "successUrl": self.url("/store/cards/saved").to_string(),
+            "failUrl": self.url("/store/cards/failed").to_string(),
+            "usage": usage,
+        })
+    }
+
+    /// The buyer types `card` on the sandbox PG's registration page and saves it; returns
+    /// where the PG sends them (our callback), not followed.
+    pub async fn buyer_enters_card(&self, registration_url: &str, card: &str) -> Url {
+        let form = [("card_number", card), ("exp_month", "12"), ("exp_year", "2031"), ("cvc", "123")];
+        let response = self.client.post(registration_url).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "the sandbox PG took the card");
+        location(&response)
+    }
+
+    /// The buyer saves `card` and comes back through our callback; returns where we send
+    /// them (the store's successUrl or failUrl).
+    pub async fn buyer_saves_card(&self, registration: &Value, card: &str) -> Url {
+        let callback = self.buyer_enters_card(registration["registrationUrl"].as_str().unwrap(), card).await;
+        let response = self.client.get(callback.clone()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback {callback}");
+        location(&response)
+    }
+
+    /// A card saved for `customer`: its token id (`tok_…`).
+    pub async fn saved_card(&self, customer: &str, usage: &str, card: &str) -> String {
+        let registration = self.open_registration(customer, usage).await;
+        let back = self.buyer_saves_card(&registration, card).await;
+        let params = query_map(&back);
+        assert_eq!(back.path(), "/store/cards/saved", "{back}");
+        params["tokenId"].clone()
+    }
+
+    pub fn token_payment_body(&self, token: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "tokenId": token,
+            "amount": 15000,
+            "currency": "PHP",
+            "orderId": format!("T-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+            "orderName": "Subscription box",
+            "initiator": "merchant",
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                if v.is_null() {
+                    body.remove(k);
+                } else {
+                    body.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        body
+    }
+
+    /// Gives `customer` of the demo mall a PIN and a verification token (`pv_…`) that
+    /// expires in `expires_in_ms`, written as the PIN endpoints write them (only its SHA-256).
+    pub async fn pin_verification(&self, customer: &str, expires_in_ms: i64) -> String {
+        let now = paybridge::store::now_ms();
+        sqlx::query(
+            "INSERT INTO customer_pins (mall_id, customer_id, pin_hash, failed_attempts, created_at, updated_at) \
+             VALUES ('demomall', $1, '$argon2id$test', 0, $2, $2) ON CONFLICT (mall_id, customer_id) DO NOTHING",
+        )
+        .bind(customer)
+        .bind(now)
+        .execute(self.state.store.pool())
+        .await
+        .unwrap();
+        let token = format!("pv_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(
+            "INSERT INTO pin_verifications (token_hash, mall_id, customer_id, expires_at, created_at) \
+             VALUES ($1, 'demomall', $2, $3, $4)",
+        )
+        .bind(paybridge::store::verification_token_hash(&token))
+        .bind(customer)
+        .bind(now + expires_in_ms)
+        .bind(now)
+        .execute(self.state.store.pool())
+        .await
+        .unwrap();
+        token
+    }
+}
+
 /// Whether `signature` (the `webhook-signature` header) holds a valid signature of
 /// `body` under `secret`, checked by Python's `hmac` as a store's receiver would.
 pub fn python_verifies(secret: &str, id: &str, timestamp: &str, body: &str, signature: &str) -> bool {

@@ -10,8 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// SPEC §8.3's calls, as the contract lists them (the token and token-payment rows come
-/// with saved cards).
+/// SPEC §8.3's calls, as the contract lists them.
 const CONTRACT: &[(&str, &str)] = &[
     ("POST", "/api/v2/payment-intents"),
     ("POST", "/api/v2/payments"),
@@ -25,6 +24,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("DELETE", "/api/v2/webhook-endpoints/{id}"),
     ("POST", "/api/v2/webhook-endpoints/{id}/rotate-secret"),
     ("POST", "/api/v2/payments/{id}/webhooks/resend"),
+    ("POST", "/api/v2/tokens/registrations"),
+    ("GET", "/api/v2/customers/{customerId}/tokens"),
+    ("DELETE", "/api/v2/tokens/{id}"),
+    ("POST", "/api/v2/token-payments"),
     ("GET", "/api/v2/pin/public-key"),
     ("POST", "/api/v2/customers/{customerId}/pin"),
     ("POST", "/api/v2/customers/{customerId}/pin/verify"),
@@ -36,6 +39,9 @@ const ASK_THE_PG: &[(&str, &str)] = &[
     ("POST", "/api/v2/payments"),
     ("POST", "/api/v2/payments/{id}/capture"),
     ("POST", "/api/v2/payments/{id}/cancel"),
+    ("POST", "/api/v2/tokens/registrations"),
+    ("DELETE", "/api/v2/tokens/{id}"),
+    ("POST", "/api/v2/token-payments"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -136,7 +142,18 @@ async fn the_openapi_document_is_the_router_and_the_contract(db: Db) {
             assert!(success["headers"]["Idempotent-Replayed"].is_object(), "{what}: Idempotent-Replayed");
         }
     }
-    for schema in ["PaymentObject", "CreateIntent", "ErrorBody", "PaymentList", "EndpointObject"] {
+    for schema in [
+        "PaymentObject",
+        "CreateIntent",
+        "ErrorBody",
+        "PaymentList",
+        "EndpointObject",
+        "TokenObject",
+        "TokenList",
+        "CreateRegistration",
+        "RegistrationObject",
+        "CreateTokenPayment",
+    ] {
         assert!(document["components"]["schemas"][schema].is_object(), "{schema} is described");
     }
     assert_eq!(document["components"]["schemas"]["CreateIntent"]["properties"]["amount"]["type"], "integer");

@@ -4,12 +4,14 @@
 //! (capture, void), checkouts the merchant finalizes with one-time `authData`, and fault
 //! switches for tests (refuse or hold the next refund, send an order's webhooks unsigned,
 //! decline the next approval, expire an authorization, answer API calls 503 before or
-//! after doing what they ask). Its records live in the `sandbox_pg_*` tables.
+//! after doing what they ask), and a card vault (hosted registration page, charges by
+//! token, deletion). Its records live in the `sandbox_pg_*` tables.
 
 mod authorizations;
 mod faults;
 mod page;
 mod refunds;
+mod vault;
 mod webhooks;
 
 use axum::{
@@ -57,6 +59,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/v1/orders/{code}/capture", post(authorizations::capture))
         .route("/v1/orders/{code}/void", post(authorizations::void))
         .route("/v1/orders/{code}/close", post(authorizations::close))
+        .route("/v1/registrations", post(vault::create_registration))
+        .route("/v1/registrations/{code}", get(vault::get_registration))
+        .route("/v1/tokens/{token}/charges", post(vault::charge))
+        .route("/v1/tokens/{token}", axum::routing::delete(vault::delete_card))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
     Router::new()
         .merge(api)
@@ -65,6 +71,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/orders/{code}/approve-outcome", post(authorizations::set_approve_outcome))
         .route("/checkout/{code}", get(page::hosted_page))
         .route("/checkout/{code}/{action}", post(page::buyer_action))
+        .route("/registrations/{code}", get(vault::hosted_page).post(vault::submit_card))
+        .route("/registrations/{code}/cancel", post(vault::cancel))
+        .route("/registrations/{code}/return", post(vault::return_to_merchant))
         .route("/orders/{code}/deposit", post(deposit))
         .route("/orders/{code}/webhooks/resend", post(webhooks::resend))
         .route("/orders/{code}/refund-outcome", post(refunds::set_refund_outcome))
@@ -105,7 +114,7 @@ impl From<sqlx::Error> for ApiError {
 }
 
 /// The merchant, from HTTP Basic credentials.
-struct Merchant(String);
+pub(super) struct Merchant(pub(super) String);
 
 fn authenticate(headers: &HeaderMap) -> Result<Merchant, ApiError> {
     let unauthorized = || ApiError(StatusCode::UNAUTHORIZED, "unauthorized", "unknown merchant credentials".into());
@@ -162,7 +171,7 @@ fn redirect_mode() -> String {
     "redirect".into()
 }
 
-fn automatic() -> String {
+pub(super) fn automatic() -> String {
     "automatic".into()
 }
 
@@ -171,7 +180,7 @@ fn webhook() -> String {
 }
 
 #[derive(sqlx::FromRow)]
-struct OrderRow {
+pub(super) struct OrderRow {
     code: String,
     merchant: String,
     reference: String,
@@ -198,7 +207,7 @@ struct OrderRow {
     captured_minor: i64,
 }
 
-const ORDER_COLUMNS: &str = "code, merchant, reference, amount_minor, currency, description, status, \
+pub(super) const ORDER_COLUMNS: &str = "code, merchant, reference, amount_minor, currency, description, status, \
      allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome, mode, shipping_address, \
      unsigned_webhooks, capture_method, finalization, auth_data, auth_data_used, next_approve_outcome, captured_minor";
 

@@ -2,7 +2,8 @@
 //! the merchant does not answer 2xx. The last one of each order is kept so a test can
 //! send it again (`POST /sandbox-pg/orders/{code}/webhooks/resend?times=N`).
 //! `POST /sandbox-pg/orders/{code}/webhook-signing` with `signing=off` sends the order's
-//! webhooks without a signature, as a PG without webhook signatures does.
+//! webhooks without a signature, as a PG without webhook signatures does. A card
+//! registration's webhook only says that it changed (no card in it).
 
 use std::time::Duration;
 
@@ -88,23 +89,50 @@ impl SandboxPg {
     pub(super) async fn send_webhook(&self, order: &OrderRow, url: &str, body: WebhookBody) -> Result<(), ApiError> {
         let body = serde_json::to_string(&body).expect("webhook bodies serialise");
         let last = json!({"url": url, "body": body}).to_string();
-        sqlx::query(
-            "UPDATE sandbox_pg_orders SET last_webhook = $1, webhooks_in_flight = webhooks_in_flight + 1 \
-             WHERE code = $2",
-        )
-        .bind(last)
-        .bind(&order.code)
-        .execute(self.store.pool())
-        .await?;
-        let (http, url, secret) = (self.http.clone(), url.to_owned(), signing_secret(order));
-        let (store, code) = (self.store.clone(), order.code.clone());
+        sqlx::query("UPDATE sandbox_pg_orders SET last_webhook = $1 WHERE code = $2")
+            .bind(last)
+            .bind(&order.code)
+            .execute(self.store.pool())
+            .await?;
+        self.deliver_in_background(Sender::Order, &order.code, url, signing_secret(order), body).await
+    }
+
+    /// Sends a webhook about a registration until the merchant takes it.
+    pub(super) async fn send_registration_webhook(
+        &self,
+        code: &str,
+        merchant: &str,
+        url: &str,
+        body: WebhookBody,
+    ) -> Result<(), ApiError> {
+        let body = serde_json::to_string(&body).expect("webhook bodies serialise");
+        self.deliver_in_background(Sender::Registration, code, url, Some(webhook_secret(merchant)), body).await
+    }
+
+    /// Sends `body` to `url`, retrying until a 2xx; counts it in flight on the sender's row
+    /// meanwhile (tests wait until nothing is in flight), and each attempt.
+    async fn deliver_in_background(
+        &self,
+        sender: Sender,
+        code: &str,
+        url: &str,
+        secret: Option<&'static str>,
+        body: String,
+    ) -> Result<(), ApiError> {
+        let table = sender.table();
+        sqlx::query(&format!("UPDATE {table} SET webhooks_in_flight = webhooks_in_flight + 1 WHERE code = $1"))
+            .bind(code)
+            .execute(self.store.pool())
+            .await?;
+        let (http, url) = (self.http.clone(), url.to_owned());
+        let (store, code) = (self.store.clone(), code.to_owned());
         tokio::spawn(async move {
             let mut taken = false;
             for delay in std::iter::once(Duration::ZERO).chain(RETRY_DELAYS) {
                 tokio::time::sleep(delay).await;
                 let answer = deliver_once(&http, &url, secret, &body).await;
                 let counted =
-                    sqlx::query("UPDATE sandbox_pg_orders SET webhook_attempts = webhook_attempts + 1 WHERE code = $1")
+                    sqlx::query(&format!("UPDATE {table} SET webhook_attempts = webhook_attempts + 1 WHERE code = $1"))
                         .bind(&code)
                         .execute(store.pool())
                         .await;
@@ -124,7 +152,7 @@ impl SandboxPg {
                 tracing::warn!("sandbox PG gave up on a webhook");
             }
             let done =
-                sqlx::query("UPDATE sandbox_pg_orders SET webhooks_in_flight = webhooks_in_flight - 1 WHERE code = $1")
+                sqlx::query(&format!("UPDATE {table} SET webhooks_in_flight = webhooks_in_flight - 1 WHERE code = $1"))
                     .bind(&code)
                     .execute(store.pool())
                     .await;
@@ -133,6 +161,22 @@ impl SandboxPg {
             }
         });
         Ok(())
+    }
+}
+
+/// Whose row counts a webhook in flight.
+#[derive(Clone, Copy)]
+enum Sender {
+    Order,
+    Registration,
+}
+
+impl Sender {
+    fn table(self) -> &'static str {
+        match self {
+            Sender::Order => "sandbox_pg_orders",
+            Sender::Registration => "sandbox_pg_registrations",
+        }
     }
 }
 
