@@ -106,6 +106,8 @@ pub struct Config {
     pub demo_stripe: Option<DemoStripe>,
     pub site_root: PathBuf,
     pub data_dir: PathBuf,
+    /// `METRICS_ADDR`, `LOG_FORMAT`, `READY_OUTBOX_MAX_AGE`, `READY_WORKER_MAX_LAG`.
+    pub observability: crate::observability::Settings,
 }
 
 impl Config {
@@ -241,6 +243,7 @@ impl Config {
         };
 
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+        let observability = crate::observability::Settings::from_lookup(&get)?;
 
         Ok(Config {
             production,
@@ -266,6 +269,7 @@ impl Config {
             demo_stripe,
             site_root,
             data_dir,
+            observability,
         })
     }
 }

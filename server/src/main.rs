@@ -4,7 +4,6 @@ use paybridge::{
     startup::{self, Application},
     store::Store,
 };
-use tracing_subscriber::EnvFilter;
 
 /// paybridge — the payment-gateway app between Cafe24 and a payment company.
 /// Configuration comes from the environment (see the README).
@@ -33,11 +32,6 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
-        )
-        .init();
     let cli = Cli::parse();
     if let Some(Command::GenerateKey) = cli.command {
         println!("{}", paybridge::secrets::KeyRing::generate_encoded());
@@ -50,6 +44,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // `LOG_FORMAT`: text by default, `json` for one object per line.
+    paybridge::observability::init_logging(config.observability.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,

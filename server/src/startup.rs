@@ -18,6 +18,7 @@ use crate::{
     gateway::{sandbox::SandboxGateway, stripe::StripeGateway, Gateways, PaymentGateway},
     hosts::{HostPattern, HostPolicy},
     http,
+    observability::{Metrics, Observability, Readiness},
     outbox::{delivery_timeout, GuardedResolver, OutboxWorker},
     payments::{CoreSettings, Maintenance, MaintenanceSettings, Notifiers, PaymentService},
     sandbox,
@@ -86,6 +87,8 @@ pub fn load_keys(source: &EncryptionKeySource) -> Result<KeyRing, StartError> {
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`: `/metrics` alone, apart from the main listener.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     worker: OutboxWorker,
@@ -108,6 +111,7 @@ impl Application {
         let keys = load_keys(&config.encryption_key)?;
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
+        let metrics = Metrics::new(&store);
 
         let listener =
             TcpListener::bind(config.listen_addr).await.map_err(|e| StartError::Bind(config.listen_addr, e))?;
@@ -156,6 +160,7 @@ impl Application {
                 ),
             |gateways, (id, connector)| gateways.with(id, connector),
         );
+        let gateways = gateways.measured(&metrics);
         let keys = Arc::new(keys);
 
         let public_base = public_url.as_str().trim_end_matches('/').to_owned();
@@ -197,7 +202,8 @@ impl Application {
             .with(Channel::StoreApi, Arc::new(StoreApiNotifier { store: store.clone(), public_url: site.clone() }));
         let settings = CoreSettings { capture_window: config.capture_window };
         let payments =
-            PaymentService::new(store.clone(), keys.clone(), gateways.clone(), notifiers, public_url.clone(), settings);
+            PaymentService::new(store.clone(), keys.clone(), gateways.clone(), notifiers, public_url.clone(), settings)
+                .with_metrics(metrics.clone());
         let state = AppState {
             store: store.clone(),
             keys: keys.clone(),
@@ -217,6 +223,15 @@ impl Application {
             currencies: Default::default(),
             sandbox_api_key: if config.sandbox { config.sandbox_api_key.clone() } else { String::new() },
             leptos_options,
+            observability: Observability {
+                metrics: metrics.clone(),
+                readiness: Readiness {
+                    workers: config.notify_worker,
+                    outbox_max_age: config.observability.outbox_max_age,
+                    worker_max_lag: config.observability.worker_max_lag,
+                },
+                metrics_elsewhere: config.observability.metrics_addr.is_some(),
+            },
         };
 
         if config.sandbox {
@@ -238,6 +253,7 @@ impl Application {
             lease: config.notify_lease,
             id: crate::store::new_id("worker"),
             signing_keys: Some(Arc::new(EndpointKeys { store: state.store.clone(), keys: state.keys.clone() })),
+            metrics,
         };
         let maintenance = Maintenance {
             payments: state.payments.clone(),
@@ -250,11 +266,28 @@ impl Application {
                 Arc::new(PurgePinLeftovers { store: state.store.clone() }),
             ],
         };
-        Ok(Application { listener, router, state, worker, maintenance, run_worker: config.notify_worker })
+        let metrics_listener = match config.observability.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| StartError::Bind(addr, e))?),
+            None => None,
+        };
+        Ok(Application {
+            listener,
+            metrics_listener,
+            router,
+            state,
+            worker,
+            maintenance,
+            run_worker: config.notify_worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The port `/metrics` has to itself (`METRICS_ADDR`), if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -281,6 +314,18 @@ impl Application {
             tracing::info!("NOTIFY_WORKER is off: this instance delivers no notifications and runs no maintenance");
             tokio::spawn(async {})
         };
+        if let Some(listener) = self.metrics_listener {
+            let mut stopped = stop_worker.subscribe();
+            let router = crate::observability::metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let admin = AdminContext::from_ref(&self.state);
         tokio::spawn(async move { admin::service::update_stale_scripttags(&admin).await });
         let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;

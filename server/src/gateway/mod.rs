@@ -2,6 +2,7 @@
 //! PG's API and keeps no state: the core persists everything. A PG's status is
 //! "open" (undecided) unless it explicitly says paid, declined or abandoned.
 
+pub mod measured;
 pub mod sandbox;
 pub mod stripe;
 
@@ -398,5 +399,18 @@ impl Gateways {
 
     pub fn get(&self, id: &str) -> Option<&Arc<dyn PaymentGateway>> {
         self.by_id.get(id)
+    }
+
+    /// Every connector with its calls counted and timed in `metrics`.
+    pub fn measured(self, metrics: &crate::observability::Metrics) -> Self {
+        let by_id = self
+            .by_id
+            .into_iter()
+            .map(|(connector, inner)| {
+                let measured = measured::Measured { connector, inner, metrics: metrics.clone() };
+                (connector, Arc::new(measured) as Arc<dyn PaymentGateway>)
+            })
+            .collect();
+        Gateways { by_id }
     }
 }

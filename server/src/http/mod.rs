@@ -8,16 +8,18 @@ use std::sync::{Arc, OnceLock};
 
 use app::{admin::AdminPort, checkout::ReviewPort, pay::PayPort};
 use axum::{
-    extract::{FromRef, State},
-    http::{header, HeaderValue, StatusCode},
-    response::IntoResponse,
+    extract::FromRef,
+    http::{header, HeaderValue},
     routing::get,
-    Json, Router,
+    Router,
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list_with_exclusions, AxumRouteListing, LeptosRoutes};
-use serde_json::json;
-use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
 
 pub use state::AppState;
 
@@ -55,7 +57,7 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
     let pay: Arc<dyn PayPort> = Arc::new(HostedPayments::new(StoreApiContext::from_ref(state)));
     let mut router = Router::new()
         .route("/", get(admin::root))
-        .route("/healthz", get(healthz))
+        .merge(crate::observability::routes(state))
         .merge(cafe24::router())
         .merge(gateway_webhooks::router())
         .merge(crate::store_api::router())
@@ -87,10 +89,10 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(
             // Paths only: query strings may carry keys and must not reach the logs (nor a
-            // card's token in a PG's path).
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %crate::web::loggable_path(req.uri().path()))
-            }),
+            // card's token in a PG's path). The span carries the request id.
+            TraceLayer::new_for_http()
+                .make_span_with(crate::observability::http_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         // Innermost layers answer a panic in their channel's shape; this one catches the
         // rest (the launch, pages and their server functions, the sandbox).
@@ -99,15 +101,14 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        // Outside the panic catcher, so a panic's 500 is counted; the request id is set
+        // before the span is made and echoed in every answer.
+        .layer(axum::middleware::from_fn_with_state(
+            state.observability.metrics.clone(),
+            crate::observability::track_requests,
+        ))
+        .layer(PropagateRequestIdLayer::new(crate::observability::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(crate::observability::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(crate::observability::keep_usable_request_id))
         .with_state(state.clone())
-}
-
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"})))
-        }
-    }
 }

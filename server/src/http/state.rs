@@ -12,6 +12,7 @@ use crate::{
     config::Cafe24Credentials,
     gateway::Gateways,
     hosts::HostPolicy,
+    observability::Observability,
     payments::PaymentService,
     sandbox::SandboxContext,
     secrets::KeyRing,
@@ -40,6 +41,8 @@ pub struct AppState {
     /// `SANDBOX_API_KEY`: the demo mall's Store API key (sandbox only; never logged).
     pub sandbox_api_key: String,
     pub leptos_options: LeptosOptions,
+    /// Metrics, readiness (`/metrics`, `/readyz`).
+    pub observability: Observability,
 }
 
 impl AppState {

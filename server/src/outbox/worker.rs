@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::{signing::signature_header, SigningKeys};
 use crate::{
     hosts::HostPolicy,
+    observability::{Metrics, Worker},
     store::{now_ms, Acceptance, AfterAttempt, Delivery, OutboxMessage, Signing, Store},
 };
 
@@ -32,6 +33,8 @@ pub struct OutboxWorker {
     pub id: String,
     /// The keys that sign messages with a signing policy (store webhooks).
     pub signing_keys: Option<Arc<dyn SigningKeys>>,
+    /// Attempts by kind and outcome; its passes (worker lag, `/readyz`).
+    pub metrics: Metrics,
 }
 
 /// Deliveries time out well inside the lease.
@@ -44,7 +47,9 @@ impl OutboxWorker {
         let wake = self.store.outbox_signal();
         tracing::info!(worker = %self.id, "outbox worker started");
         while !*shutdown.borrow() {
-            if self.run_once().await == 0 {
+            let attempted = self.run_once().await;
+            self.metrics.pass_done(Worker::Outbox);
+            if attempted == 0 {
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
@@ -75,14 +80,28 @@ impl OutboxWorker {
     }
 
     async fn deliver_and_record(&self, message: &OutboxMessage) {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "outbox",
+            message_id = %message.id,
+            kind = %message.kind,
+            payment_id = message.payment_id.as_deref().unwrap_or(""),
+        );
+        self.deliver_and_record_in_span(message).instrument(span).await;
+        self.metrics.heartbeat(Worker::Outbox);
+    }
+
+    async fn deliver_and_record_in_span(&self, message: &OutboxMessage) {
         let started = now_ms();
         let delivery = self.deliver(message).await;
+        self.metrics.outbox_attempt(&message.kind, matches!(delivery, Delivery::Delivered { .. }));
         match self.store.record_attempt(&self.id, message, started, &delivery, &self.retry_delays).await {
             Ok(AfterAttempt::Delivered) => tracing::debug!(id = %message.id, "delivered"),
             Ok(AfterAttempt::Retry(_)) => {
                 tracing::info!(id = %message.id, kind = %message.kind, ?delivery, "delivery failed; will retry")
             }
             Ok(AfterAttempt::GaveUp) => {
+                self.metrics.outbox_gave_up(&message.kind);
                 tracing::warn!(id = %message.id, kind = %message.kind, ?delivery, "delivery failed for good")
             }
             Ok(AfterAttempt::LeaseLost) => tracing::warn!(id = %message.id, "lease lost during delivery"),

@@ -4,7 +4,7 @@
 
 use super::{Change, PaymentError, PaymentService};
 use crate::{
-    domain::{Outcome, Payment, PaymentEvent, PaymentId, PendingReason, Refusal},
+    domain::{Channel, Outcome, Payment, PaymentEvent, PaymentId, PaymentStatus, PendingReason, Refusal},
     store::{now_ms, EventRecord, EventSource, StatusChange, StoreError, Tx},
 };
 
@@ -22,6 +22,16 @@ pub(super) struct InTx {
     pub enqueued: bool,
     /// The transition's history entry, when there was a transition.
     pub event_id: Option<String>,
+    /// The transition to count once the transaction commits ([`PaymentService::count`]).
+    pub counted: Option<Counted>,
+}
+
+/// A transition as the metrics count it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Counted {
+    channel: Channel,
+    from: PaymentStatus,
+    to: PaymentStatus,
 }
 
 impl PaymentService {
@@ -57,6 +67,7 @@ impl PaymentService {
             self.store.record_event(&mut tx, payment_id, record).await?;
         }
         self.commit(tx, done.enqueued).await?;
+        self.count(done.counted);
         Ok(Applied { payment: self.store.reload(payment_id).await?, outcome: done.outcome })
     }
 
@@ -72,7 +83,7 @@ impl PaymentService {
     ) -> Result<InTx, StoreError> {
         let outcome = payment.state().apply(event);
         let Ok(Outcome::Changed(t)) = &outcome else {
-            return Ok(InTx { payment, outcome, enqueued: false, event_id: None });
+            return Ok(InTx { payment, outcome, enqueued: false, event_id: None, counted: None });
         };
         let failure_reason = event.failure_reason();
         let pending_reason = event.pending_reason();
@@ -109,8 +120,9 @@ impl PaymentService {
                 enqueued = true;
             }
         }
+        let counted = Some(Counted { channel: after.channel, from: t.from, to: t.to });
         let outcome = Ok(Outcome::Changed(*t));
-        Ok(InTx { payment: after, outcome, enqueued, event_id: Some(event_id) })
+        Ok(InTx { payment: after, outcome, enqueued, event_id: Some(event_id), counted })
     }
 
     /// Commits a change; wakes this instance's outbox worker when it enqueued something.
@@ -120,5 +132,12 @@ impl PaymentService {
             self.store.wake_outbox();
         }
         Ok(())
+    }
+
+    /// Counts a transition whose transaction committed.
+    pub(super) fn count(&self, counted: Option<Counted>) {
+        if let Some(Counted { channel, from, to }) = counted {
+            self.metrics.transition(channel, from, to);
+        }
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::{PaymentError, PaymentService};
 use crate::{
     domain::{FailureReason, PaymentId, PaymentStatus, PendingReason},
+    observability::Worker,
     store::{now_ms, MaintenanceJob},
 };
 
@@ -73,6 +74,7 @@ impl Maintenance {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             let report = self.run_once().await;
+            self.payments.metrics().pass_done(Worker::Maintenance);
             if report != MaintenanceReport::default() {
                 tracing::info!(?report, "maintenance pass");
             }
@@ -85,6 +87,8 @@ impl Maintenance {
 
     /// One pass over every job (tests run passes on demand with it).
     pub async fn run_once(&self) -> MaintenanceReport {
+        let metrics = self.payments.metrics();
+        metrics.heartbeat(Worker::Maintenance);
         let mut report = MaintenanceReport::default();
         let after_ms = self.settings.auto_confirm_after.as_millis() as i64;
         for job in [
@@ -104,7 +108,9 @@ impl Maintenance {
                 }
             };
             for id in claimed {
-                match self.act(job, &id).await {
+                metrics.heartbeat(Worker::Maintenance);
+                let span = tracing::info_span!("maintenance", payment_id = %id, channel = tracing::field::Empty);
+                match tracing::Instrument::instrument(self.act(job, &id), span).await {
                     Ok(true) => match job {
                         MaintenanceJob::ExpireIntents => report.expired += 1,
                         MaintenanceJob::ExpireAuthorizations => report.voided += 1,

@@ -37,6 +37,7 @@ pub use webhook::{WebhookOutcome, WebhookSource};
 use crate::{
     domain::{MallId, MerchantCredentials, OrderId, Payment, PaymentId, Refund},
     gateway::{Gateways, PaymentGateway},
+    observability::Metrics,
     secrets::KeyRing,
     store::{PaymentEventRow, Store},
 };
@@ -63,6 +64,8 @@ pub struct PaymentService {
     /// `{APP_URL}`: PGs send webhooks to `{APP_URL}/pg/{gateway}/webhook`.
     public_url: Url,
     settings: CoreSettings,
+    /// Where committed transitions are counted.
+    metrics: Metrics,
 }
 
 impl PaymentService {
@@ -74,7 +77,16 @@ impl PaymentService {
         public_url: Url,
         settings: CoreSettings,
     ) -> Self {
-        PaymentService { store, keys, gateways, notifiers, public_url, settings }
+        PaymentService { store, keys, gateways, notifiers, public_url, settings, metrics: Metrics::default() }
+    }
+
+    /// Counts its committed transitions in `metrics` (the application's).
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        PaymentService { metrics, ..self }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Store {

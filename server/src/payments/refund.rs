@@ -196,6 +196,7 @@ impl PaymentService {
         let mut after = payment.clone();
         let mut enqueued = false;
         let mut event_id = None;
+        let mut counted = None;
         let (status, gateway_refund_id, failure_message) = match outcome {
             RefundOutcome::Succeeded { gateway_refund_id } => {
                 let event = PaymentEvent::Refunded { amount: refund.amount };
@@ -206,6 +207,7 @@ impl PaymentService {
                         after = done.payment;
                         enqueued |= done.enqueued;
                         event_id = done.event_id;
+                        counted = done.counted;
                         (RefundStatus::Succeeded, Some(gateway_refund_id.as_str()), None)
                     }
                     other => {
@@ -247,6 +249,7 @@ impl PaymentService {
             }
         }
         self.commit(tx, enqueued).await?;
+        self.count(counted);
         Ok((self.store.reload(&after.id).await?, settled))
     }
 }

@@ -167,6 +167,7 @@ impl PaymentService {
         // Refused (cannot be from 1): nothing is kept, the transaction is dropped.
         done.outcome.map_err(PaymentError::Refused)?;
         self.commit(tx, done.enqueued).await?;
+        self.count(done.counted);
         Ok(self.store.reload(&payment.id).await?)
     }
 

@@ -202,6 +202,7 @@ impl PaymentService {
             self.store.record_event(&mut tx, &payment.id, record).await?;
         }
         self.commit(tx, done.enqueued).await?;
+        self.count(done.counted);
         done.outcome.map_err(PaymentError::Refused)?;
         Ok(self.store.reload(&payment.id).await?)
     }

@@ -20,7 +20,8 @@ pub use admin::{AdminShop, DeliveryRow, LinkedRow, RecentPayment, ShopListing, S
 pub use cafe24::{Cafe24Payment, Cafe24Refund, Flow, NewCafe24Payment};
 pub use malls::{EnabledShop, ShopRoute};
 pub use outbox::{
-    Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxMessage, OutboxRow, Signing,
+    Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxDue, OutboxMessage, OutboxRow,
+    Signing,
 };
 pub use payments::{
     ChannelData, EventRecord, EventSource, Inserted, MaintenanceJob, NewPayment, OpenedCheckout, PaymentEventRow,
@@ -79,6 +80,8 @@ pub struct Store {
     /// Rung after a commit that enqueued notifications, so this process's worker
     /// delivers them at once instead of at its next poll.
     outbox_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// How long starting a write transaction waited (reported as a metric).
+    write_waits: prometheus_client::metrics::histogram::Histogram,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +156,10 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend, outbox_wake: Default::default() })
+        let write_waits = prometheus_client::metrics::histogram::Histogram::new([
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]);
+        Ok(Store { pool, backend, outbox_wake: Default::default(), write_waits })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -186,10 +192,32 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), so it waits for other writers instead of failing midway;
     /// on PostgreSQL rows are locked with [`Store::lock_clause`].
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
-        Ok(match self.backend {
+        let started = std::time::Instant::now();
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        self.write_waits.observe(started.elapsed().as_secs_f64());
+        Ok(tx)
+    }
+
+    /// The histogram of [`Store::begin_write`]'s waits (the metrics register it).
+    pub fn write_waits(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.write_waits.clone()
+    }
+
+    /// The embedded migrations this database has not applied successfully (by version);
+    /// empty when it is up to date.
+    pub async fn migrations_pending(&self) -> Result<Vec<i64>, StoreError> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE").fetch_all(&self.pool).await?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
     }
 
     /// Appended to a `SELECT` of the row a writer is about to change.

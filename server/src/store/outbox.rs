@@ -173,6 +173,21 @@ pub enum AfterAttempt {
     LeaseLost,
 }
 
+/// What [`Store::outbox_due`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboxDue {
+    pub count: i64,
+    /// When the oldest of them fell due (unix ms).
+    pub oldest_due_at: Option<i64>,
+}
+
+impl OutboxDue {
+    /// How long the oldest has waited at `now` (zero when there is none).
+    pub fn oldest_age(&self, now: i64) -> Duration {
+        self.oldest_due_at.map_or(Duration::ZERO, |at| Duration::from_millis(now.saturating_sub(at).max(0) as u64))
+    }
+}
+
 impl Store {
     /// Enqueues `message` in the transaction of the change that causes it, under the
     /// payment's lock and after the event that causes it (its position in the payment's
@@ -396,6 +411,32 @@ impl Store {
             self.wake_outbox();
         }
         Ok(done.rows_affected())
+    }
+
+    /// Undelivered messages (pending and failed) by kind and status, for the metrics.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kind, status, COUNT(*) FROM outbox WHERE status IN ('pending', 'failed') GROUP BY kind, status",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The messages a worker could claim now and nobody holds (what [`Store::claim_due`]
+    /// would take), and since when the oldest of them is due: a live worker keeps this
+    /// near zero; a receiver that fails holds none of it up (its messages wait for a retry).
+    pub async fn outbox_due(&self, now: i64) -> Result<OutboxDue, StoreError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) \
+             AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
+               AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' \
+               AND earlier.position < outbox.position)",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(OutboxDue { count, oldest_due_at: oldest })
     }
 
     pub async fn outbox_messages(&self, payment_id: &PaymentId) -> Result<Vec<OutboxRow>, StoreError> {

@@ -202,7 +202,11 @@ impl Store {
         for arg in args {
             query = query.bind(arg.to_string());
         }
-        query.fetch_optional(self.pool()).await?.map(Payment::try_from).transpose()
+        let payment = query.fetch_optional(self.pool()).await?.map(Payment::try_from).transpose()?;
+        if let Some(p) = &payment {
+            crate::observability::note_payment(p.id.as_str(), p.channel.as_str());
+        }
+        Ok(payment)
     }
 
     pub async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
@@ -240,7 +244,9 @@ impl Store {
             .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("payment {id} vanished")))?;
-        row.try_into()
+        let payment: Payment = row.try_into()?;
+        crate::observability::note_payment(payment.id.as_str(), payment.channel.as_str());
+        Ok(payment)
     }
 
     /// Appends the event to the payment's history; its id (`evt_…`), which is also the

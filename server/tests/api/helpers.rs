@@ -206,10 +206,21 @@ pub async fn start_with_connectors(
     }
 }
 
-/// `TEST_LOG=1 cargo test …` shows the servers' logs (`RUST_LOG` filters them).
+/// `TEST_LOG=1 cargo test …` shows the servers' logs (`RUST_LOG` filters them);
+/// `TEST_LOG_JSON=<file>` writes them to the file as operators get them with
+/// `LOG_FORMAT=json` (`.dev/test` does, then looks for secrets in it).
 fn show_logs_when_asked() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os("TEST_LOG").is_some() {
+    if let Some(path) = std::env::var_os("TEST_LOG_JSON") {
+        ONCE.call_once(|| {
+            let file = std::fs::File::create(&path).expect("TEST_LOG_JSON names a file that can be written");
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,paybridge=debug,tower_http=debug,sqlx=warn")
+            });
+            let logger = paybridge::observability::json_subscriber(filter, std::sync::Mutex::new(file));
+            let _ = tracing::subscriber::set_global_default(logger);
+        });
+    } else if std::env::var_os("TEST_LOG").is_some() {
         ONCE.call_once(|| {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));

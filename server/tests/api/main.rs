@@ -16,6 +16,7 @@ mod demo_store;
 mod duplicates;
 mod external;
 mod migration;
+mod observability;
 mod outbox;
 mod pages;
 mod panics;
