@@ -108,6 +108,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let app = Application::build(config).await.map_err(|e| e.to_string())?;
     let url = app.state().public_url.base().clone();
     tracing::info!(%url, sandbox, "paybridge is listening");
+    if let Some(port) = app.metrics_port() {
+        tracing::info!(port, "/metrics is served on its own listener (METRICS_ADDR)");
+    }
     if sandbox {
         tracing::info!("demo mall: {}", app.state().url("/demo-mall/"));
         tracing::info!("the demo mall's Store API key (SANDBOX_API_KEY): {sandbox_api_key}");

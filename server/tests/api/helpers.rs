@@ -213,6 +213,9 @@ fn show_logs_when_asked() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     if let Some(path) = std::env::var_os("TEST_LOG_JSON") {
         ONCE.call_once(|| {
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
             let file = std::fs::File::create(&path).expect("TEST_LOG_JSON names a file that can be written");
             let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new("info,paybridge=debug,tower_http=debug,sqlx=warn")
