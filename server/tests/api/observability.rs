@@ -163,22 +163,31 @@ async fn metrics_parse_and_a_payment_moves_them(db: Db) {
     let odd = app.client.get(app.url("/no-such/pay_0123456789abcdef?key=sk_test_secretvalue")).send().await.unwrap();
     assert_eq!(odd.status(), StatusCode::NOT_FOUND);
 
+    // The PG failing: the call is counted as unavailable.
+    app.sandbox_pg("/faults", &[("path", "/v1/checkouts"), ("times", "1"), ("when", "before")]).await;
+    let failing = payment_request(&unique_order_id(), "10.00");
+    let (_, answer) = app.post_json("/api/synchronous-checkout/checkout", &failing).await;
+    assert_ne!(answer["result_code"], "0000", "{answer}");
+
     let (text, after) = scrape(&app).await;
     assert_eq!(value(&after, "paybridge_payment_transitions_total", &request_to_complete), 1.0);
+    let unavailable = [("connector", "sandbox"), ("operation", "create_checkout"), ("outcome", "unavailable")];
+    assert_eq!(value(&after, "paybridge_pg_calls_total", &unavailable), 1.0);
     let checkout = [("route", "/api/synchronous-checkout/checkout"), ("method", "POST"), ("status", "200")];
     assert_eq!(value(&after, "paybridge_http_requests_total", &checkout), 1.0);
     let checkout_timing = [("route", "/api/synchronous-checkout/checkout"), ("method", "POST")];
-    assert_eq!(value(&after, "paybridge_http_request_duration_seconds_count", &checkout_timing), 1.0);
+    assert_eq!(value(&after, "paybridge_http_requests_total", &checkout_timing), 2.0, "and the failed one");
+    assert_eq!(value(&after, "paybridge_http_request_duration_seconds_count", &checkout_timing), 2.0);
     assert_eq!(
         value(&after, "paybridge_http_request_duration_seconds_bucket", &[checkout_timing[0], ("le", "+Inf")]),
-        1.0
+        2.0
     );
     let unmatched = [("route", "unmatched"), ("method", "GET"), ("status", "404")];
     assert!(value(&after, "paybridge_http_requests_total", &unmatched) >= 1.0);
     let pg = [("connector", "sandbox"), ("operation", "create_checkout"), ("outcome", "ok")];
     assert_eq!(value(&after, "paybridge_pg_calls_total", &pg), 1.0);
     assert!(value(&after, "paybridge_pg_calls_total", &[("connector", "sandbox"), ("operation", "get_order")]) >= 1.0);
-    assert_eq!(value(&after, "paybridge_pg_call_duration_seconds_count", &[pg[0], pg[1]]), 1.0);
+    assert_eq!(value(&after, "paybridge_pg_call_duration_seconds_count", &[pg[0], pg[1]]), 2.0);
     assert_eq!(value(&after, "paybridge_db_up", &[]), 1.0);
     assert!(value(&after, "paybridge_db_connections", &[("state", "idle")]) >= 0.0);
     assert!(after.iter().any(|s| s.name == "paybridge_db_connections" && s.labels["state"] == "in_use"));
