@@ -92,6 +92,8 @@ pub struct Application {
     maintenance: Maintenance,
     /// Whether this instance runs the workers (`NOTIFY_WORKER`).
     run_worker: bool,
+    /// `HTTP_HEADER_TIMEOUT`, `HTTP_IDLE_TIMEOUT`, `HTTP_MAX_CONNECTIONS`.
+    connections: http::serve::ConnectionLimits,
 }
 
 impl Application {
@@ -230,6 +232,13 @@ impl Application {
             api_key: config.sandbox_api_key.clone(),
         });
         let router = http::router(&state, sandbox);
+        // Abuse limits (`RATE_LIMITS`), around every route.
+        let limiter = http::limits::Limiter::new(&config.rate_limits);
+        let router = if limiter.is_on() {
+            router.layer(axum::middleware::from_fn_with_state(limiter, http::limits::enforce))
+        } else {
+            router
+        };
         let worker = OutboxWorker {
             store,
             http: notification_client(&state.hosts, delivery_timeout(config.notify_lease))?,
@@ -250,7 +259,15 @@ impl Application {
                 Arc::new(PurgePinLeftovers { store: state.store.clone() }),
             ],
         };
-        Ok(Application { listener, router, state, worker, maintenance, run_worker: config.notify_worker })
+        Ok(Application {
+            listener,
+            router,
+            state,
+            worker,
+            maintenance,
+            run_worker: config.notify_worker,
+            connections: config.connections,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -283,7 +300,8 @@ impl Application {
         };
         let admin = AdminContext::from_ref(&self.state);
         tokio::spawn(async move { admin::service::update_stale_scripttags(&admin).await });
-        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        // Not `axum::serve`: it has no header or idle timeout nor a connection limit.
+        let served = http::serve::serve(self.listener, self.router, self.connections, shutdown).await;
         // Requests are finished; the worker finishes the deliveries in hand and
         // releases the rest for any instance to pick up.
         let _ = stop_worker.send(true);

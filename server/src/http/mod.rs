@@ -2,6 +2,8 @@
 //! routes together, and the middleware around them.
 
 pub mod gateway_webhooks;
+pub mod limits;
+pub mod serve;
 mod state;
 
 use std::sync::{Arc, OnceLock};
