@@ -89,11 +89,15 @@ async fn slow_header_connections_are_closed_while_others_are_served(db: Db) {
         assert!(started.elapsed() < Duration::from_secs(1), "served while the slow clients drip");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mut times = Vec::new();
     for (i, connection) in slow.into_iter().enumerate() {
         let took = connection.await.unwrap().unwrap_or_else(|e| panic!("slow connection {i}: {e}"));
         assert!(took >= Duration::from_millis(900), "connection {i} closed after {took:?}, before the timeout");
         assert!(took < Duration::from_secs(4), "connection {i} closed after {took:?}");
+        times.push(took);
     }
+    let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    eprintln!("50 slow-header connections closed after {first:?} to {last:?} (HTTP_HEADER_TIMEOUT=1s)");
 }
 
 async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout(db: Db) {
@@ -113,6 +117,7 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(db: Db) 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(get_health(&mut stream).await.starts_with("HTTP/1.1 200"), "kept alive past the header timeout");
     let took = closed_within(&mut stream, Duration::from_secs(8)).await.unwrap();
+    eprintln!("an idle kept-alive connection closed after {took:?} (HTTP_IDLE_TIMEOUT=3s)");
     assert!(took >= Duration::from_millis(2900), "closed after {took:?}, before the idle timeout");
     assert!(took < Duration::from_secs(6), "closed after {took:?}");
 }

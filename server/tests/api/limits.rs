@@ -144,6 +144,30 @@ async fn a_store_api_key_past_its_limit_waits_and_another_key_does_not(db: Db) {
     assert_eq!(list(KEY).await.unwrap().status(), StatusCode::OK, "after Retry-After the key works again");
 }
 
+/// Behind a trusted proxy the client is the address it forwards; from anyone else
+/// `X-Forwarded-For` is not believed.
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(db: Db) {
+    let trusted = spawn_app_with(
+        db,
+        &[("RATE_LIMITS", "webhooks=1/m:burst1"), ("RATE_LIMIT_EXEMPT", "none"), ("TRUSTED_PROXIES", "loopback")],
+    )
+    .await;
+    let hook = |app: &TestApp, client: &'static str| {
+        app.client.post(app.url("/pg/sandbox/webhook")).header("x-forwarded-for", client).json(&json!({})).send()
+    };
+    assert_ne!(hook(&trusted, "198.51.100.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(hook(&trusted, "198.51.100.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy; a spoofed hop in front of it changes nothing.
+    assert_ne!(hook(&trusted, "203.0.113.5").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(hook(&trusted, "198.51.100.1, 203.0.113.5").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Not trusted: every request is the peer's, whatever it claims.
+    let (vars, guard) = environment(db, &[("RATE_LIMITS", "webhooks=1/m:burst1"), ("RATE_LIMIT_EXEMPT", "none")]).await;
+    let untrusted = start(vars, guard).await;
+    assert_ne!(hook(&untrusted, "198.51.100.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(hook(&untrusted, "198.51.100.2").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// Development defaults: loopback is exempt, so the tests' and the sandbox's own bursts
 /// are never limited, however low a limit is set.
 async fn loopback_is_exempt_by_default_in_development(db: Db) {
@@ -160,5 +184,6 @@ crate::on_both_databases!(
     unsigned_webhooks_past_the_limit_wait_as_told,
     buyer_pages_and_the_launch_past_the_limit_are_told_to_wait,
     a_store_api_key_past_its_limit_waits_and_another_key_does_not,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit,
     loopback_is_exempt_by_default_in_development,
 );
