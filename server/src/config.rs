@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use url::Url;
 
-use crate::{hosts::HostPattern, secrets::KeyRing};
+use crate::{
+    hosts::HostPattern,
+    http::{limits::RateLimits, serve::ConnectionLimits},
+    secrets::KeyRing,
+};
 
 /// The development credentials used when `CAFE24_*` are not set. They are public
 /// knowledge (printed at start) and refused in production.
@@ -108,6 +112,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `METRICS_ADDR`, `LOG_FORMAT`, `READY_OUTBOX_MAX_AGE`, `READY_WORKER_MAX_LAG`.
     pub observability: crate::observability::Settings,
+    /// `RATE_LIMITS`, `RATE_LIMIT_EXEMPT`, `TRUSTED_PROXIES` (see `http::limits`).
+    pub rate_limits: RateLimits,
+    /// `HTTP_HEADER_TIMEOUT`, `HTTP_IDLE_TIMEOUT`, `HTTP_MAX_CONNECTIONS` (see `http::serve`).
+    pub connections: ConnectionLimits,
 }
 
 impl Config {
@@ -245,6 +253,8 @@ impl Config {
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
         let observability = crate::observability::Settings::from_lookup(&get)?;
 
+        let (rate_limits, connections) = limits(&get, production)?;
+
         Ok(Config {
             production,
             database_url,
@@ -270,8 +280,48 @@ impl Config {
             site_root,
             data_dir,
             observability,
+            rate_limits,
+            connections,
         })
     }
+}
+
+/// Abuse limits and connection limits. Loopback is exempt from the rate limits by
+/// default in development (the sandbox's own calls, the tests' bursts), nobody in
+/// production.
+fn limits(
+    get: &impl Fn(&str) -> Option<String>,
+    production: bool,
+) -> Result<(RateLimits, ConnectionLimits), ConfigError> {
+    let rates = RateLimits::parse(get("RATE_LIMITS").as_deref()).map_err(|e| bad("RATE_LIMITS", e))?;
+    let exempt = get("RATE_LIMIT_EXEMPT").unwrap_or_else(|| if production { "none" } else { "loopback" }.to_owned());
+    let exempt = RateLimits::parse_networks(&exempt).map_err(|e| bad("RATE_LIMIT_EXEMPT", e))?;
+    let trusted_proxies = RateLimits::parse_networks(&get("TRUSTED_PROXIES").unwrap_or_default())
+        .map_err(|e| bad("TRUSTED_PROXIES", e))?;
+
+    let defaults = ConnectionLimits::default();
+    let timeout = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        let Some(raw) = get(name) else { return Ok(default) };
+        match parse_delays(&raw) {
+            Ok(one) if one.len() == 1 && one[0] >= Duration::from_millis(100) => Ok(one[0]),
+            Ok(_) => Err(bad(name, "must be one duration of at least 100ms, like 10s")),
+            Err(e) => Err(bad(name, e)),
+        }
+    };
+    let header_timeout = timeout("HTTP_HEADER_TIMEOUT", defaults.header_timeout)?;
+    let idle_timeout = timeout("HTTP_IDLE_TIMEOUT", defaults.idle_timeout)?;
+    let max_connections = match get("HTTP_MAX_CONNECTIONS") {
+        None => defaults.max_connections,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| bad("HTTP_MAX_CONNECTIONS", "must be a number from 1 to 1000000"))?,
+    };
+    Ok((
+        RateLimits { rates, exempt, trusted_proxies },
+        ConnectionLimits { header_timeout, idle_timeout, max_connections },
+    ))
 }
 
 fn cafe24_credentials(
@@ -383,11 +433,47 @@ mod tests {
             ("SANDBOX", "maybe"),
             ("APP_ENV", "staging"),
             ("CAFE24_API_BASE", "not a url"),
+            ("RATE_LIMITS", "webhooks=fast"),
+            ("RATE_LIMIT_EXEMPT", "localhost"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("HTTP_HEADER_TIMEOUT", "50ms"),
+            ("HTTP_IDLE_TIMEOUT", "soon"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");
             assert!(err.to_string().starts_with(var));
         }
+    }
+
+    #[test]
+    fn limits_default_to_production_values_with_loopback_exempt_only_in_development() {
+        use crate::http::limits::Class;
+        let dev = config(&[]).unwrap();
+        assert!(dev.rate_limits.rates.iter().all(|(class, rate)| *rate == Some(class.default_rate())));
+        assert!(dev.rate_limits.exempt.iter().any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));
+        assert!(dev.rate_limits.trusted_proxies.is_empty());
+        assert_eq!(dev.connections, ConnectionLimits::default());
+        let set = config(&[
+            ("RATE_LIMITS", "pages=off,webhooks=5/s"),
+            ("RATE_LIMIT_EXEMPT", "none"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("HTTP_HEADER_TIMEOUT", "1s"),
+            ("HTTP_IDLE_TIMEOUT", "2m"),
+            ("HTTP_MAX_CONNECTIONS", "50"),
+        ])
+        .unwrap();
+        assert!(set.rate_limits.rates.contains(&(Class::Pages, None)));
+        assert!(set.rate_limits.exempt.is_empty());
+        assert_eq!(set.rate_limits.trusted_proxies.len(), 1);
+        assert_eq!(
+            set.connections,
+            ConnectionLimits {
+                header_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(120),
+                max_connections: 50
+            }
+        );
     }
 
     #[test]
@@ -404,6 +490,7 @@ mod tests {
         ];
         let c = config(&full).unwrap();
         assert!(c.production && !c.sandbox && c.cafe24.dev_defaults.is_empty());
+        assert!(c.rate_limits.exempt.is_empty(), "nobody is exempt from the limits in production");
         assert_eq!(c.cafe24.webhook_key, None, "no development webhook key in production");
         let without_key: Vec<_> = full.iter().copied().filter(|(k, _)| *k != "ENCRYPTION_KEY").collect();
         assert_eq!(config(&without_key).unwrap_err().variable, "ENCRYPTION_KEY");

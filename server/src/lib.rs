@@ -13,6 +13,7 @@ pub mod domain;
 pub mod gateway;
 pub mod hosts;
 pub mod http;
+pub mod json;
 pub mod observability;
 pub mod outbox;
 pub mod payments;

@@ -95,6 +95,8 @@ pub struct Application {
     maintenance: Maintenance,
     /// Whether this instance runs the workers (`NOTIFY_WORKER`).
     run_worker: bool,
+    /// `HTTP_HEADER_TIMEOUT`, `HTTP_IDLE_TIMEOUT`, `HTTP_MAX_CONNECTIONS`.
+    connections: http::serve::ConnectionLimits,
 }
 
 impl Application {
@@ -244,7 +246,7 @@ impl Application {
             pg: sandbox::pg::SandboxPg { store: store.clone(), base_url: sandbox_pg_url, http },
             api_key: config.sandbox_api_key.clone(),
         });
-        let router = http::router(&state, sandbox);
+        let router = http::router(&state, sandbox, http::limits::Limiter::new(&config.rate_limits));
         let worker = OutboxWorker {
             store,
             http: notification_client(&state.hosts, delivery_timeout(config.notify_lease))?,
@@ -278,6 +280,7 @@ impl Application {
             worker,
             maintenance,
             run_worker: config.notify_worker,
+            connections: config.connections,
         })
     }
 
@@ -328,7 +331,8 @@ impl Application {
         }
         let admin = AdminContext::from_ref(&self.state);
         tokio::spawn(async move { admin::service::update_stale_scripttags(&admin).await });
-        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        // Not `axum::serve`: it has no header or idle timeout nor a connection limit.
+        let served = http::serve::serve(self.listener, self.router, self.connections, shutdown).await;
         // Requests are finished; the worker finishes the deliveries in hand and
         // releases the rest for any instance to pick up.
         let _ = stop_worker.send(true);

@@ -168,7 +168,10 @@ fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Adm
     let parsed = if is_form {
         serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
     } else {
-        serde_json::from_slice(body).map_err(|e| e.to_string())
+        // A member named twice is refused rather than read as its last value.
+        crate::json::parse_strict(body)
+            .map_err(|e| e.to_string())
+            .and_then(|value| serde_json::from_value(value).map_err(|e| e.to_string()))
     };
     parsed.map_err(|e| AdminError::new(AdminErrorKind::Invalid, format!("the request body cannot be read: {e}")))
 }

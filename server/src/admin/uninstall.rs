@@ -46,7 +46,10 @@ pub async fn cafe24_webhook(State(app): State<AdminContext>, headers: HeaderMap,
     if !constant_time_eq(expected, given) {
         return answer(StatusCode::FORBIDDEN, "refused", "x-api-key is missing or wrong");
     }
-    let event: Cafe24Webhook = match serde_json::from_slice(&body) {
+    let event: Cafe24Webhook = match crate::json::parse_strict(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|value| serde_json::from_value(value).map_err(|e| e.to_string()))
+    {
         Ok(event) => event,
         Err(e) => return answer(StatusCode::BAD_REQUEST, "refused", &format!("not a Cafe24 webhook: {e}")),
     };

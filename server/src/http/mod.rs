@@ -2,6 +2,8 @@
 //! routes together, and the middleware around them.
 
 pub mod gateway_webhooks;
+pub mod limits;
+pub mod serve;
 mod state;
 
 use std::sync::{Arc, OnceLock};
@@ -50,7 +52,9 @@ fn page_routes() -> Vec<AxumRouteListing> {
         .clone()
 }
 
-pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
+/// `limiter`: the abuse limits (`RATE_LIMITS`), inside the metrics and the request id (a
+/// 429 is counted and carries its id) and before any route's work.
+pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limits::Limiter) -> Router {
     let routes = page_routes();
     let admin: Arc<dyn AdminPort> = Arc::new(AdminService::new(AdminContext::from_ref(state)));
     let review: Arc<dyn ReviewPort> = Arc::new(ReviewService::new(Cafe24Context::from_ref(state)));
@@ -97,6 +101,7 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
         // Innermost layers answer a panic in their channel's shape; this one catches the
         // rest (the launch, pages and their server functions, the sandbox).
         .layer(crate::web::catch_panics(crate::web::panic_page))
+        .layer(axum::middleware::from_fn_with_state(limiter, limits::enforce))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

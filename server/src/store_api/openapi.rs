@@ -124,6 +124,12 @@ fn add_shared_answers(document: &mut Document) {
                 "`api_error`: a fault of ours; nothing was changed (the details are only in our log)",
                 None,
             );
+            answer(
+                op,
+                "429",
+                "`rate_limited` (type `rate_limit_error`): this key sent more calls than `RATE_LIMITS` lets it; send it again after `Retry-After` seconds",
+                Some(("Retry-After", "seconds to wait before sending the request again")),
+            );
             if with_id {
                 answer(
                     op,
@@ -148,7 +154,7 @@ fn add_shared_answers(document: &mut Document) {
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
                     .build(),
             ));
-            answer(op, "400", "`parameter_missing`, `parameter_invalid`, `invalid_json`, `idempotency_key_required`, `idempotency_key_invalid`", None);
+            answer(op, "400", "`parameter_missing`, `parameter_invalid`, `parameter_duplicated` (a member named twice, `param` says where), `invalid_json`, `idempotency_key_required`, `idempotency_key_invalid`", None);
             answer(op, "409", "`idempotency_key_in_use`: a request with this key is still being processed; try again after `Retry-After` seconds", Some(("Retry-After", "seconds to wait before sending the request again (with `idempotency_key_in_use`)")));
             answer(op, "413", "`body_too_large`: the body is over 64 KiB", None);
             answer(op, "415", "`unsupported_media_type`: the body is not `application/json`", None);

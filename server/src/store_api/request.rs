@@ -1,6 +1,7 @@
 //! What every Store API call goes through (SPEC §8.1): the key in `Authorization:
 //! Bearer …` (401 otherwise), a JSON body of at most 64 KiB (415, 413, 400), its fields
-//! parsed with the name of the one that failed, and for every POST the
+//! parsed with the name of the one that failed (a field named twice is refused, 400
+//! `parameter_duplicated`), and for every POST the
 //! `Idempotency-Key` (400 without it) with the record in the database that makes a
 //! repeated request answer the first one's result — across instances.
 
@@ -25,6 +26,7 @@ use super::{
 };
 use crate::{
     domain::MallId,
+    json::StrictJsonError,
     store::{
         idempotency_answer_context, is_sealed_answer, IdempotencyBegin, IdempotencyEnd, IdempotencyLease,
         IdempotencyRequest,
@@ -119,8 +121,18 @@ impl Body {
         if self.bytes.is_empty() {
             return Ok(Value::Object(Default::default()));
         }
-        serde_json::from_slice(&self.bytes).map_err(|e| {
-            ApiError::invalid(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not JSON: {e}"))
+        // A member named twice is refused (anywhere in the body), not read as its last
+        // value: something in front of us may have read the first.
+        crate::json::parse_strict(&self.bytes).map_err(|e| match e {
+            StrictJsonError::Malformed(e) => {
+                ApiError::invalid(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not JSON: {e}"))
+            }
+            StrictJsonError::Duplicate(path) => ApiError::invalid(
+                StatusCode::BAD_REQUEST,
+                "parameter_duplicated",
+                format!("{path} is given more than once"),
+            )
+            .at(&path),
         })
     }
 }

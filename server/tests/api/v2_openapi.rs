@@ -101,9 +101,10 @@ async fn the_openapi_document_is_the_router_and_the_contract(db: Db) {
         let op = &document["paths"][path][method.to_lowercase()];
         assert!(op["security"].is_array(), "{what} names its security");
         assert!(op["summary"].is_string(), "{what} has a summary");
-        for status in ["401", "500"] {
+        for status in ["401", "429", "500"] {
             error_answer(op, status, &what);
         }
+        assert!(op["responses"]["429"]["headers"]["Retry-After"].is_object(), "{what}: 429 names Retry-After");
         if path.contains('{') {
             error_answer(op, "404", &what);
         }
