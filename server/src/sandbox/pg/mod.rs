@@ -70,7 +70,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/orders/{code}/expire-authorization", post(authorizations::expire))
         .route("/orders/{code}/approve-outcome", post(authorizations::set_approve_outcome))
         .route("/checkout/{code}", get(page::hosted_page))
-        .route("/checkout/{code}/{action}", post(page::buyer_action))
+        .route(
+            "/checkout/{code}/{action}",
+            post(page::buyer_action).route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject)),
+        )
         .route("/registrations/{code}", get(vault::hosted_page).post(vault::submit_card))
         .route("/registrations/{code}/cancel", post(vault::cancel))
         .route("/registrations/{code}/return", post(vault::return_to_merchant))
