@@ -89,6 +89,9 @@ pub struct Config {
     pub intent_expiry: Duration,
     pub capture_window: Duration,
     pub auto_confirm_after: Duration,
+    /// `RECONCILE_AFTER` (default 10m): how long a PG call (a checkout, a refund, a
+    /// capture or void) may go unanswered before the reconciliation worker asks the PG.
+    pub reconcile_after: Duration,
     /// `SANDBOX_API_KEY`: the demo mall's Store API key (sandbox only).
     pub sandbox_api_key: String,
     /// `NOTIFY_WORKER`: whether this instance delivers notifications (on by default; an
@@ -202,6 +205,7 @@ impl Config {
         let intent_expiry = one_duration("INTENT_EXPIRY", "30m")?;
         let capture_window = one_duration("CAPTURE_WINDOW", "7d")?;
         let auto_confirm_after = one_duration("AUTO_CONFIRM_AFTER", "7d")?;
+        let reconcile_after = one_duration("RECONCILE_AFTER", "10m")?;
         let sandbox_api_key = get("SANDBOX_API_KEY").unwrap_or_else(|| DEFAULT_SANDBOX_API_KEY.to_owned());
         if !sandbox_api_key.starts_with("sk_test_") || sandbox_api_key.len() < 16 {
             return Err(bad("SANDBOX_API_KEY", "must start with sk_test_ and be at least 16 characters"));
@@ -258,6 +262,7 @@ impl Config {
             intent_expiry,
             capture_window,
             auto_confirm_after,
+            reconcile_after,
             sandbox_api_key,
             sandbox,
             sandbox_pg_url,

@@ -19,6 +19,7 @@ mod migration;
 mod outbox;
 mod pages;
 mod panics;
+mod reconciliation;
 mod sandbox_pg;
 mod secrets;
 mod server;
