@@ -39,13 +39,13 @@ impl PaymentService {
         if self.store.registration(id).await?.is_some() {
             return Ok(false);
         }
-        let order = self.gateway_order(&payment).await?;
-        if let Some(event) = event_for(&payment, order.status, order.amount, order.captured) {
-            return self.apply_reconciled(&payment, event, "checkout").await;
-        }
-        // Still open at the PG: asked again only when its age has doubled.
+        // Asked now: again only when its age has doubled (also after an error here).
         self.store.set_reconciled_at(id, now).await?;
-        Ok(false)
+        let order = self.gateway_order(&payment).await?;
+        match event_for(&payment, order.status, order.amount, order.captured) {
+            Some(event) => self.apply_reconciled(&payment, event, "checkout").await,
+            None => Ok(false),
+        }
     }
 
     /// An authorization whose capture or void was asked at least `after_ms` ago without
@@ -53,9 +53,12 @@ impl PaymentService {
     pub async fn reconcile_authorization(&self, id: &PaymentId, after_ms: i64) -> Result<bool, PaymentError> {
         let Some(payment) = self.payment(id).await? else { return Ok(false) };
         let Some(since) = self.store.pg_call_since(id).await? else { return Ok(false) };
-        if payment.status != PaymentStatus::Pending || since > now_ms() - after_ms {
+        let now = now_ms();
+        if payment.status != PaymentStatus::Pending || since > now - after_ms {
             return Ok(false);
         }
+        // Asked now: not again before `RECONCILE_AFTER` (also after an error here).
+        self.store.set_reconciled_at(id, now).await?;
         // A void writes its reason before asking the PG; a capture does not.
         let what = if payment.failure_reason.is_some() { "void" } else { "capture" };
         let order = self.gateway_order(&payment).await?;
@@ -97,6 +100,8 @@ impl PaymentService {
         if stale.is_empty() {
             return Ok(0);
         }
+        // Asked now: not again before `RECONCILE_AFTER` (also after an error here).
+        self.store.set_reconciled_at(id, now).await?;
         let (gateway, credentials, tid) = self.at_gateway(&payment).await?;
         let mut finished = 0;
         for refund in &stale {
@@ -121,7 +126,6 @@ impl PaymentService {
             let (_, _, done) = self.settle_refund(&refund.id, &outcome, Some(refund)).await?;
             finished += usize::from(done);
         }
-        self.store.set_reconciled_at(id, now).await?;
         Ok(finished)
     }
 

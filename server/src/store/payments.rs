@@ -144,10 +144,12 @@ pub enum MaintenanceJob {
     /// their age doubles (card registrations are left to their own expiry).
     ReconcileCheckouts { after_ms: i64 },
     /// Reconciliation: payments with a refund reserved but not confirmed (requested,
-    /// outcome unknown, or pending at the PG) untouched for at least this long (ms).
+    /// outcome unknown, or pending at the PG) untouched for at least this long (ms), and
+    /// not asked about within that time.
     ReconcileRefunds { after_ms: i64 },
     /// Reconciliation: authorizations (5) whose capture or void was asked of the PG at
-    /// least this long ago (ms) without its answer applied.
+    /// least this long ago (ms) without its answer applied (and not asked about within
+    /// that time).
     ReconcileAuthorizations { after_ms: i64 },
 }
 
@@ -529,7 +531,10 @@ impl Store {
                  AND (reconciled_at IS NULL OR reconciled_at <= $2 - {after_ms})"
             ),
             MaintenanceJob::ReconcileAuthorizations { after_ms } => {
-                format!("status = 5 AND pg_call_since IS NOT NULL AND pg_call_since <= $2 - {after_ms}")
+                format!(
+                    "status = 5 AND pg_call_since IS NOT NULL AND pg_call_since <= $2 - {after_ms} \
+                     AND (reconciled_at IS NULL OR reconciled_at <= $2 - {after_ms})"
+                )
             }
         };
         let skip_locked = match self.backend() {
