@@ -369,6 +369,8 @@ mod tests {
             vec![Duration::from_secs(30), Duration::from_secs(300), Duration::from_secs(1800)]
         );
         assert_eq!(c.allowed_hosts.len(), 3);
+        assert_eq!(c.reconcile_after, Duration::from_secs(600));
+        assert_eq!(config(&[("RECONCILE_AFTER", "90s")]).unwrap().reconcile_after, Duration::from_secs(90));
     }
 
     #[test]
@@ -384,6 +386,7 @@ mod tests {
             ("SANDBOX", "maybe"),
             ("APP_ENV", "staging"),
             ("CAFE24_API_BASE", "not a url"),
+            ("RECONCILE_AFTER", "0s"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");

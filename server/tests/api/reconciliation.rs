@@ -251,16 +251,7 @@ async fn a_checkout_whose_answer_was_lost_is_finished_and_told_by_webhook(db: Db
     let intent = app.intent(json!({})).await;
     let id = intent["id"].as_str().unwrap().to_owned();
     lose_answers(&app, "checkout", 1).await;
-    let checkout = intent["pgResponse"]["checkoutUrl"].as_str().unwrap();
-    let pressed = app.client.post(format!("{checkout}/approve")).send().await;
-    let lost = match pressed {
-        Err(e) => e.to_string(),
-        Ok(response) => match response.bytes().await {
-            Err(e) => e.to_string(),
-            Ok(body) => panic!("the buyer got an answer: {body:?}"),
-        },
-    };
-    assert!(!lost.is_empty(), "a connection error");
+    press_and_lose_the_answer(&app, intent["pgResponse"]["checkoutUrl"].as_str().unwrap(), "approve").await;
     let tid = intent["pgResponse"]["checkoutCode"].as_str().unwrap();
     assert_eq!(pg_order(&app, tid).await.0, "paid", "paid at the PG");
     app.pg_settled().await;
@@ -273,6 +264,42 @@ async fn a_checkout_whose_answer_was_lost_is_finished_and_told_by_webhook(db: Db
     assert_eq!(events_of(&app, &id, "reconciled").await.len(), 1);
     app.deliver_until("kind = 'webhook.payment.completed' AND status = 'delivered'", 1, SECONDS).await;
     assert_eq!(hooks_of_type(&store, "payment.completed"), 1);
+}
+
+/// The buyer presses a button on the sandbox PG's page and gets no answer at all.
+async fn press_and_lose_the_answer(app: &TestApp, checkout_url: &str, button: &str) {
+    match app.client.post(format!("{checkout_url}/{button}")).send().await {
+        Err(e) => assert!(!e.to_string().is_empty()),
+        Ok(response) => {
+            let status = response.status();
+            assert!(response.bytes().await.is_err(), "the buyer got an answer ({status})");
+        }
+    }
+}
+
+async fn a_cafe24_async_checkout_whose_answer_was_lost_is_finished_and_told_by_its_noty(db: Db) {
+    let app = app_without_workers(db).await;
+    let cafe24 = Receiver::start().await;
+    let order_id = unique_order_id();
+    let payment_url = app.request_async_payment(&order_id, "3065.00", &cafe24.url("/noty")).await;
+    lose_answers(&app, "checkout", 1).await;
+    press_and_lose_the_answer(&app, &payment_url, "approve").await;
+    let payment = app.payment(&order_id).await;
+    let (id, tid) = (payment.id.to_string(), payment.tid.clone().unwrap());
+    assert_eq!(pg_order(&app, &tid).await.0, "paid", "paid at the PG");
+    app.pg_settled().await;
+    assert_eq!(app.payment(&order_id).await.status.code(), 1, "no webhook, no return: still open here");
+    assert_eq!(app.count("outbox").await, 0);
+
+    assert_eq!(reconcile(&app, 1).await, 1);
+    assert_eq!(app.payment(&order_id).await.status.code(), 2);
+    assert_eq!(events_of(&app, &id, "payment.completed").await.len(), 1);
+    assert_eq!(events_of(&app, &id, "reconciled").await.len(), 1);
+    assert!(events_of(&app, &id, "admin.alert").await.is_empty());
+    app.deliver_until("kind = 'cafe24.payment_noty' AND status = 'delivered'", 1, SECONDS).await;
+    let noty = cafe24.received("/noty");
+    assert_eq!(noty.len(), 1, "one payment noty");
+    assert!(noty[0].body.contains("payed_tf=T") && noty[0].body.contains("result_code=0000"), "{}", noty[0].body);
 }
 
 async fn an_open_checkout_is_asked_again_only_as_its_age_doubles(db: Db) {
@@ -403,6 +430,7 @@ crate::on_both_databases!(
     a_store_api_capture_whose_answer_was_lost_is_finished_and_told_by_webhook,
     a_store_api_void_whose_answer_was_lost_is_finished_and_told_by_webhook,
     a_checkout_whose_answer_was_lost_is_finished_and_told_by_webhook,
+    a_cafe24_async_checkout_whose_answer_was_lost_is_finished_and_told_by_its_noty,
     an_open_checkout_is_asked_again_only_as_its_age_doubles,
     two_instances_reconciling_at_once_finish_each_payment_once,
     a_reconciliation_pass_that_dies_half_way_leaves_the_payment_to_the_next,

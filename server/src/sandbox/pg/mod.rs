@@ -4,7 +4,7 @@
 //! (capture, void), checkouts the merchant finalizes with one-time `authData`, and fault
 //! switches for tests (refuse or hold the next refund, send an order's webhooks unsigned,
 //! decline the next approval, expire an authorization, answer API calls 503 before or
-//! after doing what they ask), and a card vault (hosted registration page, charges by
+//! after doing what they ask, lose an operation's answer and webhooks altogether), and a card vault (hosted registration page, charges by
 //! token, deletion). Its records live in the `sandbox_pg_*` tables.
 
 mod authorizations;
