@@ -93,6 +93,9 @@ pub struct Config {
     pub intent_expiry: Duration,
     pub capture_window: Duration,
     pub auto_confirm_after: Duration,
+    /// `RECONCILE_AFTER` (default 10m): how long a PG call (a checkout, a refund, a
+    /// capture or void) may go unanswered before the reconciliation worker asks the PG.
+    pub reconcile_after: Duration,
     /// `SANDBOX_API_KEY`: the demo mall's Store API key (sandbox only).
     pub sandbox_api_key: String,
     /// `NOTIFY_WORKER`: whether this instance delivers notifications (on by default; an
@@ -212,6 +215,7 @@ impl Config {
         let intent_expiry = one_duration("INTENT_EXPIRY", "30m")?;
         let capture_window = one_duration("CAPTURE_WINDOW", "7d")?;
         let auto_confirm_after = one_duration("AUTO_CONFIRM_AFTER", "7d")?;
+        let reconcile_after = one_duration("RECONCILE_AFTER", "10m")?;
         let sandbox_api_key = get("SANDBOX_API_KEY").unwrap_or_else(|| DEFAULT_SANDBOX_API_KEY.to_owned());
         if !sandbox_api_key.starts_with("sk_test_") || sandbox_api_key.len() < 16 {
             return Err(bad("SANDBOX_API_KEY", "must start with sk_test_ and be at least 16 characters"));
@@ -271,6 +275,7 @@ impl Config {
             intent_expiry,
             capture_window,
             auto_confirm_after,
+            reconcile_after,
             sandbox_api_key,
             sandbox,
             sandbox_pg_url,
@@ -418,6 +423,8 @@ mod tests {
             vec![Duration::from_secs(30), Duration::from_secs(300), Duration::from_secs(1800)]
         );
         assert_eq!(c.allowed_hosts.len(), 3);
+        assert_eq!(c.reconcile_after, Duration::from_secs(600));
+        assert_eq!(config(&[("RECONCILE_AFTER", "90s")]).unwrap().reconcile_after, Duration::from_secs(90));
     }
 
     #[test]
@@ -439,6 +446,7 @@ mod tests {
             ("HTTP_HEADER_TIMEOUT", "50ms"),
             ("HTTP_IDLE_TIMEOUT", "soon"),
             ("HTTP_MAX_CONNECTIONS", "0"),
+            ("RECONCILE_AFTER", "0s"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");

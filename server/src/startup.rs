@@ -261,6 +261,7 @@ impl Application {
             payments: state.payments.clone(),
             settings: MaintenanceSettings {
                 auto_confirm_after: config.auto_confirm_after,
+                reconcile_after: config.reconcile_after,
                 ..MaintenanceSettings::default()
             },
             chores: vec![

@@ -227,7 +227,11 @@ fn Overview(
                             <tr>
                                 <td>{p.order_id} <span class="muted">" (" {p.flow} ")"</span></td>
                                 <td>{p.amount} " " {p.currency}</td>
-                                <td>{p.status} " (" {p.status_code} ")"</td>
+                                <td>{p.status} " (" {p.status_code} ")"
+                                    {p.alerts.into_iter().map(|a| view! {
+                                        <p class="error" role="alert" data-testid="payment-alert">"⚠ " {a}</p>
+                                    }).collect_view()}
+                                </td>
                                 <td><details><summary>{p.events.len()}</summary><ol>
                                     {p.events.into_iter().map(|e| view! {
                                         <li><code>{e.kind}</code> {e.to_status.map(|s| format!(" → {s}"))} " " <span class="muted">{e.detail}</span></li>

@@ -48,6 +48,10 @@ pub struct PaymentView {
     pub flow: String,
     pub created_at: i64,
     pub events: Vec<EventView>,
+    /// Alerts for the merchant on this payment (`admin.alert` entries of its history: a
+    /// change the channel could not be told, like a reconciled synchronous cancel).
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -151,7 +151,11 @@ impl AdminService {
                     .parse::<crate::domain::Currency>()
                     .map(|c| crate::domain::Money::new(p.amount_minor, c).to_major_string())
                     .unwrap_or_else(|_| p.amount_minor.to_string());
+                // What the reconciliation worker finished without the channel hearing of it.
+                let alerts =
+                    events.iter().filter(|e| e.kind == "admin.alert").filter_map(|e| e.detail.clone()).collect();
                 PaymentView {
+                    alerts,
                     order_id: p.order_id,
                     shop_no: p.shop_no,
                     amount,
@@ -389,7 +393,7 @@ impl AdminPort for AdminService {
         let credentials = linkable_credentials(&request)?;
         match self.gateway(&credentials.gateway)?.verify_credentials(&credentials).await {
             Ok(_) => {}
-            Err(GatewayError::Rejected(_)) => {
+            Err(GatewayError::Rejected(_) | GatewayError::NotFound(_)) => {
                 return Err(
                     error(AdminErrorKind::Invalid, "the payment company refused these credentials").at("secret_key")
                 )

@@ -268,6 +268,10 @@ pub enum GatewayError {
     /// The PG answered and said no (bad credentials, unsupported currency, …).
     #[error("the payment company refused: {0}")]
     Rejected(String),
+    /// The PG answered that it has no such record (a refund it never made, …): a
+    /// refusal everywhere, and for the reconciliation worker proof that nothing was done.
+    #[error("the payment company has no such record: {0}")]
+    NotFound(String),
     /// No usable answer: timeout, connection failure, 5xx.
     #[error("the payment company is unavailable: {0}")]
     Unavailable(String),

@@ -159,7 +159,9 @@ impl SandboxGateway {
         let message = serde_json::from_slice::<ErrorBody>(body)
             .map(|b| b.error.message)
             .unwrap_or_else(|_| format!("HTTP {status}"));
-        if status.is_client_error() {
+        if status == reqwest::StatusCode::NOT_FOUND {
+            GatewayError::NotFound(message)
+        } else if status.is_client_error() {
             GatewayError::Rejected(message)
         } else {
             GatewayError::Unavailable(message)

@@ -110,6 +110,8 @@ impl Worker {
 pub enum GatewayOutcome {
     Ok,
     Rejected,
+    /// The PG has no such record (a refund it never made).
+    NotFound,
     Unavailable,
     ProtocolError,
 }
@@ -119,6 +121,7 @@ impl GatewayOutcome {
         match result {
             Ok(_) => GatewayOutcome::Ok,
             Err(GatewayError::Rejected(_)) => GatewayOutcome::Rejected,
+            Err(GatewayError::NotFound(_)) => GatewayOutcome::NotFound,
             Err(GatewayError::Unavailable(_)) => GatewayOutcome::Unavailable,
             Err(GatewayError::Protocol(_)) => GatewayOutcome::ProtocolError,
         }
@@ -128,6 +131,7 @@ impl GatewayOutcome {
         match self {
             GatewayOutcome::Ok => "ok",
             GatewayOutcome::Rejected => "rejected",
+            GatewayOutcome::NotFound => "not_found",
             GatewayOutcome::Unavailable => "unavailable",
             GatewayOutcome::ProtocolError => "protocol_error",
         }

@@ -10,7 +10,7 @@
 use super::{sync::event_for, Applied, PaymentError, PaymentService};
 use crate::{
     domain::{CaptureMethod, FailureReason, Money, Payment, PaymentEvent, PaymentStatus, PendingReason},
-    gateway::{GatewayOrder, OrderStatus},
+    gateway::{GatewayError, GatewayOrder, OrderStatus},
     store::{now_ms, EventRecord, EventSource},
 };
 
@@ -93,10 +93,18 @@ impl PaymentService {
             return Err(PaymentError::AuthorizationExpired);
         }
         let (gateway, credentials, tid) = self.at_gateway(payment).await?;
-        let order = gateway.capture(&credentials, tid, amount).await.map_err(|e| match e {
-            crate::gateway::GatewayError::Rejected(m) if m.contains("expired") => PaymentError::AuthorizationExpired,
-            other => other.into(),
-        })?;
+        // Marked before the PG is asked: if its answer is lost, the reconciliation worker
+        // finds the capture and asks the PG how it ended (the transition clears the mark).
+        self.store.mark_pg_call(&payment.id, Some(now_ms())).await?;
+        let order = match gateway.capture(&credentials, tid, amount).await {
+            Ok(order) => order,
+            Err(e) => {
+                return Err(match self.pg_call_failed(payment, e).await {
+                    GatewayError::Rejected(m) if m.contains("expired") => PaymentError::AuthorizationExpired,
+                    other => other.into(),
+                })
+            }
+        };
         // The PG captured: whatever fails now, the capture was done.
         self.apply_order(payment, order, source).await.map_err(PaymentError::after_change)
     }
@@ -123,7 +131,10 @@ impl PaymentService {
         self.record_void_reason(payment, reason, source).await?;
         // From here on the void's reason is in the history: every error is after a change.
         let voided = async {
-            let order = gateway.void(&credentials, tid).await?;
+            let order = match gateway.void(&credentials, tid).await {
+                Ok(order) => order,
+                Err(e) => return Err(self.pg_call_failed(payment, e).await.into()),
+            };
             if order.status != OrderStatus::Voided {
                 return self.apply_order(payment, order, "gateway").await;
             }
@@ -133,6 +144,18 @@ impl PaymentService {
             Ok(payment)
         };
         voided.await.map_err(PaymentError::after_change)
+    }
+
+    /// A capture or void the PG did not do: a definite refusal clears the payment's mark
+    /// (the PG answered; nothing is left to find out), no answer keeps it for the
+    /// reconciliation worker.
+    async fn pg_call_failed(&self, payment: &Payment, e: GatewayError) -> GatewayError {
+        if matches!(e, GatewayError::Rejected(_) | GatewayError::NotFound(_)) {
+            if let Err(unmarked) = self.store.mark_pg_call(&payment.id, None).await {
+                tracing::warn!(payment_id = %payment.id, error = %unmarked, "a refused PG call stays marked; the reconciler clears it");
+            }
+        }
+        e
     }
 
     async fn record_void_reason(
@@ -145,6 +168,8 @@ impl PaymentService {
         let current = self.store.lock_payment(&mut tx, &payment.id).await?;
         if current.status == PaymentStatus::Pending {
             self.store.set_failure_reason(&mut tx, &payment.id, reason).await?;
+            // The void is asked of the PG next; its lost answer is the reconciler's.
+            self.store.mark_pg_call_in(&mut tx, &payment.id, Some(now_ms())).await?;
             let source = EventSource::new(source);
             let record = EventRecord::note("void.requested", &source, None, Some(reason.as_str()));
             self.store.record_event(&mut tx, &payment.id, record).await?;

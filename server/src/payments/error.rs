@@ -63,7 +63,7 @@ pub enum PaymentError {
 impl From<GatewayError> for PaymentError {
     fn from(e: GatewayError) -> Self {
         match e {
-            GatewayError::Rejected(m) => PaymentError::GatewayRejected(m),
+            GatewayError::Rejected(m) | GatewayError::NotFound(m) => PaymentError::GatewayRejected(m),
             GatewayError::Unavailable(m) => PaymentError::GatewayUnavailable(m),
             GatewayError::Protocol(m) => PaymentError::GatewayProtocol(m),
         }

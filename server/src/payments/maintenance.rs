@@ -5,7 +5,9 @@
 //! is leased to one worker at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL), each step
 //! is re-checked under the payment's lock and is idempotent, so a worker killed half-way
 //! leaves the payment to the next pass. A channel adds its own housekeeping to the pass
-//! as a [`Chore`] (the Store API purges idempotency records past their 24 h).
+//! as a [`Chore`] (the Store API purges idempotency records past their 24 h). The same
+//! pass reconciles what the PG was asked but never answered, `RECONCILE_AFTER` later
+//! (see `reconcile.rs`): open checkouts, unconfirmed refunds, unanswered captures and voids.
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,6 +30,9 @@ pub struct MaintenanceSettings {
     pub lease: Duration,
     /// Payments per job and pass.
     pub batch: i64,
+    /// `RECONCILE_AFTER`: how long a PG call may go unanswered before the reconciliation
+    /// jobs ask the PG how it ended.
+    pub reconcile_after: Duration,
 }
 
 impl Default for MaintenanceSettings {
@@ -37,6 +42,7 @@ impl Default for MaintenanceSettings {
             poll: Duration::from_secs(5),
             lease: Duration::from_secs(60),
             batch: 50,
+            reconcile_after: Duration::from_secs(600),
         }
     }
 }
@@ -47,6 +53,8 @@ pub struct MaintenanceReport {
     pub expired: usize,
     pub voided: usize,
     pub confirmed: usize,
+    /// Payments (or refunds) the reconciliation jobs finished.
+    pub reconciled: usize,
     /// Left for the next pass (the PG did not answer, …).
     pub left: usize,
     /// Rows the channels' chores removed.
@@ -91,10 +99,14 @@ impl Maintenance {
         metrics.heartbeat(Worker::Maintenance);
         let mut report = MaintenanceReport::default();
         let after_ms = self.settings.auto_confirm_after.as_millis() as i64;
+        let reconcile_ms = self.settings.reconcile_after.as_millis() as i64;
         for job in [
             MaintenanceJob::ExpireIntents,
             MaintenanceJob::ExpireAuthorizations,
             MaintenanceJob::AutoConfirm { after_ms },
+            MaintenanceJob::ReconcileCheckouts { after_ms: reconcile_ms },
+            MaintenanceJob::ReconcileRefunds { after_ms: reconcile_ms },
+            MaintenanceJob::ReconcileAuthorizations { after_ms: reconcile_ms },
         ] {
             let store = self.payments.store();
             let claimed = match store
@@ -111,12 +123,15 @@ impl Maintenance {
                 metrics.heartbeat(Worker::Maintenance);
                 let span = tracing::info_span!("maintenance", payment_id = %id, channel = tracing::field::Empty);
                 match tracing::Instrument::instrument(self.act(job, &id), span).await {
-                    Ok(true) => match job {
-                        MaintenanceJob::ExpireIntents => report.expired += 1,
-                        MaintenanceJob::ExpireAuthorizations => report.voided += 1,
-                        MaintenanceJob::AutoConfirm { .. } => report.confirmed += 1,
+                    Ok(0) => {}
+                    Ok(n) => match job {
+                        MaintenanceJob::ExpireIntents => report.expired += n,
+                        MaintenanceJob::ExpireAuthorizations => report.voided += n,
+                        MaintenanceJob::AutoConfirm { .. } => report.confirmed += n,
+                        MaintenanceJob::ReconcileCheckouts { .. }
+                        | MaintenanceJob::ReconcileRefunds { .. }
+                        | MaintenanceJob::ReconcileAuthorizations { .. } => report.reconciled += n,
                     },
-                    Ok(false) => {}
                     Err(e) => {
                         report.left += 1;
                         tracing::warn!(payment_id = %id, ?job, error = %e, "maintenance left a payment for the next pass");
@@ -138,8 +153,23 @@ impl Maintenance {
         report
     }
 
-    /// Does `job` to the payment if it still needs it; whether it did.
-    async fn act(&self, job: MaintenanceJob, id: &PaymentId) -> Result<bool, PaymentError> {
+    /// Does `job` to the payment if it still needs it; how many things it did (0 or 1,
+    /// or the refunds reconciled).
+    async fn act(&self, job: MaintenanceJob, id: &PaymentId) -> Result<usize, PaymentError> {
+        let payments = &self.payments;
+        Ok(match job {
+            MaintenanceJob::ReconcileCheckouts { after_ms } => {
+                usize::from(payments.reconcile_checkout(id, after_ms).await?)
+            }
+            MaintenanceJob::ReconcileRefunds { after_ms } => payments.reconcile_refunds(id, after_ms).await?,
+            MaintenanceJob::ReconcileAuthorizations { after_ms } => {
+                usize::from(payments.reconcile_authorization(id, after_ms).await?)
+            }
+            _ => usize::from(self.expire_or_confirm(job, id).await?),
+        })
+    }
+
+    async fn expire_or_confirm(&self, job: MaintenanceJob, id: &PaymentId) -> Result<bool, PaymentError> {
         let Some(payment) = self.payments.payment(id).await? else { return Ok(false) };
         let now = now_ms();
         match job {
@@ -170,6 +200,9 @@ impl Maintenance {
                 self.payments.confirm(id, "maintenance").await?;
                 Ok(true)
             }
+            MaintenanceJob::ReconcileCheckouts { .. }
+            | MaintenanceJob::ReconcileRefunds { .. }
+            | MaintenanceJob::ReconcileAuthorizations { .. } => Ok(false),
         }
     }
 }

@@ -158,7 +158,9 @@ impl PaymentService {
                 GatewayRefundStatus::Pending => RefundOutcome::Pending { gateway_refund_id: r.id },
                 GatewayRefundStatus::Refused(message) => RefundOutcome::Refused { message },
             },
-            Err(GatewayError::Rejected(message)) => RefundOutcome::Refused { message },
+            Err(GatewayError::Rejected(message) | GatewayError::NotFound(message)) => {
+                RefundOutcome::Refused { message }
+            }
             Err(other) => {
                 tracing::warn!(refund_id = %refund.id, error = %other, "refund outcome unknown");
                 RefundOutcome::Unknown { message: other.to_string() }
@@ -174,6 +176,21 @@ impl PaymentService {
         refund_id: &RefundId,
         outcome: &RefundOutcome,
     ) -> Result<(Payment, Refund), PaymentError> {
+        let (payment, refund, _) = self.settle_refund(refund_id, outcome, None).await?;
+        Ok((payment, refund))
+    }
+
+    /// [`Self::complete_refund`]; for the reconciliation worker (`reconciling`: the refund
+    /// as it saw it before asking the PG) only while the refund is still as it was (a
+    /// channel that resumed it meanwhile owns it), and a final outcome also writes a
+    /// `reconciled` entry, and an `admin.alert` entry when the channel is told nothing.
+    /// Whether the refund reached a final status here.
+    pub(super) async fn settle_refund(
+        &self,
+        refund_id: &RefundId,
+        outcome: &RefundOutcome,
+        reconciling: Option<&Refund>,
+    ) -> Result<(Payment, Refund, bool), PaymentError> {
         let (payment, _) = self
             .store
             .refund_by_reference(refund_id.as_str())
@@ -188,9 +205,11 @@ impl PaymentService {
             .into_iter()
             .find(|r| r.id == *refund_id)
             .ok_or_else(|| StoreError::Corrupt(format!("refund {refund_id} vanished")))?;
-        if refund.status.is_final() {
+        let moved =
+            reconciling.is_some_and(|seen| seen.status != refund.status || seen.updated_at != refund.updated_at);
+        if refund.status.is_final() || moved {
             tx.commit().await.map_err(StoreError::from)?;
-            return Ok((payment, refund));
+            return Ok((payment, refund, false));
         }
         let source = EventSource::new("gateway");
         let mut after = payment.clone();
@@ -248,8 +267,17 @@ impl PaymentService {
                 }
             }
         }
+        let finished = status.is_final();
+        if let (true, Some(_)) = (finished, reconciling) {
+            let what = match status {
+                RefundStatus::Succeeded => "refunded",
+                _ => "not refunded",
+            };
+            let detail = format!("refund {} of {}: {what} at the payment company", settled.id, settled.amount);
+            self.record_reconciled(&mut tx, &after, &detail, Some(settled.amount.minor), enqueued).await?;
+        }
         self.commit(tx, enqueued).await?;
         self.count(counted);
-        Ok((self.store.reload(&after.id).await?, settled))
+        Ok((self.store.reload(&after.id).await?, settled, finished))
     }
 }

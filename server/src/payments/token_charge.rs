@@ -149,7 +149,7 @@ impl PaymentService {
         };
         let order = match gateway.charge_token(&credentials, &reference, &asked).await {
             Ok(order) => order,
-            Err(GatewayError::Rejected(message)) => {
+            Err(GatewayError::Rejected(message) | GatewayError::NotFound(message)) => {
                 tracing::info!(payment_id = %payment.id, %message, "the PG refused to charge the saved card");
                 let event = PaymentEvent::Failed(FailureReason::Declined);
                 let applied = self.apply(&payment.id, event, &EventSource::new("gateway"), Some(&message)).await?;

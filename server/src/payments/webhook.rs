@@ -155,7 +155,7 @@ impl PaymentService {
                 let tid = payment.tid.as_deref().ok_or(PaymentError::NotOpened)?;
                 let record = match gateway.get_refund(&credentials, tid, refund.id.as_str()).await {
                     Ok(record) => record,
-                    Err(GatewayError::Rejected(message)) => {
+                    Err(GatewayError::Rejected(message) | GatewayError::NotFound(message)) => {
                         return Err(PaymentError::Conflict(format!("the PG does not confirm this refund: {message}")))
                     }
                     Err(e) => return Err(unconfirmed(e)),

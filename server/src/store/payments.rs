@@ -139,6 +139,18 @@ pub enum MaintenanceJob {
     ExpireAuthorizations,
     /// Delivered payments in 2 or 7, not confirmed, delivered at least this long ago (ms).
     AutoConfirm { after_ms: i64 },
+    /// Reconciliation: payments in 1 with an open PG checkout opened at least this long ago
+    /// (ms), not asked within that time either, and then asked again only as often as
+    /// their age doubles (card registrations are left to their own expiry).
+    ReconcileCheckouts { after_ms: i64 },
+    /// Reconciliation: payments with a refund reserved but not confirmed (requested,
+    /// outcome unknown, or pending at the PG) untouched for at least this long (ms), and
+    /// not asked about within that time.
+    ReconcileRefunds { after_ms: i64 },
+    /// Reconciliation: authorizations (5) whose capture or void was asked of the PG at
+    /// least this long ago (ms) without its answer applied (and not asked about within
+    /// that time).
+    ReconcileAuthorizations { after_ms: i64 },
 }
 
 /// What a transition writes beside the status.
@@ -419,7 +431,8 @@ impl Store {
         sqlx::query(
             "UPDATE payments SET status = $1, captured_minor = $2, cancelled_minor = $3, \
              failure_reason = COALESCE($4, failure_reason), pending_reason = $5, \
-             capture_before = COALESCE($6, capture_before), version = version + 1, updated_at = $7 WHERE id = $8",
+             capture_before = COALESCE($6, capture_before), pg_call_since = NULL, version = version + 1, \
+             updated_at = $7 WHERE id = $8",
         )
         .bind(t.to.code())
         .bind(t.captured_minor)
@@ -512,6 +525,23 @@ impl Store {
             MaintenanceJob::AutoConfirm { after_ms } => format!(
                 "status IN (2, 7) AND confirmed_at IS NULL AND delivered_at IS NOT NULL AND delivered_at <= $2 - {after_ms}"
             ),
+            MaintenanceJob::ReconcileCheckouts { after_ms } => format!(
+                "status = 1 AND tid IS NOT NULL AND created_at <= $2 - {after_ms} \
+                 AND (reconciled_at IS NULL OR (reconciled_at <= $2 - {after_ms} \
+                      AND $2 - reconciled_at >= reconciled_at - created_at)) \
+                 AND NOT EXISTS (SELECT 1 FROM card_registrations c WHERE c.payment_id = payments.id)"
+            ),
+            MaintenanceJob::ReconcileRefunds { after_ms } => format!(
+                "EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = payments.id \
+                   AND r.status IN ('requested', 'unknown', 'pending') AND r.updated_at <= $2 - {after_ms}) \
+                 AND (reconciled_at IS NULL OR reconciled_at <= $2 - {after_ms})"
+            ),
+            MaintenanceJob::ReconcileAuthorizations { after_ms } => {
+                format!(
+                    "status = 5 AND pg_call_since IS NOT NULL AND pg_call_since <= $2 - {after_ms} \
+                     AND (reconciled_at IS NULL OR reconciled_at <= $2 - {after_ms})"
+                )
+            }
         };
         let skip_locked = match self.backend() {
             super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -529,6 +559,61 @@ impl Store {
         ids.into_iter()
             .map(|(id,)| PaymentId::parse(&id).map_err(|e| StoreError::Corrupt(format!("payment {id}: {e}"))))
             .collect()
+    }
+
+    /// Marks that a capture or void of the payment is being asked of the PG (`Some(now)`),
+    /// or that its answer is known (`None`); a transition clears it too. A mark older than
+    /// `RECONCILE_AFTER` is the reconciliation worker's to finish.
+    pub async fn mark_pg_call(&self, payment_id: &PaymentId, since: Option<i64>) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.mark_pg_call_in(&mut tx, payment_id, since).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn mark_pg_call_in(
+        &self,
+        tx: &mut Tx,
+        payment_id: &PaymentId,
+        since: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET pg_call_since = $1 WHERE id = $2")
+            .bind(since)
+            .bind(payment_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Clears the mark if it is still the one set at `since` (no newer call marked it).
+    pub async fn clear_pg_call_if(&self, tx: &mut Tx, payment_id: &PaymentId, since: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE payments SET pg_call_since = NULL WHERE id = $1 AND pg_call_since = $2")
+            .bind(payment_id.as_str())
+            .bind(since)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// When the reconciliation worker last asked the PG about the payment (unix ms).
+    pub async fn set_reconciled_at(&self, payment_id: &PaymentId, at: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE payments SET reconciled_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(payment_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The payment's capture-or-void mark (see [`Self::mark_pg_call`]).
+    pub async fn pg_call_since(&self, payment_id: &PaymentId) -> Result<Option<i64>, StoreError> {
+        let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT pg_call_since FROM payments WHERE id = $1")
+            .bind(payment_id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|(since,)| since))
     }
 
     /// Ends the maintenance worker's lease on a payment.

@@ -22,6 +22,7 @@ mod observability;
 mod outbox;
 mod pages;
 mod panics;
+mod reconciliation;
 mod sandbox_pg;
 mod secrets;
 mod server;

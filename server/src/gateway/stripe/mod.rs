@@ -267,7 +267,7 @@ impl PaymentGateway for StripeGateway {
                 .data
                 .iter()
                 .find(|r| r.metadata.get(META_REFUND).map(String::as_str) == Some(reference))
-                .ok_or_else(|| GatewayError::Rejected(format!("Stripe has no refund {reference} for this payment")))?;
+                .ok_or_else(|| GatewayError::NotFound(format!("Stripe has no refund {reference} for this payment")))?;
         refund_record(refund, tid)
     }
 

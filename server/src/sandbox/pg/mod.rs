@@ -4,7 +4,7 @@
 //! (capture, void), checkouts the merchant finalizes with one-time `authData`, and fault
 //! switches for tests (refuse or hold the next refund, send an order's webhooks unsigned,
 //! decline the next approval, expire an authorization, answer API calls 503 before or
-//! after doing what they ask), and a card vault (hosted registration page, charges by
+//! after doing what they ask, lose an operation's answer and webhooks altogether), and a card vault (hosted registration page, charges by
 //! token, deletion). Its records live in the `sandbox_pg_*` tables.
 
 mod authorizations;
@@ -70,7 +70,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: SandboxPg) -> Router<S> {
         .route("/orders/{code}/expire-authorization", post(authorizations::expire))
         .route("/orders/{code}/approve-outcome", post(authorizations::set_approve_outcome))
         .route("/checkout/{code}", get(page::hosted_page))
-        .route("/checkout/{code}/{action}", post(page::buyer_action))
+        .route(
+            "/checkout/{code}/{action}",
+            post(page::buyer_action).route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject)),
+        )
         .route("/registrations/{code}", get(vault::hosted_page).post(vault::submit_card))
         .route("/registrations/{code}/cancel", post(vault::cancel))
         .route("/registrations/{code}/return", post(vault::return_to_merchant))

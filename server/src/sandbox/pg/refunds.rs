@@ -125,10 +125,13 @@ pub(super) async fn refund(
         pg.count_webhooks_in_flight(&code, 1).await?;
         let pg = pg.clone();
         let refund_code = refund_code.clone();
+        // A refund whose answer is lost (the fault switch) loses its decision's webhook too.
+        let losing = super::faults::losing_answer();
         tokio::spawn(async move {
             tokio::time::sleep(DECISION_DELAY).await;
             let outcome = if forced_refusal { Decision::Refused(RX_MESSAGE) } else { Decision::Refunded };
-            if let Err(e) = decide(&pg, &code, &refund_code, outcome).await {
+            let decided = super::faults::as_part_of_request(losing, decide(&pg, &code, &refund_code, outcome));
+            if let Err(e) = decided.await {
                 tracing::warn!(error = e.2, "sandbox PG could not decide a refund");
             }
             if let Err(e) = pg.count_webhooks_in_flight(&code, -1).await {
