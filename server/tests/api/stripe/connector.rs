@@ -130,7 +130,7 @@ async fn a_saved_card_is_registered_charged_off_session_captured_refunded_voided
     assert_eq!(refunded.status, RefundStatus::Refunded);
     let record = stripe.get_refund(&creds, &held.tid, &refund_id).await.unwrap();
     assert_eq!((record.id, record.amount, record.status), (refunded.id, usd(500), RefundStatus::Refunded));
-    assert!(matches!(stripe.get_refund(&creds, &held.tid, "ref_unknown").await, Err(GatewayError::Rejected(_))));
+    assert!(matches!(stripe.get_refund(&creds, &held.tid, "ref_unknown").await, Err(GatewayError::NotFound(_))));
 
     // Authorized, then released.
     let released =
