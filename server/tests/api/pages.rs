@@ -35,7 +35,8 @@ async fn pages_answer_while_other_servers_are_built(db: Db) {
         tokio::task::spawn_blocking(move || {
             let mut built = 0_usize;
             while !stop.load(Ordering::Relaxed) {
-                let off = paybridge::http::limits::RateLimits { rates: vec![], exempt: vec![], trusted_proxies: vec![] };
+                let off =
+                    paybridge::http::limits::RateLimits { rates: vec![], exempt: vec![], trusted_proxies: vec![] };
                 drop(paybridge::http::router(&state, None, paybridge::http::limits::Limiter::new(&off)));
                 built += 1;
             }
