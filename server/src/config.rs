@@ -105,6 +105,9 @@ pub struct Config {
     /// the demo mall `demostripe` is linked to Stripe with them.
     pub demo_stripe: Option<DemoStripe>,
     pub site_root: PathBuf,
+    /// `LEPTOS_HASH_FILE_NAME`: the bundle's hash file (cargo-leptos's `hash.txt`), in the
+    /// binary's directory unless absolute.
+    pub hash_file_name: PathBuf,
     pub data_dir: PathBuf,
 }
 
@@ -241,6 +244,7 @@ impl Config {
         };
 
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+        let hash_file_name = PathBuf::from(get("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|| "hash.txt".to_owned()));
 
         Ok(Config {
             production,
@@ -265,6 +269,7 @@ impl Config {
             stripe_api_timeout,
             demo_stripe,
             site_root,
+            hash_file_name,
             data_dir,
         })
     }

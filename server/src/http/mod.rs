@@ -1,6 +1,8 @@
 //! The HTTP side of the application: its state, the router that puts every module's
 //! routes together, and the middleware around them.
 
+pub mod assets;
+pub mod compression;
 pub mod gateway_webhooks;
 mod state;
 
@@ -61,6 +63,10 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
         .merge(crate::store_api::router())
         .merge(app::pay::routes(pay, state.leptos_options.clone()))
         .merge(admin::router())
+        .merge(assets::bundle(
+            std::path::Path::new(&*state.leptos_options.site_root),
+            &state.leptos_options.site_pkg_dir,
+        ))
         .leptos_routes_with_context(
             state,
             routes,
@@ -84,7 +90,10 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
             .nest("/sandbox-pg", sandbox::pg::router(sandbox.pg));
     }
     router
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(axum::handler::Handler::layer(
+            leptos_axum::file_and_error_handler::<AppState, _>(app::shell),
+            axum::middleware::map_response(assets::public_file_headers),
+        ))
         .layer(
             // Paths only: query strings may carry keys and must not reach the logs (nor a
             // card's token in a PG's path).
@@ -99,6 +108,9 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(assets::no_store_unless_set())
+        .layer(axum::middleware::from_fn(compression::leave_admin_uncompressed))
+        .layer(compression::layer())
         .with_state(state.clone())
 }
 
