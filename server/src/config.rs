@@ -112,6 +112,9 @@ pub struct Config {
     /// the demo mall `demostripe` is linked to Stripe with them.
     pub demo_stripe: Option<DemoStripe>,
     pub site_root: PathBuf,
+    /// `LEPTOS_HASH_FILE_NAME`: the bundle's hash file (cargo-leptos's `hash.txt`), in the
+    /// binary's directory unless absolute.
+    pub hash_file_name: PathBuf,
     pub data_dir: PathBuf,
     /// `METRICS_ADDR`, `LOG_FORMAT`, `READY_OUTBOX_MAX_AGE`, `READY_WORKER_MAX_LAG`.
     pub observability: crate::observability::Settings,
@@ -255,6 +258,7 @@ impl Config {
         };
 
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+        let hash_file_name = PathBuf::from(get("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|| "hash.txt".to_owned()));
         let observability = crate::observability::Settings::from_lookup(&get)?;
 
         let (rate_limits, connections) = limits(&get, production)?;
@@ -283,6 +287,7 @@ impl Config {
             stripe_api_timeout,
             demo_stripe,
             site_root,
+            hash_file_name,
             data_dir,
             observability,
             rate_limits,

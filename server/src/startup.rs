@@ -181,10 +181,14 @@ impl Application {
             config.cafe24_api_timeout,
         )?;
 
+        let hash_file = http::assets::hash_file(&config.hash_file_name);
+        let hashed = http::assets::hashed_bundle(&hash_file, &config.site_root, "pkg", "paybridge");
         let leptos_options = LeptosOptions::builder()
             .output_name("paybridge")
             .site_root(config.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
+            .hash_files(hashed)
+            .hash_file(Arc::<str>::from(hash_file.to_string_lossy().as_ref()))
             .site_addr(local_addr)
             .env(if config.production { leptos::config::Env::PROD } else { leptos::config::Env::DEV })
             .build();

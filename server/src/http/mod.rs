@@ -1,6 +1,8 @@
 //! The HTTP side of the application: its state, the router that puts every module's
 //! routes together, and the middleware around them.
 
+pub mod assets;
+pub mod compression;
 pub mod gateway_webhooks;
 pub mod limits;
 pub mod serve;
@@ -67,6 +69,10 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
         .merge(crate::store_api::router())
         .merge(app::pay::routes(pay, state.leptos_options.clone()))
         .merge(admin::router())
+        .merge(assets::bundle(
+            std::path::Path::new(&*state.leptos_options.site_root),
+            &state.leptos_options.site_pkg_dir,
+        ))
         .leptos_routes_with_context(
             state,
             routes,
@@ -90,7 +96,10 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
             .nest("/sandbox-pg", sandbox::pg::router(sandbox.pg));
     }
     router
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(axum::handler::Handler::layer(
+            leptos_axum::file_and_error_handler::<AppState, _>(app::shell),
+            axum::middleware::map_response(assets::public_file_headers),
+        ))
         .layer(
             // Paths only: query strings may carry keys and must not reach the logs (nor a
             // card's token in a PG's path). The span carries the request id.
@@ -106,6 +115,7 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(assets::no_store_unless_set())
         // Outside the panic catcher, so a panic's 500 is counted; the request id is set
         // before the span is made and echoed in every answer.
         .layer(axum::middleware::from_fn_with_state(
@@ -115,5 +125,8 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
         .layer(PropagateRequestIdLayer::new(crate::observability::REQUEST_ID))
         .layer(SetRequestIdLayer::new(crate::observability::REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::from_fn(crate::observability::keep_usable_request_id))
+        // Outermost: everything inside sees the plain body.
+        .layer(axum::middleware::from_fn(compression::leave_admin_uncompressed))
+        .layer(compression::layer())
         .with_state(state.clone())
 }

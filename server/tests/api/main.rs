@@ -12,6 +12,7 @@ mod cancel_sync;
 mod checkout_async;
 mod checkout_bad_input;
 mod checkout_sync;
+mod compression;
 mod connections;
 mod demo_store;
 mod duplicates;
