@@ -1,29 +1,14 @@
 // The hydrate bundle as a browser gets it: by its content-hashed names, compressed, kept
 // a year (immutable), and still starting the page; the page itself is kept by no cache.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { build, serverAndBrowser } from './support.mjs';
+import { build, createIntent, serverAndBrowser } from './support.mjs';
 
 const shared = serverAndBrowser();
-const KEY = 'sk_test_paybridge_demomall';
 
 test('the hashed bundle arrives compressed and immutable, and the page hydrates', async () => {
   const base = shared.server.base;
-  const res = await fetch(`${base}/api/v2/payment-intents`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${KEY}`, 'idempotency-key': randomUUID(), 'content-type': 'application/json' },
-    body: JSON.stringify({
-      amount: 9900,
-      currency: 'PHP',
-      orderId: `E2E-${randomUUID().slice(0, 12)}`,
-      orderName: 'Bundle test order',
-      successUrl: `${base}/demo-mall/store/success`,
-      failUrl: `${base}/demo-mall/store/fail`,
-    }),
-  });
-  const intent = await res.json();
-  assert.equal(res.status, 201, JSON.stringify(intent));
+  const intent = await createIntent(base, { orderName: 'Bundle test order' });
 
   const { page, hydrated } = await shared.newPage();
   const bundle = new Map();

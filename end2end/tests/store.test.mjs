@@ -5,31 +5,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { screenshot, serverAndBrowser } from './support.mjs';
+import { createIntent, screenshot, serverAndBrowser, STORE_API_KEY } from './support.mjs';
 
 const shared = serverAndBrowser();
-const KEY = 'sk_test_paybridge_demomall';
+const KEY = STORE_API_KEY;
 
 /// An intent, created the way a store's server creates one.
-async function intent(extra = {}) {
-  const base = shared.server.base;
-  const res = await fetch(`${base}/api/v2/payment-intents`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${KEY}`, 'idempotency-key': randomUUID(), 'content-type': 'application/json' },
-    body: JSON.stringify({
-      amount: 9900,
-      currency: 'PHP',
-      orderId: `E2E-${randomUUID().slice(0, 12)}`,
-      orderName: 'Browser test order',
-      successUrl: `${base}/demo-mall/store/success`,
-      failUrl: `${base}/demo-mall/store/fail`,
-      ...extra,
-    }),
-  });
-  const body = await res.json();
-  assert.equal(res.status, 201, JSON.stringify(body));
-  return body;
-}
+const intent = (extra = {}) => createIntent(shared.server.base, { orderName: 'Browser test order', ...extra });
 
 test('a newcomer pays in the demo store: hosted page → sandbox PG → the store\'s success page, webhook verified', async () => {
   const { page, hydrated } = await shared.open('/demo-mall/');

@@ -4,7 +4,7 @@
 // fails to instantiate, a panic while hydrating — fails the test it happened in.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -158,4 +158,27 @@ export function serverAndBrowser() {
     await shared.server?.stop();
   });
   return shared;
+}
+
+/// The demo mall's Store API key (SANDBOX_API_KEY's default).
+export const STORE_API_KEY = 'sk_test_paybridge_demomall';
+
+/// A Store API intent, created the way a store's server creates one.
+export async function createIntent(base, extra = {}) {
+  const res = await fetch(`${base}/api/v2/payment-intents`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${STORE_API_KEY}`, 'idempotency-key': randomUUID(), 'content-type': 'application/json' },
+    body: JSON.stringify({
+      amount: 9900,
+      currency: 'PHP',
+      orderId: `E2E-${randomUUID().slice(0, 12)}`,
+      orderName: 'Browser test order',
+      successUrl: `${base}/demo-mall/store/success`,
+      failUrl: `${base}/demo-mall/store/fail`,
+      ...extra,
+    }),
+  });
+  const body = await res.json();
+  if (res.status !== 201) throw new Error(`intent not created: ${res.status} ${JSON.stringify(body)}`);
+  return body;
 }
