@@ -1,15 +1,18 @@
 //! Configuration from the environment (SPEC §2). Every variable is optional in
 //! development; bad values stop the start with a message naming the variable.
 
+pub mod limits;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use url::Url;
 
 use crate::{
     hosts::HostPattern,
-    http::{limits::RateLimits, serve::ConnectionLimits},
+    observability::{LogFormat, Settings as ObservabilitySettings},
     secrets::KeyRing,
 };
+pub use limits::{ConnectionLimits, RateLimits};
 
 /// The development credentials used when `CAFE24_*` are not set. They are public
 /// knowledge (printed at start) and refused in production.
@@ -117,7 +120,7 @@ pub struct Config {
     pub hash_file_name: PathBuf,
     pub data_dir: PathBuf,
     /// `METRICS_ADDR`, `LOG_FORMAT`, `READY_OUTBOX_MAX_AGE`, `READY_WORKER_MAX_LAG`.
-    pub observability: crate::observability::Settings,
+    pub observability: ObservabilitySettings,
     /// `RATE_LIMITS`, `RATE_LIMIT_EXEMPT`, `TRUSTED_PROXIES` (see `http::limits`).
     pub rate_limits: RateLimits,
     /// `HTTP_HEADER_TIMEOUT`, `HTTP_IDLE_TIMEOUT`, `HTTP_MAX_CONNECTIONS` (see `http::serve`).
@@ -259,7 +262,7 @@ impl Config {
 
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
         let hash_file_name = PathBuf::from(get("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|| "hash.txt".to_owned()));
-        let observability = crate::observability::Settings::from_lookup(&get)?;
+        let observability = observability(&get)?;
 
         let (rate_limits, connections) = limits(&get, production)?;
 
@@ -332,6 +335,35 @@ fn limits(
         RateLimits { rates, exempt, trusted_proxies },
         ConnectionLimits { header_timeout, idle_timeout, max_connections },
     ))
+}
+
+/// `METRICS_ADDR`, `LOG_FORMAT`, `READY_OUTBOX_MAX_AGE`, `READY_WORKER_MAX_LAG`.
+fn observability(get: &impl Fn(&str) -> Option<String>) -> Result<ObservabilitySettings, ConfigError> {
+    let metrics_addr = get("METRICS_ADDR")
+        .map(|raw| raw.parse::<SocketAddr>())
+        .transpose()
+        .map_err(|e| bad("METRICS_ADDR", format!("not an address like 127.0.0.1:9100 ({e})")))?;
+    let log_format = match get("LOG_FORMAT") {
+        None => LogFormat::Text,
+        Some(raw) => LogFormat::parse(&raw).ok_or_else(|| bad("LOG_FORMAT", "use text or json"))?,
+    };
+    let duration = |name: &'static str, raw: &str| match parse_delays(raw) {
+        Ok(one) if one.len() == 1 && !one[0].is_zero() => Ok(one[0]),
+        Ok(_) => Err(bad(name, "must be one positive duration, like 5m")),
+        Err(e) => Err(bad(name, e)),
+    };
+    let outbox_max_age = match get("READY_OUTBOX_MAX_AGE") {
+        Some(raw) if raw.eq_ignore_ascii_case("off") => None,
+        raw => Some(duration(
+            "READY_OUTBOX_MAX_AGE",
+            raw.as_deref().unwrap_or(ObservabilitySettings::DEFAULT_OUTBOX_MAX_AGE),
+        )?),
+    };
+    let worker_max_lag = duration(
+        "READY_WORKER_MAX_LAG",
+        get("READY_WORKER_MAX_LAG").as_deref().unwrap_or(ObservabilitySettings::DEFAULT_WORKER_MAX_LAG),
+    )?;
+    Ok(ObservabilitySettings { metrics_addr, log_format, outbox_max_age, worker_max_lag })
 }
 
 fn cafe24_credentials(
@@ -460,8 +492,30 @@ mod tests {
     }
 
     #[test]
+    fn observability_defaults_and_bad_values() {
+        let s = config(&[]).unwrap().observability;
+        assert!(s.metrics_addr.is_none());
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.outbox_max_age, Some(Duration::from_secs(300)));
+        assert_eq!(s.worker_max_lag, Duration::from_secs(120));
+        let s = config(&[("LOG_FORMAT", "JSON"), ("READY_OUTBOX_MAX_AGE", "off"), ("METRICS_ADDR", "0.0.0.0:9100")])
+            .unwrap()
+            .observability;
+        assert_eq!((s.log_format, s.outbox_max_age), (LogFormat::Json, None));
+        assert_eq!(s.metrics_addr.unwrap().port(), 9100);
+        for (var, value) in [
+            ("LOG_FORMAT", "yaml"),
+            ("METRICS_ADDR", "localhost"),
+            ("READY_OUTBOX_MAX_AGE", "soon"),
+            ("READY_WORKER_MAX_LAG", "0s"),
+        ] {
+            assert_eq!(config(&[(var, value)]).unwrap_err().variable, var, "{value}");
+        }
+    }
+
+    #[test]
     fn limits_default_to_production_values_with_loopback_exempt_only_in_development() {
-        use crate::http::limits::Class;
+        use crate::config::limits::Class;
         let dev = config(&[]).unwrap();
         assert!(dev.rate_limits.rates.iter().all(|(class, rate)| *rate == Some(class.default_rate())));
         assert!(dev.rate_limits.exempt.iter().any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));

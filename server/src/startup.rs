@@ -162,7 +162,7 @@ impl Application {
                 ),
             |gateways, (id, connector)| gateways.with(id, connector),
         );
-        let gateways = gateways.measured(&metrics);
+        let gateways = crate::observability::measured(gateways, &metrics);
         let keys = Arc::new(keys);
 
         let public_base = public_url.as_str().trim_end_matches('/').to_owned();
@@ -324,7 +324,7 @@ impl Application {
         };
         if let Some(listener) = self.metrics_listener {
             let mut stopped = stop_worker.subscribe();
-            let router = crate::observability::metrics_router(self.state.clone());
+            let router = crate::http::observe::metrics_router(self.state.clone());
             tokio::spawn(async move {
                 let stop = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;

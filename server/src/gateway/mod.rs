@@ -2,7 +2,6 @@
 //! PG's API and keeps no state: the core persists everything. A PG's status is
 //! "open" (undecided) unless it explicitly says paid, declined or abandoned.
 
-pub mod measured;
 pub mod sandbox;
 pub mod stripe;
 
@@ -405,16 +404,9 @@ impl Gateways {
         self.by_id.get(id)
     }
 
-    /// Every connector with its calls counted and timed in `metrics`.
-    pub fn measured(self, metrics: &crate::observability::Metrics) -> Self {
-        let by_id = self
-            .by_id
-            .into_iter()
-            .map(|(connector, inner)| {
-                let measured = measured::Measured { connector, inner, metrics: metrics.clone() };
-                (connector, Arc::new(measured) as Arc<dyn PaymentGateway>)
-            })
-            .collect();
+    /// Every connector wrapped by `wrap` (given its id), e.g. to count its calls.
+    pub fn wrap(self, wrap: impl Fn(&'static str, Arc<dyn PaymentGateway>) -> Arc<dyn PaymentGateway>) -> Self {
+        let by_id = self.by_id.into_iter().map(|(connector, inner)| (connector, wrap(connector, inner))).collect();
         Gateways { by_id }
     }
 }

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod compression;
 pub mod gateway_webhooks;
 pub mod limits;
+pub mod observe;
 pub mod serve;
 mod state;
 
@@ -63,7 +64,7 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
     let pay: Arc<dyn PayPort> = Arc::new(HostedPayments::new(StoreApiContext::from_ref(state)));
     let mut router = Router::new()
         .route("/", get(admin::root))
-        .merge(crate::observability::routes(state))
+        .merge(observe::routes(state))
         .merge(cafe24::router())
         .merge(gateway_webhooks::router())
         .merge(crate::store_api::router())
@@ -104,7 +105,7 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
             // Paths only: query strings may carry keys and must not reach the logs (nor a
             // card's token in a PG's path). The span carries the request id.
             TraceLayer::new_for_http()
-                .make_span_with(crate::observability::http_span)
+                .make_span_with(observe::http_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         // Innermost layers answer a panic in their channel's shape; this one catches the
@@ -118,13 +119,10 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
         .layer(assets::no_store_unless_set())
         // Outside the panic catcher, so a panic's 500 is counted; the request id is set
         // before the span is made and echoed in every answer.
-        .layer(axum::middleware::from_fn_with_state(
-            state.observability.metrics.clone(),
-            crate::observability::track_requests,
-        ))
-        .layer(PropagateRequestIdLayer::new(crate::observability::REQUEST_ID))
-        .layer(SetRequestIdLayer::new(crate::observability::REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(crate::observability::keep_usable_request_id))
+        .layer(axum::middleware::from_fn_with_state(state.observability.metrics.clone(), observe::track_requests))
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(observe::keep_usable_request_id))
         // Outermost: everything inside sees the plain body.
         .layer(axum::middleware::from_fn(compression::leave_admin_uncompressed))
         .layer(compression::layer())

@@ -50,23 +50,7 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-/// `HTTP_HEADER_TIMEOUT`, `HTTP_IDLE_TIMEOUT`, `HTTP_MAX_CONNECTIONS`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    pub header_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(75),
-            max_connections: 10_000,
-        }
-    }
-}
+pub use crate::config::limits::ConnectionLimits;
 
 /// How long nothing may move on a connection while a request is in flight: the idle
 /// timeout, but never less than two minutes, above every call we make to a PG or Cafe24.

@@ -54,11 +54,3 @@ pub fn init_logging(format: LogFormat) {
         }
     }
 }
-
-/// Records the payment a request (or a worker's step) acts on in the current span, when
-/// that span has the fields (`payment_id`, `channel`): the request's span does.
-pub fn note_payment(payment_id: &str, channel: &str) {
-    let span = tracing::Span::current();
-    span.record("payment_id", payment_id);
-    span.record("channel", channel);
-}

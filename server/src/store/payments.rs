@@ -216,7 +216,7 @@ impl Store {
         }
         let payment = query.fetch_optional(self.pool()).await?.map(Payment::try_from).transpose()?;
         if let Some(p) = &payment {
-            crate::observability::note_payment(p.id.as_str(), p.channel.as_str());
+            note_payment(p.id.as_str(), p.channel.as_str());
         }
         Ok(payment)
     }
@@ -257,7 +257,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("payment {id} vanished")))?;
         let payment: Payment = row.try_into()?;
-        crate::observability::note_payment(payment.id.as_str(), payment.channel.as_str());
+        note_payment(payment.id.as_str(), payment.channel.as_str());
         Ok(payment)
     }
 
@@ -636,4 +636,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// Records the payment a request (or a worker's step) acts on in the current span, when
+/// that span has the fields (`payment_id`, `channel`): the request's span does.
+fn note_payment(payment_id: &str, channel: &str) {
+    let span = tracing::Span::current();
+    span.record("payment_id", payment_id);
+    span.record("channel", channel);
 }

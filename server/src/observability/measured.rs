@@ -3,8 +3,16 @@
 
 use std::{future::Future, sync::Arc, time::Instant};
 
-use super::*;
-use crate::observability::{GatewayOutcome, Metrics};
+use super::{GatewayOutcome, Metrics};
+use crate::{
+    domain::{MerchantCredentials, Money},
+    gateway::*,
+};
+
+/// Every connector of `gateways` with its calls counted and timed in `metrics`.
+pub fn measured(gateways: Gateways, metrics: &Metrics) -> Gateways {
+    gateways.wrap(|connector, inner| Arc::new(Measured { connector, inner, metrics: metrics.clone() }))
+}
 
 pub struct Measured {
     pub connector: &'static str,

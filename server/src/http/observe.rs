@@ -13,8 +13,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{readiness, Metrics};
-use crate::http::AppState;
+use super::AppState;
+use crate::observability::{readiness, Metrics};
 
 pub const METRICS_PATH: &str = "/metrics";
 
@@ -64,7 +64,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// The span of a request: every log line written while it is served carries its method,
 /// route template, path (without what may be secret, [`crate::web::loggable_path`]) and
 /// request id; `payment_id` and `channel` are filled in when it acts on a payment
-/// ([`super::note_payment`]). Query strings are never logged.
+/// (the store records them where it reads a payment). Query strings are never logged.
 pub fn http_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str);
