@@ -364,6 +364,9 @@ impl Metrics {
         if let Ok(mut beats) = self.0.heartbeats.lock() {
             beats.insert(worker, now_ms());
         }
+        // Read again at each scrape; set here too, so that a scrape never shows a worker's
+        // passes without its age (the pass may end while the scrape reads the database).
+        self.0.worker_lag.get_or_create(&WorkerLabels { worker: worker.as_str() }).set(0.0);
     }
 
     /// A pass of `worker` ended.

@@ -3,8 +3,6 @@
 
 use std::{
     collections::BTreeMap,
-    io::Write,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -404,42 +402,13 @@ crate::on_both_databases!(
     readyz_fails_while_a_migration_is_not_applied,
     readyz_fails_while_the_outbox_is_stuck,
     readiness_wants_the_workers_passes,
+    the_request_id_is_on_the_requests_json_log_lines,
 );
 
-/// A log in memory, for a JSON subscriber to write to.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl LogBuffer {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
-            .collect()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
+/// The whole lines of a JSON log (one still being written is left for the next read).
+fn json_lines(text: &str) -> Vec<Value> {
+    let written = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    written.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))).collect()
 }
 
 /// The lines written in the request with this id (its `http` span in their span list).
@@ -455,21 +424,21 @@ fn lines_of(lines: &[Value], request_id: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The real server under the JSON logger operators get with `LOG_FORMAT=json`, writing to
-/// memory. A current-thread runtime runs the server's every task on this thread, where the
-/// logger is installed, so other tests' servers do not write into it.
+/// The binary as operators run it with `LOG_FORMAT=json`, its standard output read as the
+/// log. A process of its own: no other test's server writes into it, and nothing of the
+/// test runner's logging is in the way.
 async fn the_request_id_is_on_the_requests_json_log_lines(db: Db) {
-    let log = LogBuffer::default();
-    let filter = tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info");
-    let _logger = tracing::subscriber::set_default(paybridge::observability::json_subscriber(filter, log.clone()));
-    let app = spawn_app(db).await;
+    let (vars, _db) = environment(db, &[("LOG_FORMAT", "json"), ("RUST_LOG", "info,sqlx=warn,tower_http=info")]).await;
+    let log_path = std::env::temp_dir().join(format!("paybridge-json-log-{}.txt", uuid::Uuid::new_v4().simple()));
+    let (mut server, base) =
+        start_process(&vars, std::process::Stdio::from(std::fs::File::create(&log_path).unwrap())).await;
+    let client = reqwest::Client::new();
 
     let order_id = unique_order_id();
     let request = payment_request(&order_id, "3065.00");
     let hash_data = request["hash_data"].as_str().unwrap().to_owned();
-    let response = app
-        .client
-        .post(app.url("/api/synchronous-checkout/checkout"))
+    let response = client
+        .post(base.join("/api/synchronous-checkout/checkout").unwrap())
         .header("x-request-id", "obs-test-given-1")
         .json(&request)
         .send()
@@ -477,18 +446,33 @@ async fn the_request_id_is_on_the_requests_json_log_lines(db: Db) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-request-id"], "obs-test-given-1");
-    let payment = app.payment(&order_id).await;
+    let store = paybridge::store::Store::connect(&vars["DATABASE_URL"]).await.unwrap();
+    let (mall, order) =
+        (paybridge::domain::MallId::parse("demomall").unwrap(), paybridge::domain::OrderId::parse(&order_id).unwrap());
+    let payment = store.payment_by_order(&mall, &order).await.unwrap().expect("the payment was made");
 
-    let made = app.client.get(app.url("/no-such-page")).send().await.unwrap();
+    let made = client.get(base.join("/no-such-page").unwrap()).send().await.unwrap();
     let made_id = made.headers()["x-request-id"].to_str().unwrap().to_owned();
 
-    let lines = log.lines();
-    let given = lines_of(&lines, "obs-test-given-1");
-    assert!(!given.is_empty(), "no line of the request carries its id");
-    let finished = given
-        .iter()
-        .find(|l| l["message"] == "finished processing request")
-        .unwrap_or_else(|| panic!("no closing line: {given:?}"));
+    // The closing line of each request is written as its answer leaves: wait for both.
+    let closing = |lines: &[Value], id: &str| {
+        lines_of(lines, id).into_iter().find(|l| l["message"] == "finished processing request")
+    };
+    let deadline = Instant::now() + SECONDS;
+    let (text, lines) = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        let lines = json_lines(&text);
+        if closing(&lines, "obs-test-given-1").is_some() && closing(&lines, &made_id).is_some() {
+            break (text, lines);
+        }
+        assert!(Instant::now() < deadline, "the requests' closing lines were not logged: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = std::fs::remove_file(&log_path);
+
+    let finished = closing(&lines, "obs-test-given-1").unwrap();
     assert_eq!(finished["level"], "INFO");
     assert_eq!(finished["status"], 200);
     let span = &finished["span"];
@@ -497,22 +481,8 @@ async fn the_request_id_is_on_the_requests_json_log_lines(db: Db) {
     assert_eq!(span["method"], "POST");
     assert_eq!(span["payment_id"], payment.id.as_str(), "the span carries the payment it acted on");
     assert_eq!(span["channel"], "cafe24");
-    assert!(!lines_of(&lines, &made_id).is_empty(), "a made id is logged too");
 
-    let text = log.text();
     for secret in [SERVICE_KEY, PG_SECRET, CLIENT_SECRET, hash_data.as_str()] {
         assert!(!text.contains(secret), "{secret:?} is in the log");
-    }
-}
-
-mod json_log {
-    #[tokio::test(flavor = "current_thread")]
-    async fn sqlite() {
-        super::the_request_id_is_on_the_requests_json_log_lines(crate::helpers::Db::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn postgres() {
-        super::the_request_id_is_on_the_requests_json_log_lines(crate::helpers::Db::Postgres).await
     }
 }
