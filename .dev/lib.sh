@@ -6,8 +6,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-CARGO_LEPTOS_VERSION=0.3.10
-
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 as_root() {
@@ -38,7 +36,8 @@ need_wasm_target() {
   fi
 }
 
-# cargo-leptos runs the wasm-bindgen CLI from PATH; it must match the crate exactly.
+# .dev/build (and cargo-leptos, if used) runs the wasm-bindgen CLI from PATH; it must match
+# the crate exactly.
 need_wasm_bindgen() {
   local want have
   want="$(locked_version wasm-bindgen)"
@@ -49,22 +48,14 @@ need_wasm_bindgen() {
   fi
 }
 
-need_cargo_leptos() {
-  local have
-  have="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
-  if [ "$have" != "$CARGO_LEPTOS_VERSION" ]; then
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores, once)"
-    cargo install --locked --features no_downloads "cargo-leptos@$CARGO_LEPTOS_VERSION"
-  fi
-}
-
-# wasm-opt from binaryen at the version pinned in .dev/tools (npm): the release hydrate
-# bundle (cargo-leptos runs the wasm-opt on PATH) and the storefront button
-# (server/build.rs) are shrunk with it. Debian's binaryen 108 breaks wasm-bindgen's
-# output: a release bundle built with it fails to start in the browser.
-need_wasm_opt() {
+# The pinned npm build tools of .dev/tools: binaryen's wasm-opt (the release bundle, by
+# .dev/build, and the storefront button, by server/build.rs; Debian's binaryen 108 breaks
+# wasm-bindgen's output: a release bundle built with it fails to start in the browser),
+# Lightning CSS for style/main.css and terser for the release bundle's JS — what
+# cargo-leptos does in-process, so that cargo-leptos need not be compiled.
+need_build_tools() {
   if [ ! -f .dev/tools/node_modules/.package-lock.json ] || [ .dev/tools/package-lock.json -nt .dev/tools/node_modules/.package-lock.json ]; then
-    say "installing the pinned build tools (binaryen's wasm-opt from npm, in .dev/tools)"
+    say "installing the pinned build tools (wasm-opt, lightningcss, terser from npm, in .dev/tools)"
     (cd .dev/tools && npm ci --no-audit --no-fund)
   fi
   export PATH="$ROOT/.dev/tools/node_modules/.bin:$PATH"

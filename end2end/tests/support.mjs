@@ -1,4 +1,4 @@
-// Starts the paybridge binary built by `cargo leptos build` (debug, or `--release` when
+// Starts the paybridge binary built by `.dev/build` (debug, or `--release` when
 // PAYBRIDGE_BUILD=release) on a free port with its own SQLite database, and launches
 // Debian's Chromium through playwright-core. Any uncaught error in a page — a bundle that
 // fails to instantiate, a panic while hydrating — fails the test it happened in.

@@ -1,4 +1,4 @@
-//! Entry point of the hydrate bundle that cargo-leptos builds into `pkg/paybridge.wasm`.
+//! Entry point of the hydrate bundle that `.dev/build` (or cargo-leptos) builds into `pkg/paybridge.wasm`.
 // The admin page's view types are deep; a cold build needs more than the default 128.
 #![recursion_limit = "256"]
 

@@ -1,10 +1,10 @@
 //! The browser bundle under `/pkg`, and the cache headers of every answer.
 //!
-//! cargo-leptos (`hash-files = true` in the workspace's metadata) names the bundle's files
+//! `.dev/build` (like cargo-leptos with `hash-files = true` in the workspace metadata) names the bundle's files
 //! by their content — `paybridge.<hash>.js`, `.wasm`, `.css`, the hash 22 characters of
 //! base64url MD5 — and lists the hashes in `hash.txt` beside the binary, where Leptos's
 //! `HydrationScripts` and `HashedStylesheet` read them. The release build
-//! (`.dev/build-release`: `cargo leptos build --release --precompress`) writes `.br` and
+//! (`.dev/build-release`: `.dev/build --release --precompress`) writes `.br` and
 //! `.gz` beside each file: those are sent as they are to a client that accepts them.
 
 use std::path::{Path, PathBuf};
