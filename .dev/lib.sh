@@ -38,13 +38,33 @@ need_wasm_target() {
 
 # .dev/build (and cargo-leptos, if used) runs the wasm-bindgen CLI from PATH; it must match
 # the crate exactly.
+wasm_bindgen_wanted() { locked_version wasm-bindgen; }
+wasm_bindgen_present() {
+  [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)" = "$(wasm_bindgen_wanted)" ]
+}
+
 need_wasm_bindgen() {
-  local want have
-  want="$(locked_version wasm-bindgen)"
-  have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
-  if [ "$have" != "$want" ]; then
-    say "installing wasm-bindgen-cli $want (about 3 minutes, once)"
-    cargo install --locked "wasm-bindgen-cli@$want"
+  if ! wasm_bindgen_present; then
+    say "installing wasm-bindgen-cli $(wasm_bindgen_wanted) (about 3 minutes, once)"
+    cargo install --locked "wasm-bindgen-cli@$(wasm_bindgen_wanted)"
+  fi
+}
+
+# The same, beside other work: .dev/build compiles while it installs (on 2 cores a build
+# leaves a core idle often enough), and waits for it only where the CLI is run.
+start_wasm_bindgen() {
+  WASM_BINDGEN_PID=
+  if ! wasm_bindgen_present; then
+    say "installing wasm-bindgen-cli $(wasm_bindgen_wanted) in the background (about 3 minutes, once)"
+    cargo install --quiet --locked "wasm-bindgen-cli@$(wasm_bindgen_wanted)" &
+    WASM_BINDGEN_PID=$!
+  fi
+}
+
+wait_wasm_bindgen() {
+  if [ -n "${WASM_BINDGEN_PID:-}" ]; then
+    wait "$WASM_BINDGEN_PID" || { echo "installing wasm-bindgen-cli failed" >&2; return 1; }
+    WASM_BINDGEN_PID=
   fi
 }
 
