@@ -45,6 +45,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // public/favicon.svg, served from the site root (without it, each page's
+                // implicit /favicon.ico was a 404 in the console).
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 // The bundle's stylesheet by its hashed name (cargo-leptos `hash-files`).
                 <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>

@@ -42,3 +42,20 @@ test('the hashed bundle arrives compressed and immutable, and the page hydrates'
   }
   await page.close();
 });
+
+// A first run showed a 404 in the console on every page: the browser's implicit
+// /favicon.ico. Each kind of page now names its icon, and the icon is there.
+test('the Leptos pages and the server-rendered pages name an icon that loads', async () => {
+  const base = shared.server.base;
+  const intent = await createIntent(base, { orderName: 'Icon test order' });
+  for (const path of [new URL(intent.paymentUrl).pathname, '/demo-mall/', '/demo-mall/products/ube']) {
+    const { page } = await shared.open(path);
+    const href = await page.locator('link[rel="icon"]').getAttribute('href');
+    assert.ok(href, `${path} names an icon`);
+    const icon = await page.request.get(new URL(href, page.url()).toString());
+    assert.equal(icon.status(), 200, `${path}: ${href}`);
+    assert.equal(icon.headers()['content-type'], 'image/svg+xml', `${path}: ${href}`);
+    assert.match(await icon.text(), /^<svg /, `${path}: ${href}`);
+    await page.close();
+  }
+});

@@ -28,11 +28,9 @@ test('product page → button → review page → Pay → approve → the mall\'
   await Promise.all([page.waitForURL((u) => u.pathname === '/api/shop/pgsuccess'), page.getByTestId('approve').click()]);
   assert.equal(new URL(page.url()).searchParams.get('order_id'), orderId);
 
-  // The payment noty reaches the mall through the outbox.
-  for (let i = 0; i < 50 && (await page.getByTestId('noty').count()) === 0; i++) {
-    await page.waitForTimeout(200);
-    await page.reload();
-  }
+  // The payment noty reaches the mall through the outbox; the page reloads itself until it
+  // is in (nobody presses reload).
+  await page.getByTestId('noty').first().waitFor({ timeout: 15_000 });
   assert.match(await page.getByTestId('outcome').innerText(), /payment complete/);
   assert.match(await page.getByTestId('noty').first().innerText(), /payment\s+T/);
   await screenshot(page, 'storefront-success');

@@ -102,11 +102,18 @@ export function orderId() {
   return `20261123-${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 }
 
-// Chromium reports every non-2xx fetch as a console error; the tests provoke refusals on
-// purpose, so those are not page errors. Everything else on the console's error level is.
-function isPageError(message) {
-  return message.type() === 'error' && !message.text().startsWith('Failed to load resource:');
+// Chromium reports every non-2xx answer as a console error "Failed to load resource". The
+// tests provoke refusals on purpose — of the page's own requests (fetch) and of pages
+// opened — so those are not page errors; a failed script, stylesheet, image or icon is, as
+// is everything else on the console's error level. `asked` holds the URLs the page fetched
+// or navigated to.
+function isPageError(message, asked) {
+  if (message.type() !== 'error') return false;
+  if (!message.text().startsWith('Failed to load resource:')) return true;
+  return !asked.has(message.location().url);
 }
+
+const ASKED_BY_THE_PAGE = new Set(['fetch', 'xhr', 'document']);
 
 // One server and one browser context for a test file: started before its tests, stopped
 // after. `shared.open(path)` opens a page of the server and returns it with its errors and
@@ -127,7 +134,9 @@ export function serverAndBrowser() {
         failed(new Error(`${page.url()}: ${what}`));
       };
       page.on('pageerror', (e) => record(`uncaught ${e.name}: ${e.message}`));
-      page.on('console', (m) => isPageError(m) && record(`console.error: ${m.text()}`));
+      const asked = new Set();
+      page.on('request', (r) => ASKED_BY_THE_PAGE.has(r.resourceType()) && asked.add(r.url()));
+      page.on('console', (m) => isPageError(m, asked) && record(`console.error: ${m.text()} (${m.location().url})`));
       // Waits until the Leptos page has hydrated; fails at once when the page throws (a
       // bundle that does not instantiate never hydrates).
       const hydrated = () =>

@@ -62,8 +62,20 @@ pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
          <title>{title}</title><style>{CSS}</style></head><body>{body}</body></html>",
         title = html_escape(title),
+    )
+}
+
+/// [`page`] that loads `to` (itself when `None`) again after `secs` seconds: for a page
+/// that waits for something to arrive.
+pub fn refreshing_page(title: &str, body: &str, secs: u32, to: Option<&str>) -> String {
+    let target = to.map(|url| format!(";url={}", html_escape(url))).unwrap_or_default();
+    page(title, body).replacen(
+        "<title>",
+        &format!("<meta http-equiv=\"refresh\" content=\"{secs}{target}\"><title>"),
+        1,
     )
 }
 

@@ -59,6 +59,8 @@ pub struct CheckoutRequest {
     pub reference: String,
     pub amount: Money,
     pub description: Option<String>,
+    /// The name the buyer knows the merchant by (the shop's), for the PG's payment page.
+    pub merchant_name: Option<String>,
     pub callback_url: Url,
     pub webhook_url: Option<Url>,
     pub mode: CheckoutMode,

@@ -202,6 +202,8 @@ struct CheckoutBody<'a> {
     amount: i64,
     currency: &'a str,
     description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merchant_name: Option<&'a str>,
     callback_url: &'a str,
     webhook_url: Option<&'a str>,
     mode: &'a str,
@@ -375,6 +377,7 @@ impl PaymentGateway for SandboxGateway {
             amount: request.amount.minor,
             currency: request.amount.currency.code(),
             description: request.description.as_deref(),
+            merchant_name: request.merchant_name.as_deref(),
             callback_url: request.callback_url.as_str(),
             webhook_url: request.webhook_url.as_ref().map(Url::as_str),
             mode: match request.mode {

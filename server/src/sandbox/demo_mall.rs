@@ -243,7 +243,7 @@ async fn return_page(State(app): State<AppState>, Query(params): Query<ReturnPar
             .and_then(|e| serde_json::from_str::<Value>(&e).ok())
             .and_then(|e| e["orderId"].as_str().map(str::to_owned));
         return match order_id {
-            Some(order_id) => render_order(&app, &order_id, Some((&code, &message))).await,
+            Some(order_id) => render_order(&app, &order_id, Some((&code, &message)), 0).await,
             None => error_page(StatusCode::BAD_REQUEST, "No payment", "The return named no order."),
         };
     };
@@ -308,12 +308,27 @@ fn cancel_form(flow: Flow, order_id: &str, tid: &str, amount: &str) -> String {
     )
 }
 
-async fn order_page(State(app): State<AppState>, Path(order_id): Path<String>) -> Response {
-    render_order(&app, &order_id, None).await
+#[derive(Deserialize)]
+struct OrderParams {
+    /// How many times the page has reloaded itself waiting for a notification.
+    waited: Option<u32>,
 }
 
+async fn order_page(
+    State(app): State<AppState>,
+    Path(order_id): Path<String>,
+    Query(params): Query<OrderParams>,
+) -> Response {
+    render_order(&app, &order_id, None, params.waited.unwrap_or(0)).await
+}
+
+/// While a notification is awaited the order's page reloads itself every
+/// [`WAIT_RELOAD_SECS`], [`WAIT_RELOADS`] times at most (two minutes).
+const WAIT_RELOAD_SECS: u32 = 2;
+const WAIT_RELOADS: u32 = 60;
+
 /// An asynchronous order as the mall knows it: the notifications paybridge sent.
-async fn render_order(app: &AppState, order_id: &str, returned: Option<(&str, &str)>) -> Response {
+async fn render_order(app: &AppState, order_id: &str, returned: Option<(&str, &str)>, waited: u32) -> Response {
     let received: Vec<(String, String, i64)> = match sqlx::query_as(
         "SELECT endpoint, body, received_at FROM demo_mall_notifications WHERE order_id = $1 ORDER BY received_at, id",
     )
@@ -330,13 +345,22 @@ async fn render_order(app: &AppState, order_id: &str, returned: Option<(&str, &s
         noty.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     };
     let paid = notys.iter().rfind(|n| get(n, "request_type") != "cancelnoty");
-    let heading = match (returned, paid) {
-        (Some((code, message)), _) if code != "0000" => outcome_heading(false, message, ""),
-        (_, Some(n)) if get(n, "payed_tf") == "T" => outcome_heading(true, "", "Thank you — payment complete"),
-        (_, Some(_)) => "<h1 data-testid=\"outcome\">Waiting for your bank transfer</h1>".to_owned(),
-        (_, None) => {
-            "<h1 data-testid=\"outcome\">Payment received — waiting for paybridge's notification</h1>".to_owned()
+    let (heading, waiting) = match (returned, paid) {
+        (Some((code, message)), _) if code != "0000" => (outcome_heading(false, message, ""), false),
+        (_, Some(n)) if get(n, "payed_tf") == "T" => (outcome_heading(true, "", "Thank you — payment complete"), false),
+        (_, Some(_)) => ("<h1 data-testid=\"outcome\">Waiting for your bank transfer</h1>".to_owned(), true),
+        (_, None) => (
+            "<h1 data-testid=\"outcome\">Payment received — waiting for paybridge's notification</h1>".to_owned(),
+            true,
+        ),
+    };
+    let reload = waiting && waited < WAIT_RELOADS;
+    let waiting_note = match (waiting, reload) {
+        (true, true) => "<p class=\"muted\" data-testid=\"waiting\">This page reloads itself until it arrives.</p>",
+        (true, false) => {
+            "<p class=\"muted\" data-testid=\"waiting\">Still nothing after two minutes: refresh by hand.</p>"
         }
+        _ => "",
     };
     let rows: String = received
         .iter()
@@ -357,13 +381,24 @@ async fn render_order(app: &AppState, order_id: &str, returned: Option<(&str, &s
         _ => String::new(),
     };
     let body = format!(
-        "{heading}<p>Order <strong data-testid=\"order-id\">{order}</strong> — \
+        "{heading}{waiting_note}<p>Order <strong data-testid=\"order-id\">{order}</strong> — \
          <a href=\"/demo-mall/orders/{order}\" data-testid=\"refresh\">refresh</a></p>\
          <div class=\"box\"><h2>Notifications received from paybridge</h2><table>\
          <tr><th>endpoint</th><th>request_type</th><th>payed_tf</th><th>status</th><th>message</th></tr>{rows}</table></div>\
          {cancel}<p><a href=\"/demo-mall/\">Back to the shop</a></p>",
         order = html_escape(order_id),
     );
+    if reload {
+        // To the order's own page: a return page's query has nothing more to say once the
+        // buyer is back (a refusal is never waited on).
+        let next = format!(
+            "/demo-mall/orders/{}?waited={}",
+            url::form_urlencoded::byte_serialize(order_id.as_bytes()).collect::<String>(),
+            waited + 1
+        );
+        return Html(crate::web::refreshing_page("Demo mall — order", &body, WAIT_RELOAD_SECS, Some(&next)))
+            .into_response();
+    }
     Html(page("Demo mall — order", &body)).into_response()
 }
 
@@ -606,5 +641,5 @@ async fn mall_result(
     let success = uri.path().ends_with("pgsuccess");
     let code = if success { "0000" } else { "9999" };
     let message = if success { "" } else { "The payment did not go through." };
-    render_order(&app, &order_id, Some((code, message))).await
+    render_order(&app, &order_id, Some((code, message)), 0).await
 }

@@ -37,6 +37,7 @@ async fn checkout(app: &TestApp, capture: CaptureMethod, finalization: Finalizat
         reference: format!("ref-{}", unique_order_id()),
         amount: php(10_000),
         description: Some("Sandbox test".into()),
+        merchant_name: None,
         callback_url: Url::parse("https://shop.example/back").unwrap(),
         webhook_url: None,
         mode: CheckoutMode::Redirect,

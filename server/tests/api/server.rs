@@ -23,6 +23,11 @@ async fn the_demo_mall_buys_through_our_own_api(db: Db) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let payment_url = location(&response);
     assert!(payment_url.path().starts_with("/sandbox-pg/checkout/"));
+    // The PG's page names the shop the buyer pays (the demo mall's shop 1), not the
+    // merchant's public key.
+    let pg_page = app.client.get(payment_url.clone()).send().await.unwrap().text().await.unwrap();
+    assert!(pg_page.contains("<h1>Pay Tindahan</h1>"), "{pg_page}");
+    assert!(!pg_page.contains(paybridge::sandbox::pg::DEMO_PUBLIC_KEY), "{pg_page}");
     let back = app.buyer_presses(payment_url.as_str(), "approve").await;
     assert_eq!(back.path(), "/demo-mall/return");
     let page = app.client.get(back).send().await.unwrap().text().await.unwrap();
@@ -57,6 +62,7 @@ async fn the_demo_mall_buys_asynchronously_and_hears_the_notifications(db: Db) {
     let page = app.client.get(back).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("payment complete"), "{page}");
     assert!(page.contains("/demo-mall/noty"), "the received noty is listed");
+    assert!(!page.contains("http-equiv=\"refresh\""), "nothing more is awaited: {page}");
 
     let payment = app.payment(&order_id).await;
     let response = app
@@ -75,6 +81,30 @@ async fn the_demo_mall_buys_asynchronously_and_hears_the_notifications(db: Db) {
     assert!(response.text().await.unwrap().contains("Cancellation requested"));
     app.wait_rows("demo_mall_notifications", "endpoint = '/demo-mall/cancel-noty'", 1, Duration::from_secs(10)).await;
     assert_eq!(app.payment(&order_id).await.status.code(), 3);
+}
+
+/// The mall's page of an order whose notification has not come reloads itself, for two
+/// minutes; the buyer back from the PG is not left looking at "waiting" for good.
+async fn the_demo_malls_order_page_reloads_itself_while_a_noty_is_awaited(db: Db) {
+    let app = spawn_app(db).await;
+    let order_id = unique_order_id();
+    let waiting = |waited: &str| {
+        let url = app.url(&format!("/demo-mall/orders/{order_id}{waited}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let first = waiting("").await;
+    assert!(first.contains("waiting for paybridge"), "{first}");
+    let reload = format!("<meta http-equiv=\"refresh\" content=\"2;url=/demo-mall/orders/{order_id}?waited=1\">");
+    assert!(first.contains(&reload), "{first}");
+    let later = waiting("?waited=59").await;
+    assert!(later.contains(&format!("url=/demo-mall/orders/{order_id}?waited=60")), "{later}");
+    let given_up = waiting("?waited=60").await;
+    assert!(!given_up.contains("http-equiv=\"refresh\""), "{given_up}");
+    assert!(given_up.contains("refresh by hand"), "{given_up}");
+    // The return page the PG sends the buyer to starts the same wait.
+    let back = app.client.get(app.url(&format!("/api/shop/pgsuccess?order_id={order_id}"))).send().await.unwrap();
+    assert!(back.text().await.unwrap().contains(&reload));
 }
 
 /// SPEC §8.1: with the sandbox on, the demo mall's Store API key is printed at start —
@@ -104,6 +134,7 @@ async fn the_demo_malls_api_key_is_printed_at_start(db: Db) {
 }
 
 crate::on_both_databases!(
+    the_demo_malls_order_page_reloads_itself_while_a_noty_is_awaited,
     the_demo_malls_api_key_is_printed_at_start,
     the_demo_mall_buys_asynchronously_and_hears_the_notifications,
     health_is_reported,

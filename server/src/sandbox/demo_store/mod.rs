@@ -61,12 +61,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(demo: DemoStore) -> Router<S> {
 }
 
 fn demo_page(title: &str, body: &str, refresh_secs: Option<u32>) -> Response {
-    let html = page(title, body);
-    let html = match refresh_secs {
-        Some(secs) => html.replacen("<title>", &format!("<meta http-equiv=\"refresh\" content=\"{secs}\"><title>"), 1),
-        None => html,
-    };
-    Html(html).into_response()
+    Html(match refresh_secs {
+        Some(secs) => crate::web::refreshing_page(title, body, secs, None),
+        None => page(title, body),
+    })
+    .into_response()
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {

@@ -158,6 +158,9 @@ struct CheckoutBody {
     amount: i64,
     currency: String,
     description: Option<String>,
+    /// Shown on the payment page ("Pay {merchant_name}"); the merchant account's name
+    /// when absent.
+    merchant_name: Option<String>,
     callback_url: String,
     webhook_url: Option<String>,
     #[serde(default = "redirect_mode")]
@@ -208,11 +211,13 @@ pub(super) struct OrderRow {
     auth_data_used: i64,
     next_approve_outcome: Option<String>,
     captured_minor: i64,
+    /// The shop the merchant named for this checkout's page.
+    merchant_name: Option<String>,
 }
 
 pub(super) const ORDER_COLUMNS: &str = "code, merchant, reference, amount_minor, currency, description, status, \
      allow_deposit, callback_url, webhook_url, refunded_minor, next_refund_outcome, mode, shipping_address, \
-     unsigned_webhooks, capture_method, finalization, auth_data, auth_data_used, next_approve_outcome, captured_minor";
+     unsigned_webhooks, capture_method, finalization, auth_data, auth_data_used, next_approve_outcome, captured_minor, merchant_name";
 
 /// The address the sandbox "wallet" holds for every buyer (review-page checkouts).
 fn wallet_address() -> serde_json::Value {
@@ -337,6 +342,13 @@ async fn create_checkout(
             }
         }
     }
+    if body
+        .merchant_name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid("merchant_name must be 1 to 100 characters, none of them a control character"));
+    }
     if !matches!(body.mode.as_str(), "redirect" | "review") {
         return Err(ApiError::invalid("mode must be redirect or review"));
     }
@@ -352,8 +364,8 @@ async fn create_checkout(
     let inserted = sqlx::query(
         "INSERT INTO sandbox_pg_orders (code, merchant, reference, amount_minor, currency, description, status, \
          mode, allow_deposit, callback_url, webhook_url, refunded_minor, shipping_address, capture_method, \
-         finalization, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, $11, $12, $13, $14, $14)",
+         finalization, created_at, updated_at, merchant_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, $11, $12, $13, $14, $14, $15)",
     )
     .bind(&code)
     .bind(&merchant.0)
@@ -369,6 +381,7 @@ async fn create_checkout(
     .bind(&body.capture_method)
     .bind(&body.finalization)
     .bind(now)
+    .bind(body.merchant_name.as_deref().map(str::trim))
     .execute(pg.store.pool())
     .await;
     match inserted {

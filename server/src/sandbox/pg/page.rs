@@ -11,6 +11,10 @@ use url::Url;
 use super::{ApiError, SandboxPg};
 use crate::sandbox::{html_escape, page};
 
+/// How the page names the merchant when the checkout did not say (its public key is an
+/// identifier, not a name a buyer knows).
+pub(super) const MERCHANT_ACCOUNT_NAME: &str = "the sandbox merchant";
+
 pub(super) async fn hosted_page(State(pg): State<SandboxPg>, Path(code): Path<String>) -> Result<Response, ApiError> {
     let Some(order) = pg.order(&code).await? else {
         return Ok((StatusCode::NOT_FOUND, Html(page("Not found", "<h1>No such checkout</h1>"))).into_response());
@@ -44,7 +48,7 @@ pub(super) async fn hosted_page(State(pg): State<SandboxPg>, Path(code): Path<St
         "<p class=\"muted\">Sandbox payment company — no real money moves.</p>\
          <h1>Pay {merchant}</h1><div class=\"box\"><p>{description}</p>\
          <p class=\"amount\" data-testid=\"amount\">{amount}</p><p class=\"muted\">Order reference {reference}</p></div>{controls}",
-        merchant = html_escape(&order.merchant),
+        merchant = html_escape(order.merchant_name.as_deref().unwrap_or(MERCHANT_ACCOUNT_NAME)),
         description = html_escape(description),
         amount = html_escape(&amount),
         reference = html_escape(&order.reference),

@@ -489,7 +489,7 @@ fn registration_page(pg: &SandboxPg, r: &RegistrationRow, problem: Option<&str>)
         "<p class=\"muted\">Sandbox payment company — no real card is kept.</p>\
          <h1>Save a card with {merchant}</h1><div class=\"box\"><p>For customer {customer}</p>\
          <p class=\"muted\">{usage}</p></div>{controls}",
-        merchant = html_escape(&r.merchant),
+        merchant = super::page::MERCHANT_ACCOUNT_NAME,
         customer = html_escape(&r.customer),
         usage = if r.usage == "off_session" {
             "The shop may charge this card later without you."

@@ -208,6 +208,7 @@ fn the_sdk_check_refuses_a_misspelt_field_at_any_depth() {
         reference: "pay_1".into(),
         amount: Money::new(1000, Currency::Jpy),
         description: None,
+        merchant_name: None,
         callback_url: "http://127.0.0.1:9/cb".parse().unwrap(),
         webhook_url: None,
         mode: CheckoutMode::Redirect,
