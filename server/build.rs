@@ -2,8 +2,8 @@
 //! script served at `/api/external-checkout/script` (SPEC §4.6): the WASM is compiled
 //! with the size-optimised `wasm-release` profile, bound with the wasm-bindgen CLI,
 //! shrunk with wasm-opt (after wasm-bindgen, as binaryen's and wasm-bindgen's
-//! documentation say), and inlined into its JS glue (minified with terser) as a string of
-//! one character per byte. Paths are remapped so the bytes — and the SRI hash registered
+//! documentation say), its imports renamed short, and inlined into its JS glue (minified
+//! with terser) as a string of one character per byte. Paths are remapped so the bytes — and the SRI hash registered
 //! with Cafe24 — do not depend on where the build ran.
 //!
 //! wasm-opt is the pinned binaryen of `.dev/tools` (npm) when it is installed, else the
@@ -88,6 +88,105 @@ fn js_latin1_literal(bytes: &[u8]) -> String {
     out
 }
 
+/// Reads an unsigned LEB128 number at `at`; returns it and the position after it.
+fn uleb(bytes: &[u8], mut at: usize) -> (usize, usize) {
+    let (mut value, mut shift) = (0usize, 0);
+    loop {
+        let byte = bytes[at];
+        at += 1;
+        value |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return (value, at);
+        }
+        shift += 7;
+    }
+}
+
+fn push_uleb(out: &mut Vec<u8>, mut value: usize) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// `a`, `b`, … `Z`, then `aa`, `ab`, …: short names that are JS identifiers.
+fn short_name(mut n: usize) -> String {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut name = vec![LETTERS[n % LETTERS.len()]];
+    while n >= LETTERS.len() {
+        n = n / LETTERS.len() - 1;
+        name.insert(0, LETTERS[n % LETTERS.len()]);
+    }
+    String::from_utf8(name).expect("ASCII")
+}
+
+/// Gives the module's imports short names, in the module and in the glue alike.
+/// wasm-bindgen names each import after its JS function and a hash
+/// (`__wbg_set_onclick_60f72f3e80d65322`): 63 of those, twice each (the module's import
+/// section, the glue's import object), cost the script about 1.2 KB gzipped. binaryen
+/// renames imports only together with the exports and the module names.
+///
+/// Each import of the glue's object is one key `name:`; in the module, its name is a
+/// length byte and the name, inside the import section (whose size is then written
+/// again). A name found other than exactly once in either is left as it is.
+fn shorten_imports(module: &[u8], glue: &str) -> (Vec<u8>, String) {
+    // The import section: id 2, after the 8-byte header and the sections before it.
+    let mut at = 8;
+    let (start, end) = loop {
+        if at >= module.len() {
+            return (module.to_vec(), glue.to_owned());
+        }
+        let id = module[at];
+        let (size, payload) = uleb(module, at + 1);
+        if id == 2 {
+            break (payload, payload + size);
+        }
+        at = payload + size;
+    };
+    let mut section = module[start..end].to_vec();
+    let mut glue = glue.to_owned();
+    let count_in = |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).filter(|w| *w == needle).count();
+    let mut keys: Vec<String> = Vec::new();
+    for line in glue.lines() {
+        let line = line.trim_start();
+        if let Some(key) = line.split_once(": function").map(|(k, _)| k) {
+            if key.starts_with("__wbg") && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                keys.push(key.to_owned());
+            }
+        }
+    }
+    let mut next = 0;
+    for key in keys {
+        if key.len() >= 0x80 {
+            continue;
+        }
+        let mut encoded = vec![key.len() as u8];
+        encoded.extend_from_slice(key.as_bytes());
+        let in_glue = format!("{key}: function");
+        if count_in(&section, &encoded) != 1 || glue.matches(&in_glue).count() != 1 {
+            continue;
+        }
+        let short = short_name(next);
+        next += 1;
+        let at = section.windows(encoded.len()).position(|w| w == encoded.as_slice()).expect("counted once");
+        let mut renamed = vec![short.len() as u8];
+        renamed.extend_from_slice(short.as_bytes());
+        section.splice(at..at + encoded.len(), renamed);
+        glue = glue.replacen(&in_glue, &format!("{short}: function"), 1);
+    }
+    let mut out = module[..at].to_vec();
+    out.push(2);
+    push_uleb(&mut out, section.len());
+    out.extend_from_slice(&section);
+    out.extend_from_slice(&module[end..]);
+    (out, glue)
+}
+
 /// Writes `bytes` unless the file already holds them, so that an unchanged button does
 /// not make cargo recompile the server that embeds it.
 fn write_if_changed(path: &Path, bytes: &[u8]) {
@@ -163,6 +262,13 @@ fn main() {
             "cargo:warning=no wasm-opt of binaryen {MIN_BINARYEN} or later: the storefront button is larger than it \
              needs to be (`npm ci --prefix .dev/tools` installs the pinned one)"
         ),
+    }
+    {
+        let read = |path: &Path| std::fs::read(path).unwrap_or_else(|e| fail(&e.to_string()));
+        let glue = String::from_utf8(read(&bound.join("button.js"))).unwrap_or_else(|e| fail(&e.to_string()));
+        let (shortened, glue) = shorten_imports(&read(&module), &glue);
+        std::fs::write(&module, shortened).unwrap_or_else(|e| fail(&e.to_string()));
+        std::fs::write(bound.join("button.js"), glue).unwrap_or_else(|e| fail(&e.to_string()));
     }
     let glue_path = match find_terser(&workspace) {
         Some(terser) => {
