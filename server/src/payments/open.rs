@@ -54,26 +54,17 @@ pub enum Opened {
 
 impl PaymentService {
     /// The shop the buyer pays, by its name: a Cafe24 payment's own shop, else the
-    /// merchant's first (a Store API payment names no shop). None when unknown: the PG's
-    /// page then names the merchant as the PG knows it.
+    /// merchant's first. None when unknown: the PG's page then names the merchant as the
+    /// PG knows it.
     async fn merchant_name(&self, request: &OpenCheckout) -> Option<String> {
-        let shops = match self.store.admin_shops(request.mall_id.as_str()).await {
-            Ok(shops) => shops,
-            Err(e) => {
-                tracing::warn!(mall_id = %request.mall_id, error = %e, "could not read the merchant's shop names");
-                return None;
-            }
-        };
         let shop_no = match &request.channel_data {
             ChannelData::Cafe24(cafe24) => Some(cafe24.shop_no),
             ChannelData::StoreApi(_) => None,
         };
-        let mut names = shops.into_iter().filter(|s| !s.shop_name.is_empty());
-        match shop_no {
-            Some(no) => names.find(|s| s.shop_no == no),
-            None => names.next(),
-        }
-        .map(|s| s.shop_name)
+        self.store.shop_name(request.mall_id.as_str(), shop_no).await.unwrap_or_else(|e| {
+            tracing::warn!(mall_id = %request.mall_id, error = %e, "could not read the merchant's shop name");
+            None
+        })
     }
 
     pub async fn open_checkout(&self, request: OpenCheckout) -> Result<Opened, PaymentError> {

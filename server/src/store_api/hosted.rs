@@ -21,14 +21,15 @@ impl HostedPayments {
 
     async fn merchant_name(&self, payment: &Payment) -> String {
         // A Store API payment names no shop: the merchant's first shop stands for it.
-        match self.ctx.store.admin_shops(payment.mall_id.as_str()).await {
-            Ok(shops) => shops.into_iter().next().map(|s| s.shop_name),
-            Err(e) => {
+        self.ctx
+            .store
+            .shop_name(payment.mall_id.as_str(), None)
+            .await
+            .unwrap_or_else(|e| {
                 tracing::warn!(payment_id = %payment.id, error = %e, "could not read the merchant's shop name");
                 None
-            }
-        }
-        .unwrap_or_else(|| payment.mall_id.to_string())
+            })
+            .unwrap_or_else(|| payment.mall_id.to_string())
     }
 }
 
