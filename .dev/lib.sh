@@ -43,19 +43,12 @@ wasm_bindgen_present() {
   [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)" = "$(wasm_bindgen_wanted)" ]
 }
 
-need_wasm_bindgen() {
-  if ! wasm_bindgen_present; then
-    say "installing wasm-bindgen-cli $(wasm_bindgen_wanted) (about 3 minutes, once)"
-    cargo install --locked "wasm-bindgen-cli@$(wasm_bindgen_wanted)"
-  fi
-}
-
-# The same, beside other work: .dev/build compiles while it installs (on 2 cores a build
-# leaves a core idle often enough), and waits for it only where the CLI is run.
+# Installs it in the background when missing: .dev/build compiles meanwhile (on 2 cores a
+# build leaves a core idle often enough) and waits for it only where the CLI is run.
 start_wasm_bindgen() {
   WASM_BINDGEN_PID=
   if ! wasm_bindgen_present; then
-    say "installing wasm-bindgen-cli $(wasm_bindgen_wanted) in the background (about 3 minutes, once)"
+    say "installing wasm-bindgen-cli $(wasm_bindgen_wanted) (about 3 minutes, once)"
     cargo install --quiet --locked "wasm-bindgen-cli@$(wasm_bindgen_wanted)" &
     WASM_BINDGEN_PID=$!
   fi
@@ -66,6 +59,11 @@ wait_wasm_bindgen() {
     wait "$WASM_BINDGEN_PID" || { echo "installing wasm-bindgen-cli failed" >&2; return 1; }
     WASM_BINDGEN_PID=
   fi
+}
+
+need_wasm_bindgen() {
+  start_wasm_bindgen
+  wait_wasm_bindgen
 }
 
 # The pinned npm build tools of .dev/tools: binaryen's wasm-opt (the release bundle, by

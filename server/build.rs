@@ -3,8 +3,8 @@
 //! with the size-optimised `wasm-release` profile, bound with the wasm-bindgen CLI,
 //! shrunk with wasm-opt (after wasm-bindgen, as binaryen's and wasm-bindgen's
 //! documentation say), its imports renamed short, and inlined into its JS glue (minified
-//! with terser) as a string of one character per byte. Paths are remapped so the bytes — and the SRI hash registered
-//! with Cafe24 — do not depend on where the build ran.
+//! with terser) as a string of one character per byte. Paths are remapped so the bytes —
+//! and the SRI hash registered with Cafe24 — do not depend on where the build ran.
 //!
 //! wasm-opt is the pinned binaryen of `.dev/tools` (npm) when it is installed, else the
 //! one on PATH, and only from [`MIN_BINARYEN`] on: older releases (Debian's 108) break the
