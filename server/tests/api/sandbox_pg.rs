@@ -119,7 +119,44 @@ async fn api_finalization_redeems_the_buyers_auth_data_once(db: Db) {
     assert_eq!(pg.approve(&credentials(), &tid, &auth_data).await.unwrap().status, OrderStatus::Declined);
 }
 
+/// The payment page names the shop the checkout names, or else "the sandbox merchant",
+/// never the public key; a name that is empty, too long or holds a control character is
+/// refused with the field named, and no checkout is opened.
+async fn the_payment_page_names_the_merchant_and_bad_names_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let open = |merchant_name: Option<&str>| {
+        let body = serde_json::json!({
+            "reference": format!("ref-{}", unique_order_id()),
+            "amount": 10_000,
+            "currency": "PHP",
+            "merchant_name": merchant_name,
+            "callback_url": "https://shop.example/back",
+        });
+        app.client
+            .post(app.url("/sandbox-pg/v1/checkouts"))
+            .basic_auth(&credentials().public_key, Some(PG_SECRET))
+            .json(&body)
+            .send()
+    };
+    for (given, shown) in [(Some("  Sari-sari Store "), "Sari-sari Store"), (None, "the sandbox merchant")] {
+        let opened: serde_json::Value = open(given).await.unwrap().json().await.unwrap();
+        let page = opened["checkout_url"].as_str().unwrap();
+        let html = app.client.get(page).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(&format!("<h1>Pay {shown}</h1>")), "{html}");
+        assert!(!html.contains(&credentials().public_key), "{html}");
+    }
+    let before = app.count_where("sandbox_pg_orders", "1 = 1").await;
+    for bad in ["", "   ", "Tab\there", &"x".repeat(101)] {
+        let refused = open(Some(bad)).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("merchant_name"), "{bad:?}: {text}");
+    }
+    assert_eq!(app.count_where("sandbox_pg_orders", "1 = 1").await, before, "nothing was opened");
+}
+
 crate::on_both_databases!(
+    the_payment_page_names_the_merchant_and_bad_names_are_refused,
     a_manual_capture_takes_part_of_the_authorization_once,
     a_void_releases_an_authorization_and_a_lapsed_one_cannot_be_captured,
     api_finalization_redeems_the_buyers_auth_data_once,
