@@ -90,6 +90,11 @@ pub struct Config {
     /// `NOTIFY_LEASE`: how long a worker holds a message it is delivering. Deliveries
     /// time out at half of it, so no two attempts of one message ever overlap.
     pub notify_lease: Duration,
+    /// `NOTIFY_POLL` (default 250ms): how often an idle outbox worker looks for due
+    /// messages nothing woke it for (retries falling due; on SQLite, another process's).
+    /// A commit in this process wakes it at once, and on PostgreSQL so does one in
+    /// another instance (`LISTEN`/`NOTIFY`).
+    pub notify_poll: Duration,
     /// `INTENT_EXPIRY`, `CAPTURE_WINDOW`, `AUTO_CONFIRM_AFTER` (SPEC §8.3): Store API intents
     /// not finalized in time fail, authorizations not captured in time are voided,
     /// delivered payments are confirmed.
@@ -222,6 +227,7 @@ impl Config {
         let capture_window = one_duration("CAPTURE_WINDOW", "7d")?;
         let auto_confirm_after = one_duration("AUTO_CONFIRM_AFTER", "7d")?;
         let reconcile_after = one_duration("RECONCILE_AFTER", "10m")?;
+        let notify_poll = one_duration("NOTIFY_POLL", "250ms")?;
         let sandbox_api_key = get("SANDBOX_API_KEY").unwrap_or_else(|| DEFAULT_SANDBOX_API_KEY.to_owned());
         if !sandbox_api_key.starts_with("sk_test_") || sandbox_api_key.len() < 16 {
             return Err(bad("SANDBOX_API_KEY", "must start with sk_test_ and be at least 16 characters"));
@@ -278,6 +284,7 @@ impl Config {
             encryption_key,
             notify_retry_delays,
             notify_lease,
+            notify_poll,
             notify_worker,
             intent_expiry,
             capture_window,

@@ -260,6 +260,8 @@ impl Application {
             id: crate::store::new_id("worker"),
             signing_keys: Some(Arc::new(EndpointKeys { store: state.store.clone(), keys: state.keys.clone() })),
             metrics,
+            poll: config.notify_poll,
+            passes: Default::default(),
         };
         let maintenance = Maintenance {
             payments: state.payments.clone(),

@@ -1,6 +1,9 @@
-//! The outbox worker. It claims a batch of due messages, delivers them concurrently and
-//! records each attempt; between batches it sleeps until woken by a local commit or the
-//! next poll. On shutdown it finishes the batch in hand and releases what it still holds.
+//! The outbox worker. Each pass takes the messages handed to it as they were enqueued in
+//! this process (leased to it in the enqueuing transaction) and claims the other due ones,
+//! delivers them concurrently and records each attempt; between passes it sleeps until
+//! woken by a local commit, another instance's `NOTIFY` (PostgreSQL) or the next poll. An
+//! idle pass only reads. On shutdown it finishes the batch in hand and releases what it
+//! still holds.
 //! Each message says how it is delivered: its content type, its headers, and which
 //! answer counts as taken.
 
@@ -15,7 +18,6 @@ use crate::{
     store::{now_ms, Acceptance, AfterAttempt, Delivery, OutboxMessage, Signing, Store},
 };
 
-const POLL: Duration = Duration::from_millis(250);
 const BATCH: i64 = 32;
 /// Enough of an answer to read `{"result":"OK"}`.
 const MAX_ANSWER: usize = 16 * 1024;
@@ -35,6 +37,11 @@ pub struct OutboxWorker {
     pub signing_keys: Option<Arc<dyn SigningKeys>>,
     /// Attempts by kind and outcome; its passes (worker lag, `/readyz`).
     pub metrics: Metrics,
+    /// How often an idle worker looks for due messages nothing woke it for (retries).
+    pub poll: Duration,
+    /// Passes of one worker never overlap (a copy's pass on demand waits for the
+    /// running one), so a message handed to it is delivered by one pass.
+    pub passes: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Deliveries time out well inside the lease.
@@ -45,6 +52,11 @@ pub fn delivery_timeout(lease: Duration) -> Duration {
 impl OutboxWorker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let wake = self.store.outbox_signal();
+        self.store.attach_worker(&self.id, self.lease);
+        tokio::spawn({
+            let (store, wake, shutdown) = (self.store.clone(), wake.clone(), shutdown.clone());
+            async move { store.listen_for_outbox(wake, shutdown).await }
+        });
         tracing::info!(worker = %self.id, "outbox worker started");
         while !*shutdown.borrow() {
             let attempted = self.run_once().await;
@@ -52,11 +64,13 @@ impl OutboxWorker {
             if attempted == 0 {
                 tokio::select! {
                     _ = wake.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    _ = tokio::time::sleep(self.poll) => {}
                     _ = shutdown.changed() => {}
                 }
             }
         }
+        // Nothing more is leased to this worker; what it holds goes back to every instance.
+        self.store.detach_worker();
         match self.store.release_leases(&self.id).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "outbox: released leases at shutdown"),
@@ -65,16 +79,25 @@ impl OutboxWorker {
         tracing::info!(worker = %self.id, "outbox worker stopped");
     }
 
-    /// One pass: claims what is due now, delivers it and records the attempts. Returns
-    /// how many messages it attempted (tests run passes on demand with it).
+    /// One pass: takes what was handed to this worker and claims what else is due now,
+    /// delivers it and records the attempts. Returns how many messages it attempted
+    /// (tests run passes on demand with it).
     pub async fn run_once(&self) -> usize {
-        let batch = match self.store.claim_due(&self.id, BATCH, self.lease).await {
-            Ok(batch) => batch,
+        let _pass = self.passes.lock().await;
+        let pass = match self.store.outbox_pass(&self.id, BATCH, delivery_timeout(self.lease)).await {
+            Ok(pass) => pass,
             Err(e) => {
-                tracing::error!(error = %e, "outbox: cannot claim messages");
+                tracing::error!(error = %e, "outbox: cannot read the queue");
                 return 0;
             }
         };
+        let mut batch = pass.handed;
+        if pass.claimable && batch.len() < BATCH as usize {
+            match self.store.claim_due(&self.id, BATCH - batch.len() as i64, self.lease).await {
+                Ok(claimed) => batch.extend(claimed),
+                Err(e) => tracing::error!(error = %e, "outbox: cannot claim messages"),
+            }
+        }
         futures::future::join_all(batch.iter().map(|m| self.deliver_and_record(m))).await;
         batch.len()
     }

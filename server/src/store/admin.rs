@@ -363,6 +363,9 @@ impl Store {
         .bind(mall_id)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            self.notify_instances(&mut tx).await?;
+        }
         tx.commit().await?;
         if done.rows_affected() == 1 {
             self.wake_outbox();

@@ -20,8 +20,8 @@ pub use admin::{AdminShop, DeliveryRow, LinkedRow, RecentPayment, ShopListing, S
 pub use cafe24::{Cafe24Payment, Cafe24Refund, Flow, NewCafe24Payment};
 pub use malls::{EnabledShop, ShopRoute};
 pub use outbox::{
-    Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxDue, OutboxMessage, OutboxRow,
-    Signing,
+    Acceptance, AfterAttempt, AttemptRow, Delivery, DeliveryPolicy, NewMessage, OutboxDue, OutboxMessage, OutboxPass,
+    OutboxRow, Signing,
 };
 pub use payments::{
     ChannelData, EventRecord, EventSource, Inserted, MaintenanceJob, NewPayment, OpenedCheckout, PaymentEventRow,
@@ -80,6 +80,11 @@ pub struct Store {
     /// Rung after a commit that enqueued notifications, so this process's worker
     /// delivers them at once instead of at its next poll.
     outbox_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The outbox worker running in this process, if any: a message enqueued while it
+    /// runs is leased to it in the enqueuing transaction (see [`Store::enqueue`]).
+    local_worker: std::sync::Arc<std::sync::RwLock<Option<outbox::LocalWorker>>>,
+    /// Where PostgreSQL's `LISTEN` connection goes (none on SQLite).
+    listen_url: Option<outbox::ListenUrl>,
     /// How long starting a write transaction waited (reported as a metric).
     write_waits: prometheus_client::metrics::histogram::Histogram,
 }
@@ -159,7 +164,15 @@ impl Store {
         let write_waits = prometheus_client::metrics::histogram::Histogram::new([
             0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]);
-        Ok(Store { pool, backend, outbox_wake: Default::default(), write_waits })
+        let listen_url = (backend == Backend::Postgres).then(|| outbox::ListenUrl(url.clone()));
+        Ok(Store {
+            pool,
+            backend,
+            outbox_wake: Default::default(),
+            local_worker: Default::default(),
+            listen_url,
+            write_waits,
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {

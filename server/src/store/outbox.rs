@@ -173,6 +173,12 @@ pub enum AfterAttempt {
     LeaseLost,
 }
 
+/// A message a worker may claim at `$1` (unix ms): pending, due, held by nobody, and not
+/// waiting behind an earlier message of its payment to its receiver.
+const CLAIMABLE: &str = "status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+    AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
+      AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' AND earlier.position < outbox.position)";
+
 /// What [`Store::outbox_due`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutboxDue {
@@ -188,19 +194,77 @@ impl OutboxDue {
     }
 }
 
+/// The worker of this process that messages are leased to as they are enqueued.
+#[derive(Clone, Debug)]
+pub(super) struct LocalWorker {
+    id: String,
+    lease: Duration,
+}
+
+/// The PostgreSQL URL a worker's `LISTEN` connection uses; never printed (it may hold a
+/// password).
+#[derive(Clone)]
+pub(super) struct ListenUrl(pub(super) String);
+
+impl std::fmt::Debug for ListenUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenUrl(..)")
+    }
+}
+
+/// The channel on which PostgreSQL instances wake each other's workers.
+const OUTBOX_CHANNEL: &str = "paybridge_outbox";
+
+/// Rings `wake` for every `NOTIFY` on the outbox's channel, and once when listening
+/// begins (for what was enqueued while no connection listened); returns only its error.
+async fn listen(url: &str, wake: &tokio::sync::Notify) -> Result<std::convert::Infallible, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(OUTBOX_CHANNEL).await?;
+    wake.notify_one();
+    loop {
+        listener.recv().await?;
+        wake.notify_one();
+    }
+}
+
+/// What a worker finds at the start of a pass, read without taking a lock.
+#[derive(Debug, Default)]
+pub struct OutboxPass {
+    /// Messages leased to this worker as they were enqueued, with time left to deliver.
+    pub handed: Vec<OutboxMessage>,
+    /// Whether there are due messages nobody holds (then [`Store::claim_due`] takes them).
+    pub claimable: bool,
+}
+
 impl Store {
     /// Enqueues `message` in the transaction of the change that causes it, under the
     /// payment's lock and after the event that causes it (its position in the payment's
     /// history orders the payment's messages).
+    ///
+    /// While this process runs an outbox worker ([`Store::attach_worker`]), the message
+    /// is leased to it here, in the same transaction, unless an earlier message of the
+    /// payment to the same receiver is still pending (it must wait for that one): the
+    /// worker, woken after the commit, delivers it without a claim transaction of its
+    /// own. If the process dies first, the lease expires and any worker takes it. On
+    /// PostgreSQL without a worker here, the commit wakes the other instances' workers
+    /// (`NOTIFY`).
     pub async fn enqueue(&self, tx: &mut Tx, payment_id: &PaymentId, message: &NewMessage) -> Result<(), StoreError> {
         let now = now_ms();
         let headers = serde_json::to_string(&message.policy.headers)
             .map_err(|e| StoreError::Corrupt(format!("outbox headers: {e}")))?;
+        let local = self.local_worker.read().map(|w| w.clone()).unwrap_or_default();
+        let (owner, until) = match &local {
+            Some(w) => (Some(w.id.clone()), Some(now + w.lease.as_millis() as i64)),
+            None => (None, None),
+        };
         sqlx::query(
             "INSERT INTO outbox (id, payment_id, position, kind, target_url, body, content_type, headers, accept, \
-             signing, status, attempts, next_attempt_at, created_at, updated_at, receiver) \
-             VALUES ($1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, $6, $7, $8, \
-             $9, 'pending', 0, $10, $10, $10, $11)",
+             signing, status, attempts, next_attempt_at, created_at, updated_at, receiver, lease_owner, lease_until) \
+             SELECT $1, $2, (SELECT MAX(seq) FROM payment_events WHERE payment_id = $2), $3, $4, $5, $6, $7, $8, \
+             $9, 'pending', 0, $10, $10, $10, $11, CASE WHEN held.n = 0 THEN CAST($12 AS TEXT) END, \
+             CASE WHEN held.n = 0 THEN CAST($13 AS BIGINT) END \
+             FROM (SELECT COUNT(*) AS n FROM outbox earlier WHERE earlier.payment_id = $2 \
+               AND earlier.receiver = $11 AND earlier.status = 'pending') held",
         )
         .bind(new_id("msg"))
         .bind(payment_id.as_str())
@@ -213,8 +277,21 @@ impl Store {
         .bind(message.policy.signing.as_ref().map(Signing::as_column))
         .bind(now)
         .bind(&message.receiver)
+        .bind(owner)
+        .bind(until)
         .execute(&mut **tx)
         .await?;
+        if local.is_none() {
+            self.notify_instances(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, wakes every instance's worker when `tx` commits (`NOTIFY`).
+    pub(super) async fn notify_instances(&self, tx: &mut Tx) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -227,6 +304,72 @@ impl Store {
         self.outbox_wake.clone()
     }
 
+    /// Names the worker this process runs: messages enqueued from now on are leased to
+    /// it as they are written ([`Store::enqueue`]).
+    pub fn attach_worker(&self, id: &str, lease: Duration) {
+        if let Ok(mut local) = self.local_worker.write() {
+            *local = Some(LocalWorker { id: id.to_owned(), lease });
+        }
+    }
+
+    /// The worker stops: messages enqueued from now on are left for any instance.
+    pub fn detach_worker(&self) {
+        if let Ok(mut local) = self.local_worker.write() {
+            *local = None;
+        }
+    }
+
+    /// On PostgreSQL, rings `wake` whenever another instance enqueues a message it did not
+    /// lease to a worker of its own, until `stop`; a lost connection is opened again. Does
+    /// nothing on SQLite (one process writes the file).
+    pub async fn listen_for_outbox(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let Some(url) = &self.listen_url else { return };
+        while !*stop.borrow() {
+            let failed = tokio::select! {
+                Err(e) = listen(&url.0, &wake) => e,
+                _ = stop.changed() => return,
+            };
+            tracing::warn!(error = %failed, "outbox: LISTEN connection lost; polling until it is back");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// The start of a pass, read without a lock (on SQLite, no write lock while idle): the
+    /// messages `worker` was handed as they were enqueued that it still holds for more than
+    /// `deliver_within`, and whether others are due for a claim.
+    pub async fn outbox_pass(
+        &self,
+        worker: &str,
+        limit: i64,
+        deliver_within: Duration,
+    ) -> Result<OutboxPass, StoreError> {
+        let now = now_ms();
+        let handed: Vec<ClaimedRow> = sqlx::query_as(
+            "SELECT id, payment_id, kind, target_url, body, content_type, headers, accept, signing, attempts \
+             FROM outbox WHERE status = 'pending' AND lease_owner = $1 AND lease_until > $2 \
+             ORDER BY next_attempt_at LIMIT $3",
+        )
+        .bind(worker)
+        .bind(now + deliver_within.as_millis() as i64)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let (claimable,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE {CLAIMABLE} LIMIT 1) due"))
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?;
+        let handed = handed.into_iter().map(OutboxMessage::try_from).collect::<Result<_, _>>()?;
+        Ok(OutboxPass { handed, claimable: claimable > 0 })
+    }
+
     /// Leases up to `limit` due messages to `worker` for `lease`.
     pub async fn claim_due(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<OutboxMessage>, StoreError> {
         let now = now_ms();
@@ -234,14 +377,10 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let claimable = CLAIMABLE.replace("$1", "$3");
         let sql = format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN (\
-               SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $3) \
-               AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
-                 AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' \
-                 AND earlier.position < outbox.position) \
-               ORDER BY next_attempt_at LIMIT $4{skip_locked}\
+               SELECT id FROM outbox WHERE {claimable} ORDER BY next_attempt_at LIMIT $4{skip_locked}\
              ) RETURNING id, payment_id, kind, target_url, body, content_type, headers, accept, signing, attempts"
         );
         let mut tx = self.begin_write().await?;
@@ -406,6 +545,9 @@ impl Store {
         .bind(payment_id.as_str())
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() > 0 {
+            self.notify_instances(&mut tx).await?;
+        }
         tx.commit().await?;
         if done.rows_affected() > 0 {
             self.wake_outbox();
@@ -426,16 +568,11 @@ impl Store {
     /// would take), and since when the oldest of them is due: a live worker keeps this
     /// near zero; a receiver that fails holds none of it up (its messages wait for a retry).
     pub async fn outbox_due(&self, now: i64) -> Result<OutboxDue, StoreError> {
-        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (lease_until IS NULL OR lease_until < $1) \
-             AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
-               AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' \
-               AND earlier.position < outbox.position)",
-        )
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
+        let (count, oldest): (i64, Option<i64>) =
+            sqlx::query_as(&format!("SELECT COUNT(*), MIN(next_attempt_at) FROM outbox WHERE {CLAIMABLE}"))
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?;
         Ok(OutboxDue { count, oldest_due_at: oldest })
     }
 

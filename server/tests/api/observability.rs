@@ -23,7 +23,7 @@ const SECONDS: Duration = Duration::from_secs(10);
 
 /// One sample of the exposition.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -104,7 +104,7 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
 }
 
 /// The sum of the samples of `name` that have all of `labels`.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
@@ -122,7 +122,7 @@ async fn scrape_at(app: &TestApp, url: url::Url) -> (String, Vec<Sample>) {
     (text, samples)
 }
 
-async fn scrape(app: &TestApp) -> (String, Vec<Sample>) {
+pub(crate) async fn scrape(app: &TestApp) -> (String, Vec<Sample>) {
     scrape_at(app, app.url("/metrics")).await
 }
 

@@ -399,6 +399,67 @@ async fn five_hundred_notifications_are_each_delivered_once(db: Db) {
     assert_eq!(app.count_where("outbox", "status = 'delivered'").await, 500);
 }
 
+/// How many passes this instance's outbox worker has made (its `/metrics`).
+async fn outbox_passes(app: &TestApp) -> f64 {
+    let (_, samples) = crate::observability::scrape(app).await;
+    crate::observability::value(&samples, "paybridge_worker_passes_total", &[("worker", "outbox")])
+}
+
+async fn wait_for_passes(app: &TestApp, at_least: f64, why: &str) {
+    let deadline = Instant::now() + SECONDS;
+    loop {
+        let passes = outbox_passes(app).await;
+        if passes >= at_least {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{why}: {passes} outbox passes, not {at_least}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An instance that delivers nothing (`NOTIFY_WORKER=off`) wakes the one that does
+/// through PostgreSQL (`LISTEN`/`NOTIFY`): the noty goes out though the delivering
+/// instance's own poll is an hour away.
+async fn a_noty_queued_by_an_instance_without_a_worker_wakes_another_instance() {
+    let queuer = spawn_app_with(Db::Postgres, &[("NOTIFY_WORKER", "off")]).await;
+    let deliverer = queuer.sibling(&[("NOTIFY_WORKER", "on"), ("NOTIFY_POLL", "1h")]).await;
+    // Its first pass at start, and a second when its LISTEN connection is up.
+    wait_for_passes(&deliverer, 2.0, "the delivering instance listens").await;
+    let cafe24 = Receiver::start().await;
+    let order_id = paid_async(&queuer, &cafe24.url("/noty")).await;
+    let got = cafe24.wait_for("/noty", 1, SECONDS).await;
+    assert_eq!(got[0].fields["order_id"], order_id);
+    queuer.wait_rows("outbox", "status = 'delivered'", 1, SECONDS).await;
+    let attempts = queuer.state.store.outbox_attempts().await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, "delivered");
+}
+
+/// On SQLite an idle worker's pass only reads: while another connection holds the one
+/// write lock, it goes on making passes (a claim would wait for the lock).
+async fn an_idle_worker_passes_without_the_write_lock() {
+    let app = spawn_app_with(Db::Sqlite, &[("NOTIFY_POLL", "20ms")]).await;
+    wait_for_passes(&app, 1.0, "the worker started").await;
+    let store = app.connect_store().await;
+    let holding = store.begin_write().await.unwrap();
+    let before = outbox_passes(&app).await;
+    wait_for_passes(&app, before + 3.0, "passes while the write lock is held").await;
+    holding.rollback().await.unwrap();
+    store.close().await;
+}
+
+mod one_database {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_a_noty_queued_by_an_instance_without_a_worker_wakes_another_instance() {
+        super::a_noty_queued_by_an_instance_without_a_worker_wakes_another_instance().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_an_idle_worker_passes_without_the_write_lock() {
+        super::an_idle_worker_passes_without_the_write_lock().await
+    }
+}
+
 crate::on_both_databases!(
     a_cancelnoty_waits_behind_its_payments_noty_sent_to_another_url,
     with_the_worker_off_nothing_is_sent_until_a_pass_runs,
