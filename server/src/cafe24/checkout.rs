@@ -126,11 +126,7 @@ async fn payment_request(app: &Cafe24Context, flow: Flow, f: &Fields) -> Result<
             ))),
         }
     };
-    let existing = app.payments.payment_by_order(&mall_id, &order_id).await.map_err(open_error)?;
-    if let Some(p) = existing {
-        let cafe24 = app.store.cafe24_payment(&p.id).await?;
-        return same_request(&p, cafe24.as_ref());
-    }
+    // The core hands back the payment this order already has (asking the PG nothing).
     let request = OpenCheckout {
         id: None,
         mall_id,
@@ -157,13 +153,14 @@ async fn payment_request(app: &Cafe24Context, flow: Flow, f: &Fields) -> Result<
             extra_data: f.get("extra_data").map(str::to_owned),
             external_order: None,
         }),
+        merchant_name: Some(route.shop_name.clone()),
         source: "cafe24",
     };
     match app.payments.open_checkout(request).await.map_err(open_error)? {
         Opened::Created(p) => {
             p.checkout_url.ok_or_else(|| Cafe24Error::internal("opening a checkout", "no checkout URL"))
         }
-        // An identical request committed first.
+        // This order's payment already, or an identical request committed first.
         Opened::Existing(p) => {
             let cafe24 = app.store.cafe24_payment(&p.id).await?;
             same_request(&p, cafe24.as_ref())

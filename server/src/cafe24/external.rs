@@ -317,6 +317,7 @@ pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response 
                     extra_data: Some(json!({"member_id": field("member_id"), "bGuest": p["bGuest"]}).to_string()),
                     external_order: Some(Value::Array(items).to_string()),
                 }),
+                merchant_name: Some(shop.shop_name.clone()),
                 source: "cafe24",
             };
             match app.payments.open_checkout(request).await {

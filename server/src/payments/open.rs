@@ -39,6 +39,9 @@ pub struct OpenCheckout {
     /// Whether the PG reports by webhook too (`/pg/{gateway}/webhook`).
     pub pg_webhooks: bool,
     pub channel_data: ChannelData,
+    /// The name the buyer knows the merchant by, when the channel has it at hand (a
+    /// Cafe24 shop's); otherwise the core looks it up.
+    pub merchant_name: Option<String>,
     /// Who asks (`cafe24`, `store_api`), for the history.
     pub source: &'static str,
 }
@@ -57,6 +60,9 @@ impl PaymentService {
     /// merchant's first. None when unknown: the PG's page then names the merchant as the
     /// PG knows it.
     async fn merchant_name(&self, request: &OpenCheckout) -> Option<String> {
+        if let Some(name) = request.merchant_name.as_ref().filter(|n| !n.is_empty()) {
+            return Some(name.clone());
+        }
         let shop_no = match &request.channel_data {
             ChannelData::Cafe24(cafe24) => Some(cafe24.shop_no),
             ChannelData::StoreApi(_) => None,

@@ -26,6 +26,8 @@ pub struct ShopRoute {
     pub shop_no: i64,
     pub currency: Currency,
     pub enabled: bool,
+    /// The shop's name at Cafe24 (empty when not known yet).
+    pub shop_name: String,
     pub credentials: Option<Credentials>,
 }
 
@@ -35,6 +37,7 @@ struct ShopRouteRow {
     shop_no: i64,
     currency: String,
     enabled: i64,
+    shop_name: String,
     gateway: Option<String>,
     public_key: Option<String>,
     secret_key_enc: Option<String>,
@@ -84,7 +87,7 @@ impl Store {
 
     pub async fn shop_by_partner_id(&self, keys: &KeyRing, partner_id: &str) -> Result<Option<ShopRoute>, StoreError> {
         let row: Option<ShopRouteRow> = sqlx::query_as(
-            "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, c.gateway, c.public_key, c.secret_key_enc, \
+            "SELECT s.mall_id, s.shop_no, s.currency, s.enabled, s.shop_name, c.gateway, c.public_key, c.secret_key_enc, \
              c.webhook_secret_enc \
              FROM shops s LEFT JOIN pg_credentials c ON c.mall_id = s.mall_id \
              WHERE s.partner_id = $1",
@@ -107,6 +110,7 @@ impl Store {
             shop_no: row.shop_no,
             currency,
             enabled: row.enabled != 0,
+            shop_name: row.shop_name,
             credentials,
         }))
     }

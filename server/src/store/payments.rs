@@ -269,19 +269,17 @@ impl Store {
         payment_id: &PaymentId,
         event: EventRecord<'_>,
     ) -> Result<String, StoreError> {
-        let (seq,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_events WHERE payment_id = $1")
-                .bind(payment_id.as_str())
-                .fetch_one(&mut **tx)
-                .await?;
         let id = new_id("evt");
+        // The next position in the payment's history, taken in the same statement (the
+        // payment is locked, so no other writer takes it meanwhile).
         sqlx::query(
             "INSERT INTO payment_events (id, payment_id, seq, kind, from_status, to_status, amount_minor, \
-             source, source_event_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             source, source_event_id, detail, created_at) \
+             SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10 \
+             FROM payment_events WHERE payment_id = $2",
         )
         .bind(&id)
         .bind(payment_id.as_str())
-        .bind(seq)
         .bind(event.kind)
         .bind(event.from_status.map(PaymentStatus::code))
         .bind(event.to_status.map(PaymentStatus::code))
@@ -343,9 +341,7 @@ impl Store {
         also: &AlsoWrite<'_>,
         source: &EventSource,
     ) -> Result<Option<Inserted>, StoreError> {
-        if let Some(existing) = self.payment_by_order(&new.mall_id, &new.order_id).await? {
-            return Ok(Some(Inserted::Existing(existing)));
-        }
+        // An order that has its payment already fails the insert (unique per merchant).
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let insert = sqlx::query(

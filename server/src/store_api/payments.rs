@@ -220,6 +220,7 @@ async fn open_intent(ctx: &StoreApiContext, merchant: &Merchant, value: Value, m
             fail_url: req.fail_url.clone(),
             metadata: serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into()),
         }),
+        merchant_name: None,
         source: SOURCE,
     };
     let payment = match ctx.payments.open_checkout(request).await {
