@@ -131,9 +131,11 @@ async fn main() {
         payments.push((order_id, payment.id.into_string(), payment.tid.unwrap()));
     }
     let payments = Arc::new(payments);
+    let answered: Arc<Mutex<Vec<Duration>>> = Default::default();
     let sent = drive(count, rate, |i| {
-        let (client, base, payments) = (client.clone(), base.clone(), payments.clone());
+        let (client, base, payments, answered) = (client.clone(), base.clone(), payments.clone(), answered.clone());
         async move {
+            let started = Instant::now();
             let (order_id, payment_id, tid) = &payments[i];
             let body = json!({
                 "event_id": format!("bench-{i}"), "type": "order", "reference": payment_id, "order_code": tid,
@@ -150,6 +152,7 @@ async fn main() {
                 .await
                 .unwrap();
             assert!(response.status().is_success());
+            answered.lock().unwrap().push(started.elapsed());
             order_id.clone()
         }
     })
@@ -205,6 +208,13 @@ async fn main() {
             ms(*l.last().unwrap())
         );
     }
+    let mut answered = answered.lock().unwrap().clone();
+    answered.sort();
+    println!(
+        "  (paybridge's webhook answered: p50 {:.2} ms, p99 {:.2} ms)",
+        ms(percentile(&answered, 0.5)),
+        ms(percentile(&answered, 0.99))
+    );
     println!(
         "  ratio                      p50 {:6.1}×     p99 {:6.1}×",
         ms(percentile(&ours, 0.5)) / ms(percentile(&baseline, 0.5)),

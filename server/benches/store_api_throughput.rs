@@ -10,13 +10,7 @@
 
 mod common;
 
-use std::{
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
@@ -24,7 +18,7 @@ use axum::{
     routing::post,
     Json, Router,
 };
-use common::{database_url, env_or, ms, percentile};
+use common::{closed_loop, database_url, env_or, figures, ms, percentile, print_pair};
 use paybridge::{
     config::Config,
     domain::MallId,
@@ -36,68 +30,6 @@ use serde_json::{json, Value};
 const KEY: &str = "sk_test_paybridge_demomall";
 const PG_USER: &str = "demo-app-public-key";
 const PG_SECRET: &str = "demo-app-secret-key";
-
-/// Runs `count` calls of `call(i)` from `clients` concurrent clients; returns each
-/// call's latency (sorted) and the whole run's duration.
-async fn closed_loop<F, Fut>(count: usize, clients: usize, call: F) -> (Vec<Duration>, Duration)
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (next, call) = (next.clone(), call.clone());
-            tokio::spawn(async move {
-                let mut took = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        return took;
-                    }
-                    let t0 = Instant::now();
-                    call(i).await;
-                    took.push(t0.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(count);
-    for worker in workers {
-        all.extend(worker.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    (all, elapsed)
-}
-
-struct Figures {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn figures(latencies: &[Duration], elapsed: Duration) -> Figures {
-    Figures {
-        rps: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(latencies, 0.5),
-        p99: percentile(latencies, 0.99),
-    }
-}
-
-fn print_pair(what: &str, ours: &Figures, bare: &Figures) {
-    println!("  {what}");
-    for (name, f) in [("paybridge", ours), ("bare axum + sqlx", bare)] {
-        println!("    {name:<18} {:8.1} req/s   p50 {:7.2} ms   p99 {:7.2} ms", f.rps, ms(f.p50), ms(f.p99));
-    }
-    println!(
-        "    ratio              {:7.0} %        p50 {:6.2}×     p99 {:6.2}×",
-        100.0 * ours.rps / bare.rps,
-        ms(ours.p50) / ms(bare.p50),
-        ms(ours.p99) / ms(bare.p99)
-    );
-}
 
 /// The bare handlers' state: the same database kind, the same sandbox PG.
 #[derive(Clone)]

@@ -1,7 +1,15 @@
 //! What the benchmarks share: settings from the environment, a fresh database of either
-//! kind, and percentiles.
+//! kind, a closed-loop load, and percentiles.
+// Each bench compiles this module on its own and uses a part of it.
+#![allow(dead_code)]
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -33,4 +41,66 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Runs `count` calls of `call(i)` from `clients` concurrent clients; returns each
+/// call's latency (sorted) and the whole run's duration.
+pub async fn closed_loop<F, Fut>(count: usize, clients: usize, call: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (next, call) = (next.clone(), call.clone());
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return took;
+                    }
+                    let t0 = Instant::now();
+                    call(i).await;
+                    took.push(t0.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(count);
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    (all, elapsed)
+}
+
+pub struct Figures {
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+pub fn figures(latencies: &[Duration], elapsed: Duration) -> Figures {
+    Figures {
+        rps: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99),
+    }
+}
+
+pub fn print_pair(what: &str, ours: &Figures, bare: &Figures) {
+    println!("  {what}");
+    for (name, f) in [("paybridge", ours), ("bare axum + sqlx", bare)] {
+        println!("    {name:<18} {:8.1} req/s   p50 {:7.2} ms   p99 {:7.2} ms", f.rps, ms(f.p50), ms(f.p99));
+    }
+    println!(
+        "    ratio              {:7.0} %        p50 {:6.2}×     p99 {:6.2}×",
+        100.0 * ours.rps / bare.rps,
+        ms(ours.p50) / ms(bare.p50),
+        ms(ours.p99) / ms(bare.p99)
+    );
 }
