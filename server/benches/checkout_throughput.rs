@@ -12,17 +12,13 @@
 mod common;
 
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
-use common::{closed_loop, database_url, env_or, figures, print_pair, Figures};
+use common::{bare_setup, closed_loop, env_or, figures, print_pair, start_paybridge, Figures, PARTNER_ID, SERVICE_KEY};
 use paybridge::{
     cafe24::signature,
-    config::Config,
-    startup::Application,
     store::{new_id, now_ms, Store},
 };
 use serde_json::{json, Value};
 
-const SERVICE_KEY: &str = "bench-service-key";
-const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 const PG_USER: &str = "demo-app-public-key";
 const PG_SECRET: &str = "demo-app-secret-key";
 
@@ -124,39 +120,18 @@ async fn main() {
         .split(',')
         .map(|n| n.trim().parse().expect("BENCH_CLIENTS: numbers separated by commas"))
         .collect();
-    let vars: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
-        ("DATABASE_URL", database_url(&kind, "app").await),
-        ("LEPTOS_SITE_ADDR", "127.0.0.1:0".into()),
-        ("CAFE24_SERVICE_KEY", SERVICE_KEY.into()),
-        ("ENCRYPTION_KEY", paybridge::secrets::KeyRing::generate_encoded()),
-        ("SANDBOX", "true".into()),
-        ("RUST_LOG", "warn".into()),
-    ]);
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let app = Application::build(config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, store) = start_paybridge(&kind).await;
     let client = reqwest::Client::new();
 
     // The bare handler's tables are in the same database as paybridge's, which the sandbox
     // PG writes too: both share its one writer (SQLite) and its fsyncs alike.
-    let bare_store = store.clone();
-    for ddl in [
+    let tables = [
         "CREATE TABLE bare_payments (id TEXT PRIMARY KEY, order_id TEXT UNIQUE, amount BIGINT, currency TEXT, status BIGINT, tid TEXT, url TEXT, created_at BIGINT)",
         "CREATE TABLE bare_cafe24 (payment_id TEXT PRIMARY KEY, partner_id TEXT, shop_no TEXT, amount_text TEXT, return_url TEXT)",
         "CREATE TABLE bare_events (id TEXT PRIMARY KEY, payment_id TEXT, kind TEXT, created_at BIGINT)",
-    ] {
-        sqlx::query(ddl).execute(bare_store.pool()).await.unwrap();
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bare_base = format!("http://{}", listener.local_addr().unwrap());
-    let bare = Bare {
-        store: bare_store,
-        http: reqwest::Client::new(),
-        pg: format!("{base}/sandbox-pg"),
-        base: bare_base.clone(),
-    };
+    ];
+    let (listener, bare_base) = bare_setup(&store, &tables).await;
+    let bare = Bare { store, http: reqwest::Client::new(), pg: format!("{base}/sandbox-pg"), base: bare_base.clone() };
     let router = Router::new().route("/bare/checkout", post(bare_checkout)).with_state(bare);
     tokio::spawn(async move { axum::serve(listener, router).await });
 

@@ -14,19 +14,14 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, routing::post, Json, Router};
-use common::{database_url, env_or, ms, percentile};
+use common::{bare_setup, database_url, env_or, ms, percentile, start_paybridge, PARTNER_ID, SERVICE_KEY};
 use paybridge::{
     cafe24::signature,
-    config::Config,
     domain::{MallId, OrderId},
     gateway::sandbox::{sign_webhook, SIGNATURE_HEADER},
-    startup::Application,
     store::{now_ms, Store},
 };
 use serde_json::json;
-
-const SERVICE_KEY: &str = "bench-service-key";
-const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
@@ -94,18 +89,7 @@ async fn main() {
     let (receiver, arrivals) = start_receiver().await;
 
     // paybridge: a signed PG webhook in, a payment noty out through the outbox.
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", database_url(&kind, "app").await),
-        ("LEPTOS_SITE_ADDR", "127.0.0.1:0".into()),
-        ("CAFE24_SERVICE_KEY", SERVICE_KEY.into()),
-        ("ENCRYPTION_KEY", paybridge::secrets::KeyRing::generate_encoded()),
-        ("SANDBOX", "true".into()),
-    ]);
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let app = Application::build(config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, store) = start_paybridge(&kind).await;
     let client = reqwest::Client::new();
     let mut payments = Vec::with_capacity(count);
     for i in 0..count {
@@ -161,10 +145,8 @@ async fn main() {
 
     // The bare handler: one insert, one loopback POST, then the answer.
     let bare_store = Store::connect(&database_url(&kind, "bare").await).await.unwrap();
-    sqlx::query("CREATE TABLE bare (id TEXT PRIMARY KEY, created_at BIGINT NOT NULL)")
-        .execute(bare_store.pool())
-        .await
-        .unwrap();
+    let (listener, bare_base) =
+        bare_setup(&bare_store, &["CREATE TABLE bare (id TEXT PRIMARY KEY, created_at BIGINT NOT NULL)"]).await;
     #[derive(Clone)]
     struct Bare {
         store: Store,
@@ -182,8 +164,6 @@ async fn main() {
         b.http.post(&b.target).body(id).send().await.unwrap();
         "ok"
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bare_base = format!("http://{}", listener.local_addr().unwrap());
     let state = Bare { store: bare_store, http: reqwest::Client::new(), target: format!("{receiver}/bare") };
     tokio::spawn(
         async move { axum::serve(listener, Router::new().route("/bare", post(bare)).with_state(state)).await },

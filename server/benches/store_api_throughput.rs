@@ -18,11 +18,9 @@ use axum::{
     routing::post,
     Json, Router,
 };
-use common::{closed_loop, database_url, env_or, figures, ms, percentile, print_pair};
+use common::{bare_setup, closed_loop, database_url, env_or, figures, ms, percentile, print_pair, start_paybridge};
 use paybridge::{
-    config::Config,
     domain::MallId,
-    startup::Application,
     store::{new_id, now_ms, IdempotencyBegin, IdempotencyEnd, IdempotencyRequest, Store},
 };
 use serde_json::{json, Value};
@@ -166,31 +164,17 @@ async fn main() {
     let kind = std::env::var("BENCH_DB").unwrap_or_else(|_| "sqlite".into());
     let clients: usize = env_or("BENCH_CLIENTS", 16);
     let count: usize = env_or("BENCH_COUNT", 800);
-    let vars: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
-        ("DATABASE_URL", database_url(&kind, "app").await),
-        ("LEPTOS_SITE_ADDR", "127.0.0.1:0".into()),
-        ("ENCRYPTION_KEY", paybridge::secrets::KeyRing::generate_encoded()),
-        ("SANDBOX", "true".into()),
-        ("RUST_LOG", "warn".into()),
-    ]);
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let app = Application::build(config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, store) = start_paybridge(&kind).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
     let bare_store = Store::connect(&database_url(&kind, "bare").await).await.unwrap();
-    for ddl in [
+    let tables = [
         "CREATE TABLE bare_payments (id TEXT PRIMARY KEY, order_id TEXT, amount BIGINT, currency TEXT, status BIGINT, tid TEXT, url TEXT, created_at BIGINT)",
         "CREATE TABLE bare_store_data (payment_id TEXT PRIMARY KEY, success_url TEXT, fail_url TEXT, metadata TEXT)",
         "CREATE TABLE bare_events (id TEXT PRIMARY KEY, payment_id TEXT, kind TEXT, created_at BIGINT)",
         "CREATE TABLE bare_idempotency (id TEXT PRIMARY KEY, body TEXT, created_at BIGINT)",
-    ] {
-        sqlx::query(ddl).execute(bare_store.pool()).await.unwrap();
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bare_base = format!("http://{}", listener.local_addr().unwrap());
+    ];
+    let (listener, bare_base) = bare_setup(&bare_store, &tables).await;
     let bare = Bare {
         store: bare_store,
         http: reqwest::Client::new(),

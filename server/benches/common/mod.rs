@@ -104,3 +104,36 @@ pub fn print_pair(what: &str, ours: &Figures, bare: &Figures) {
         ms(ours.p99) / ms(bare.p99)
     );
 }
+
+/// The Cafe24 service key the benches' paybridge is configured with.
+pub const SERVICE_KEY: &str = "bench-service-key";
+/// The demo mall's Cafe24 partner id.
+pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
+
+/// paybridge as `.dev/run` starts it (the sandbox PG and the demo mall in process) on a
+/// fresh database of `kind`, serving on a loopback port: its base URL and its store.
+pub async fn start_paybridge(kind: &str) -> (String, paybridge::store::Store) {
+    let vars: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+        ("DATABASE_URL", database_url(kind, "app").await),
+        ("LEPTOS_SITE_ADDR", "127.0.0.1:0".into()),
+        ("CAFE24_SERVICE_KEY", SERVICE_KEY.into()),
+        ("ENCRYPTION_KEY", paybridge::secrets::KeyRing::generate_encoded()),
+        ("SANDBOX", "true".into()),
+    ]);
+    let config = paybridge::config::Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let app = paybridge::startup::Application::build(config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let store = app.state().store.clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    (base, store)
+}
+
+/// The bare handler's tables, and a loopback listener for it with its base URL.
+pub async fn bare_setup(store: &paybridge::store::Store, tables: &[&str]) -> (tokio::net::TcpListener, String) {
+    for ddl in tables {
+        sqlx::query(ddl).execute(store.pool()).await.unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
+}
