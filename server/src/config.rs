@@ -491,6 +491,8 @@ mod tests {
             ("HTTP_IDLE_TIMEOUT", "soon"),
             ("HTTP_MAX_CONNECTIONS", "0"),
             ("RECONCILE_AFTER", "0s"),
+            ("NOTIFY_POLL", "0s"),
+            ("NOTIFY_POLL", "soon"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");

@@ -40,7 +40,8 @@ pub struct OpenCheckout {
     pub pg_webhooks: bool,
     pub channel_data: ChannelData,
     /// The name the buyer knows the merchant by, when the channel has it at hand (a
-    /// Cafe24 shop's); otherwise the core looks it up.
+    /// Cafe24 shop's, empty when Cafe24 has not told it); `None`: the core takes the
+    /// merchant's first shop's.
     pub merchant_name: Option<String>,
     /// Who asks (`cafe24`, `store_api`), for the history.
     pub source: &'static str,
@@ -56,18 +57,14 @@ pub enum Opened {
 }
 
 impl PaymentService {
-    /// The shop the buyer pays, by its name: a Cafe24 payment's own shop, else the
-    /// merchant's first. None when unknown: the PG's page then names the merchant as the
-    /// PG knows it.
+    /// The shop the buyer pays, by its name: the one the channel names (a Cafe24
+    /// payment's own shop), else the merchant's first. None when unknown: the PG's page
+    /// then names the merchant as the PG knows it.
     async fn merchant_name(&self, request: &OpenCheckout) -> Option<String> {
-        if let Some(name) = request.merchant_name.as_ref().filter(|n| !n.is_empty()) {
-            return Some(name.clone());
+        if let Some(name) = &request.merchant_name {
+            return Some(name.clone()).filter(|n| !n.is_empty());
         }
-        let shop_no = match &request.channel_data {
-            ChannelData::Cafe24(cafe24) => Some(cafe24.shop_no),
-            ChannelData::StoreApi(_) => None,
-        };
-        self.store.shop_name(request.mall_id.as_str(), shop_no).await.unwrap_or_else(|e| {
+        self.store.shop_name(request.mall_id.as_str()).await.unwrap_or_else(|e| {
             tracing::warn!(mall_id = %request.mall_id, error = %e, "could not read the merchant's shop name");
             None
         })

@@ -226,16 +226,10 @@ impl Store {
         .await?)
     }
 
-    /// The name the buyer knows the merchant by: shop `shop_no`'s, or without one (a Store
-    /// API payment names no shop) the merchant's first shop's. None when that shop is
-    /// unknown or has no name.
-    pub async fn shop_name(&self, mall_id: &str, shop_no: Option<i64>) -> Result<Option<String>, StoreError> {
-        let mut shops = self.admin_shops(mall_id).await?.into_iter().filter(|s| !s.shop_name.is_empty());
-        Ok(match shop_no {
-            Some(no) => shops.find(|s| s.shop_no == no),
-            None => shops.next(),
-        }
-        .map(|s| s.shop_name))
+    /// The name the buyer knows a merchant by when no shop is named (a Store API
+    /// payment): its first shop's that has one. None when it has no named shop.
+    pub async fn shop_name(&self, mall_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.admin_shops(mall_id).await?.into_iter().map(|s| s.shop_name).find(|name| !name.is_empty()))
     }
 
     /// One enable/disable per shop at a time: `false` while another is running.

@@ -377,17 +377,16 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let claimable = CLAIMABLE.replace("$1", "$3");
         let sql = format!(
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN (\
-               SELECT id FROM outbox WHERE {claimable} ORDER BY next_attempt_at LIMIT $4{skip_locked}\
+            "UPDATE outbox SET updated_at = $1, lease_owner = $2, lease_until = $3 WHERE id IN (\
+               SELECT id FROM outbox WHERE {CLAIMABLE} ORDER BY next_attempt_at LIMIT $4{skip_locked}\
              ) RETURNING id, payment_id, kind, target_url, body, content_type, headers, accept, signing, attempts"
         );
         let mut tx = self.begin_write().await?;
         let claimed: Vec<ClaimedRow> = sqlx::query_as(&sql)
+            .bind(now)
             .bind(worker)
             .bind(now + lease.as_millis() as i64)
-            .bind(now)
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
@@ -520,12 +519,10 @@ impl Store {
     /// now has been attempted (the rest wait for a retry).
     pub async fn outbox_work_now(&self) -> Result<i64, StoreError> {
         let now = now_ms();
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND (lease_until >= $1 OR (next_attempt_at <= $1 \
-             AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.payment_id = outbox.payment_id \
-               AND earlier.receiver = outbox.receiver AND earlier.status = 'pending' \
-               AND earlier.position < outbox.position)))",
-        )
+        // Held now, or claimable (which asks that nobody holds it).
+        let (n,): (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND (lease_until >= $1 OR ({CLAIMABLE}))"
+        ))
         .bind(now)
         .fetch_one(self.pool())
         .await?;

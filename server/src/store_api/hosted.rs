@@ -23,7 +23,7 @@ impl HostedPayments {
         // A Store API payment names no shop: the merchant's first shop stands for it.
         self.ctx
             .store
-            .shop_name(payment.mall_id.as_str(), None)
+            .shop_name(payment.mall_id.as_str())
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(payment_id = %payment.id, error = %e, "could not read the merchant's shop name");
