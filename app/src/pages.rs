@@ -1,5 +1,7 @@
+#[cfg(feature = "pages")]
 mod home;
 
+#[cfg(feature = "pages")]
 pub use home::Home;
 
 use leptos::prelude::*;
@@ -16,6 +18,7 @@ pub fn NotFound() -> impl IntoView {
 
 /// `true` once the page runs in the browser: effects never run during server rendering,
 /// so this tells a hydrated page from a server-rendered one.
+#[cfg(any(feature = "admin", feature = "pages"))]
 pub(crate) fn hydrated() -> ReadSignal<bool> {
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));

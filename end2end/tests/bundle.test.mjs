@@ -59,3 +59,50 @@ test('the Leptos pages and the server-rendered pages name an icon that loads', a
     await page.close();
   }
 });
+
+// Two bundles (README "The browser bundles"): a buyer's page does not download the admin's
+// code, and the admin hydrates from its own bundle, which arrives like the other.
+test("a buyer's page loads the buyer pages' bundle and the admin its own", async () => {
+  const base = shared.server.base;
+  const intent = await createIntent(base, { orderName: 'Two bundles order' });
+  const wasmOf = (page) => {
+    const names = [];
+    page.on('response', (response) => {
+      const { pathname } = new URL(response.url());
+      if (pathname.startsWith('/pkg/') && pathname.endsWith('.wasm')) names.push([pathname.slice(5), response]);
+    });
+    return names;
+  };
+
+  const buyer = await shared.newPage();
+  const buyerWasm = wasmOf(buyer.page);
+  await buyer.page.goto(`${base}${new URL(intent.paymentUrl).pathname}`);
+  await buyer.hydrated();
+  assert.deepEqual(
+    buyerWasm.map(([name]) => name.replace(/\.[A-Za-z0-9_-]{22}\./, '.<hash>.')),
+    ['paybridge.<hash>.wasm'],
+    'the payment page fetched only the buyer pages\' bundle',
+  );
+  await buyer.page.close();
+
+  const admin = await shared.newPage();
+  const adminWasm = wasmOf(admin.page);
+  await admin.page.goto(`${base}/demo-mall/`);
+  await Promise.all([
+    admin.page.waitForURL((url) => url.pathname === '/admin/display'),
+    admin.page.getByTestId('admin-launch').click(),
+  ]);
+  await admin.hydrated();
+  assert.deepEqual(
+    adminWasm.map(([name]) => name.replace(/\.[A-Za-z0-9_-]{22}\./, '.<hash>.')),
+    ['paybridge-admin.<hash>.wasm'],
+    'the admin fetched only its own bundle',
+  );
+  const [name, response] = adminWasm[0];
+  const headers = await response.allHeaders();
+  assert.equal(headers['cache-control'], 'public, max-age=31536000, immutable', name);
+  assert.match(headers['content-encoding'] ?? '', /^(br|gzip)$/, name);
+  const sizes = await response.request().sizes();
+  console.log(`# ${build} ${name}: ${sizes.responseBodySize} bytes on the wire (${headers['content-encoding']})`);
+  await admin.page.close();
+});

@@ -192,6 +192,7 @@ impl Application {
             .site_addr(local_addr)
             .env(if config.production { leptos::config::Env::PROD } else { leptos::config::Env::DEV })
             .build();
+        let admin_bundle = http::assets::admin_bundle(&leptos_options);
 
         let cafe24_api = Arc::new(cafe24_api);
         let cafe24 = Arc::new(config.cafe24.clone());
@@ -229,6 +230,7 @@ impl Application {
             currencies: Default::default(),
             sandbox_api_key: if config.sandbox { config.sandbox_api_key.clone() } else { String::new() },
             leptos_options,
+            admin_bundle,
             observability: Observability {
                 metrics: metrics.clone(),
                 readiness: Readiness {

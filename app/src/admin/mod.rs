@@ -17,3 +17,6 @@ pub use page::AdminPage;
 #[cfg(feature = "ssr")]
 pub use port::AdminPort;
 pub use types::*;
+
+/// The admin page's path (the `Route` in `App` spells it too; the `path!` macro takes a literal).
+pub const PAGE_PATH: &str = "/admin/display";

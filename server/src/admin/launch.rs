@@ -143,7 +143,8 @@ pub async fn oauth_callback(
         Err(e) => return failed("cannot sign the session in", e),
     };
     let target = format!(
-        "/admin/display?mall_id={}",
+        "{}?mall_id={}",
+        app::admin::PAGE_PATH,
         url::form_urlencoded::byte_serialize(session.mall_id.as_bytes()).collect::<String>()
     );
     let mut response = Redirect::to(&target).into_response();

@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use leptos::config::LeptosOptions;
+
 use axum::{
     extract::Request,
     http::{header, HeaderValue, StatusCode},
@@ -92,22 +94,7 @@ pub fn hashed_bundle(hash_file: &Path, site_root: &Path, pkg_dir: &str, output_n
     let pkg = site_root.join(pkg_dir);
     match std::fs::read_to_string(hash_file) {
         Ok(hashes) => {
-            let missing: Vec<String> = hashes
-                .lines()
-                .filter_map(|line| line.split_once(':'))
-                .filter(|(kind, _)| matches!(kind.trim(), "js" | "wasm" | "css"))
-                .map(|(kind, hash)| format!("{output_name}.{}.{}", hash.trim(), kind.trim()))
-                .filter(|file| !pkg.join(file).is_file())
-                .collect();
-            if !missing.is_empty() {
-                tracing::error!(
-                    hash_file = %hash_file.display(),
-                    site_root = %site_root.display(),
-                    missing = %missing.join(", "),
-                    "the hash file names bundle files that are not in the site root: deploy the binary's hash.txt \
-                     with the site root of the same build"
-                );
-            }
+            report_missing(hash_file, site_root, &missing_files(&hashes, &pkg, output_name));
             true
         }
         Err(e) => {
@@ -124,6 +111,74 @@ pub fn hashed_bundle(hash_file: &Path, site_root: &Path, pkg_dir: &str, output_n
             false
         }
     }
+}
+
+/// The bundle files a hash file names that the site root does not hold.
+fn missing_files(hashes: &str, pkg: &Path, output_name: &str) -> Vec<String> {
+    hashes
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(kind, _)| matches!(kind.trim(), "js" | "wasm" | "css"))
+        .map(|(kind, hash)| format!("{output_name}.{}.{}", hash.trim(), kind.trim()))
+        .filter(|file| !pkg.join(file).is_file())
+        .collect()
+}
+
+fn report_missing(hash_file: &Path, site_root: &Path, missing: &[String]) {
+    if !missing.is_empty() {
+        tracing::error!(
+            hash_file = %hash_file.display(),
+            site_root = %site_root.display(),
+            missing = %missing.join(", "),
+            "the hash file names bundle files that are not in the site root: deploy the binary's hash files \
+             with the site root of the same build"
+        );
+    }
+}
+
+/// The admin page's bundle: `<output name>-admin`, its hashes in `<hash file>-admin`
+/// (`hash-admin.txt` beside `hash.txt`), which `.dev/build` makes beside the buyer pages'
+/// bundle. A site built with one bundle for every page (`cargo leptos build`) has none:
+/// the admin then loads `site`'s bundle, which holds it.
+pub fn admin_bundle(site: &LeptosOptions) -> LeptosOptions {
+    let mut admin = site.clone();
+    admin.output_name = format!("{}-admin", site.output_name).into();
+    let site_root = Path::new(&*site.site_root);
+    let pkg = site_root.join(&*site.site_pkg_dir);
+    let present = if site.hash_files {
+        let hash_file = admin_hash_file(Path::new(&*site.hash_file));
+        let present = match std::fs::read_to_string(&hash_file) {
+            Ok(hashes) => {
+                let missing = missing_files(&hashes, &pkg, &admin.output_name);
+                report_missing(&hash_file, site_root, &missing);
+                missing.is_empty()
+            }
+            Err(_) => false,
+        };
+        admin.hash_file = hash_file.to_string_lossy().as_ref().into();
+        present
+    } else {
+        pkg.join(format!("{}.js", admin.output_name)).is_file()
+    };
+    if present {
+        admin
+    } else {
+        tracing::info!(
+            "the site root has no admin bundle of its own (a one-bundle build, as `cargo leptos build` makes): \
+             the admin page loads the site's bundle"
+        );
+        site.clone()
+    }
+}
+
+/// `hash.txt` → `hash-admin.txt`, in the same directory.
+fn admin_hash_file(hash_file: &Path) -> PathBuf {
+    let stem = hash_file.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match hash_file.extension() {
+        Some(ext) => format!("{stem}-admin.{}", ext.to_string_lossy()),
+        None => format!("{stem}-admin"),
+    };
+    hash_file.with_file_name(name)
 }
 
 #[cfg(test)]

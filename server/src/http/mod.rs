@@ -82,8 +82,9 @@ pub fn router(state: &AppState, sandbox: Option<sandbox::Sandbox>, limiter: limi
                 provide_context(review.clone());
             },
             {
-                let options = state.leptos_options.clone();
-                move || app::shell(options.clone())
+                // The admin page names the admin's bundle; the other pages the buyer pages' one.
+                let (options, admin_bundle) = (state.leptos_options.clone(), state.admin_bundle.clone());
+                move || app::page_shell(options.clone(), admin_bundle.clone())
             },
         );
     if let Some(sandbox) = sandbox {

@@ -41,6 +41,8 @@ pub struct AppState {
     /// `SANDBOX_API_KEY`: the demo mall's Store API key (sandbox only; never logged).
     pub sandbox_api_key: String,
     pub leptos_options: LeptosOptions,
+    /// The admin page's own bundle (`assets::admin_bundle`).
+    pub admin_bundle: LeptosOptions,
     /// Metrics, readiness (`/metrics`, `/readyz`).
     pub observability: Observability,
 }

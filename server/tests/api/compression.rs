@@ -15,6 +15,8 @@ use crate::{helpers::*, receiver::Receiver};
 const JS_HASH: &str = "Jq3tX0b1GQ4xk8mZ2pVwYA";
 const WASM_HASH: &str = "W9sFh2Lq0cE_7nRt-3uKbg";
 const CSS_HASH: &str = "C4dRk9Tz1yQ2mN8vXo5pHw";
+const ADMIN_JS_HASH: &str = "Ad3tX0b1GQ4xk8mZ2pVwYA";
+const ADMIN_WASM_HASH: &str = "AdsFh2Lq0cE_7nRt-3uKbg";
 
 /// A site root as `.dev/build-release` leaves it (hashed names, `.br` and `.gz` beside),
 /// its hash file, and one file without precompressed variants (as a debug build has).
@@ -41,6 +43,17 @@ impl Site {
         std::fs::write(pkg.join("snippets").join("glue.js"), "export const glue = 1;\n".repeat(200)).unwrap();
         std::fs::write(dir.join("hash.txt"), format!("js: {JS_HASH}\nwasm: {WASM_HASH}\ncss: {CSS_HASH}\n")).unwrap();
         Site { dir, wasm }
+    }
+
+    /// The admin's own bundle beside, as `.dev/build` makes it (`cargo leptos build` does not).
+    fn with_admin_bundle(self) -> Site {
+        let pkg = self.dir.join("pkg");
+        std::fs::write(pkg.join(format!("paybridge-admin.{ADMIN_WASM_HASH}.wasm")), &self.wasm).unwrap();
+        std::fs::write(pkg.join(format!("paybridge-admin.{ADMIN_JS_HASH}.js")), b"export default function init() {}\n")
+            .unwrap();
+        std::fs::write(self.dir.join("hash-admin.txt"), format!("js: {ADMIN_JS_HASH}\nwasm: {ADMIN_WASM_HASH}\n"))
+            .unwrap();
+        self
     }
 
     fn overrides(&self) -> [(&'static str, String); 2] {
@@ -295,6 +308,10 @@ async fn payment_answers_are_never_stored_and_the_bundle_is_immutable(db: Db) {
 
     // The pages name the hashed bundle, which is kept a year and never asked for again.
     let home = String::from_utf8(fetch(&app, "/", "").await.body).unwrap();
+    // A site of one bundle (`cargo leptos build`: no admin bundle) gives the admin that one.
+    let admin = String::from_utf8(fetch(&app, "/admin/display?mall_id=demomall", "").await.body).unwrap();
+    assert!(admin.contains(&format!("/pkg/paybridge.{WASM_HASH}.wasm")), "{admin}");
+    assert!(!admin.contains("paybridge-admin"), "{admin}");
     for name in
         [format!("paybridge.{JS_HASH}.js"), format!("paybridge.{WASM_HASH}.wasm"), format!("paybridge.{CSS_HASH}.css")]
     {
@@ -345,6 +362,27 @@ async fn payment_answers_are_never_stored_and_the_bundle_is_immutable(db: Db) {
     assert_eq!(other.status(), StatusCode::OK, "another build's tag gets the script");
 }
 
+/// The admin page names the admin's own bundle and the site's stylesheet; the buyer pages
+/// the buyer pages' bundle and never the admin's (README "The browser bundles").
+async fn the_admin_page_names_its_own_bundle_and_the_buyer_pages_theirs(db: Db) {
+    let site = Site::new().with_admin_bundle();
+    let app = spawn_with_site(db, &site).await;
+    let admin = String::from_utf8(fetch(&app, "/admin/display?mall_id=demomall", "").await.body).unwrap();
+    let home = String::from_utf8(fetch(&app, "/", "").await.body).unwrap();
+    for name in [format!("paybridge-admin.{ADMIN_JS_HASH}.js"), format!("paybridge-admin.{ADMIN_WASM_HASH}.wasm")] {
+        assert!(admin.contains(&format!("/pkg/{name}")), "the admin names /pkg/{name}: {admin}");
+        assert!(!home.contains(&name), "the home page does not name {name}: {home}");
+    }
+    assert!(admin.contains(&format!("/pkg/paybridge.{CSS_HASH}.css")), "{admin}");
+    for name in [format!("paybridge.{JS_HASH}.js"), format!("paybridge.{WASM_HASH}.wasm")] {
+        assert!(home.contains(&format!("/pkg/{name}")), "the home page names /pkg/{name}: {home}");
+        assert!(!admin.contains(&name), "the admin does not name {name}: {admin}");
+    }
+    let file = fetch(&app, &format!("/pkg/paybridge-admin.{ADMIN_WASM_HASH}.wasm"), "").await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.header(header::CACHE_CONTROL), "public, max-age=31536000, immutable");
+}
+
 /// Without a hash file the pages name the unhashed bundle (a build without `hash-files`).
 async fn without_a_hash_file_the_pages_name_plain_files(db: Db) {
     let site = Site::new();
@@ -368,4 +406,5 @@ crate::on_both_databases!(
     the_admin_is_never_compressed,
     payment_answers_are_never_stored_and_the_bundle_is_immutable,
     without_a_hash_file_the_pages_name_plain_files,
+    the_admin_page_names_its_own_bundle_and_the_buyer_pages_theirs,
 );
