@@ -18,7 +18,10 @@ use axum::{
     routing::post,
     Json, Router,
 };
-use common::{bare_setup, closed_loop, database_url, env_or, figures, ms, percentile, print_pair, start_paybridge};
+use common::{
+    bare::{bare_intent, Bare, PG_SECRET, PG_USER, TABLES},
+    bare_setup, closed_loop, database_url, env_or, figures, ms, percentile, print_pair, start_paybridge,
+};
 use paybridge::{
     domain::MallId,
     store::{new_id, now_ms, IdempotencyBegin, IdempotencyEnd, IdempotencyRequest, Store},
@@ -26,73 +29,6 @@ use paybridge::{
 use serde_json::{json, Value};
 
 const KEY: &str = "sk_test_paybridge_demomall";
-const PG_USER: &str = "demo-app-public-key";
-const PG_SECRET: &str = "demo-app-secret-key";
-
-/// The bare handlers' state: the same database kind, the same sandbox PG.
-#[derive(Clone)]
-struct Bare {
-    store: Store,
-    http: reqwest::Client,
-    pg: String,
-    base: String,
-}
-
-/// What paybridge writes for an intent, without its layers: the PG's checkout first, then
-/// a payment row, its channel data, two history rows and an idempotency record in one
-/// transaction.
-async fn bare_intent(State(b): State<Bare>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
-    let id = new_id("pay");
-    let checkout: Value = b
-        .http
-        .post(format!("{}/v1/checkouts", b.pg))
-        .basic_auth(PG_USER, Some(PG_SECRET))
-        .json(&json!({
-            "reference": id, "amount": body["amount"], "currency": body["currency"], "description": body["orderName"],
-            "callback_url": format!("{}/bare/callback", b.base), "mode": "redirect", "allow_deposit": false,
-            "capture_method": "automatic", "finalization": "webhook",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let now = now_ms();
-    let mut tx = b.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)")
-        .bind(&id).bind(body["orderId"].as_str()).bind(body["amount"].as_i64()).bind(body["currency"].as_str())
-        .bind(checkout["order_code"].as_str()).bind(checkout["checkout_url"].as_str()).bind(now)
-        .execute(&mut *tx).await.unwrap();
-    sqlx::query("INSERT INTO bare_store_data (payment_id, success_url, fail_url, metadata) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(body["successUrl"].as_str())
-        .bind(body["failUrl"].as_str())
-        .bind(body["metadata"].to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    for kind in ["payment.requested", "checkout.created"] {
-        sqlx::query("INSERT INTO bare_events (id, payment_id, kind, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id("evt"))
-            .bind(&id)
-            .bind(kind)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    let answer = json!({"id": id, "status": "REQUEST", "paymentUrl": checkout["checkout_url"]});
-    sqlx::query("INSERT INTO bare_idempotency (id, body, created_at) VALUES ($1, $2, $3)")
-        .bind(new_id("idem"))
-        .bind(answer.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    (StatusCode::CREATED, Json(answer))
-}
 
 /// A capture without paybridge's layers: the PG captures, then the status, a history row
 /// and an idempotency record in one transaction.
@@ -168,13 +104,7 @@ async fn main() {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
     let bare_store = Store::connect(&database_url(&kind, "bare").await).await.unwrap();
-    let tables = [
-        "CREATE TABLE bare_payments (id TEXT PRIMARY KEY, order_id TEXT, amount BIGINT, currency TEXT, status BIGINT, tid TEXT, url TEXT, created_at BIGINT)",
-        "CREATE TABLE bare_store_data (payment_id TEXT PRIMARY KEY, success_url TEXT, fail_url TEXT, metadata TEXT)",
-        "CREATE TABLE bare_events (id TEXT PRIMARY KEY, payment_id TEXT, kind TEXT, created_at BIGINT)",
-        "CREATE TABLE bare_idempotency (id TEXT PRIMARY KEY, body TEXT, created_at BIGINT)",
-    ];
-    let (listener, bare_base) = bare_setup(&bare_store, &tables).await;
+    let (listener, bare_base) = bare_setup(&bare_store, &TABLES).await;
     let bare = Bare {
         store: bare_store,
         http: reqwest::Client::new(),

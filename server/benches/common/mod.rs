@@ -3,6 +3,8 @@
 // Each bench compiles this module on its own and uses a part of it.
 #![allow(dead_code)]
 
+pub mod bare;
+
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
