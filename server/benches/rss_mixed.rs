@@ -110,6 +110,27 @@ struct Target {
     ids: Arc<Vec<String>>,
 }
 
+impl Target {
+    /// `server`'s routes for a Cafe24 payment request, an intent and a read (the id after it).
+    fn new(server: &str, [checkout, intent, read]: [&str; 3], bearer: bool, return_base: &str) -> Target {
+        let read = format!("{server}{read}");
+        Target {
+            checkout: format!("{server}{checkout}"),
+            intent: format!("{server}{intent}"),
+            read: Arc::new(move |id| format!("{read}{id}")),
+            bearer,
+            base: return_base.to_owned(),
+            ids: Arc::new(Vec::new()),
+        }
+    }
+}
+
+/// Prepares `t`'s payments to read, then loads it.
+async fn measure(pid: u32, mut t: Target, run: &str, rate: usize, seconds: u64) -> Run {
+    t.ids = Arc::new(prepare(&t, run).await);
+    load(&t, pid, run, rate, seconds).await
+}
+
 fn intent_body(order: &str) -> Value {
     json!({"amount": 15000, "currency": "PHP", "orderId": order, "orderName": "2 items", "customerId": "c-77",
            "metadata": {"cart": "7"}, "successUrl": "http://127.0.0.1/ok", "failUrl": "http://127.0.0.1/fail"})
@@ -255,31 +276,15 @@ async fn drive() {
     let run_id = format!("{}", std::process::id());
 
     let (mut ours, base) = spawn("paybridge", &[]);
-    let read_base = base.clone();
-    let mut t = Target {
-        checkout: format!("{base}/api/synchronous-checkout/checkout"),
-        intent: format!("{base}/api/v2/payment-intents"),
-        read: Arc::new(move |id| format!("{read_base}/api/v2/payments/{id}")),
-        bearer: true,
-        base: base.clone(),
-        ids: Arc::new(Vec::new()),
-    };
-    t.ids = Arc::new(prepare(&t, &format!("P{run_id}")).await);
-    let ours_run = load(&t, ours.id(), &format!("P{run_id}"), rate, seconds).await;
+    let paths = ["/api/synchronous-checkout/checkout", "/api/v2/payment-intents", "/api/v2/payments/"];
+    let ours_run =
+        measure(ours.id(), Target::new(&base, paths, true, &base), &format!("P{run_id}"), rate, seconds).await;
 
     let pg = format!("{base}/sandbox-pg");
     let (mut bare, bare_base) = spawn("bare", &[("BENCH_PG", &pg)]);
-    let read_base = bare_base.clone();
-    let mut b = Target {
-        checkout: format!("{bare_base}/bare/checkout"),
-        intent: format!("{bare_base}/bare/intents"),
-        read: Arc::new(move |id| format!("{read_base}/bare/payments/{id}")),
-        bearer: false,
-        base: base.clone(),
-        ids: Arc::new(Vec::new()),
-    };
-    b.ids = Arc::new(prepare(&b, &format!("B{run_id}")).await);
-    let bare_run = load(&b, bare.id(), &format!("B{run_id}"), rate, seconds).await;
+    let paths = ["/bare/checkout", "/bare/intents", "/bare/payments/"];
+    let bare_target = Target::new(&bare_base, paths, false, &base);
+    let bare_run = measure(bare.id(), bare_target, &format!("B{run_id}"), rate, seconds).await;
 
     println!(
         "Mixed load on {kind}, {rate} req/s for {seconds} s (per 10: 1 Cafe24 payment request, 1 Store API intent, \

@@ -19,7 +19,7 @@ use axum::{
     Json, Router,
 };
 use common::{
-    bare::{bare_intent, Bare, PG_SECRET, PG_USER, TABLES},
+    bare::{bare_intent, Bare, TABLES},
     bare_setup, closed_loop, database_url, env_or, figures, ms, percentile, print_pair, start_paybridge,
 };
 use paybridge::{
@@ -33,17 +33,7 @@ const KEY: &str = "sk_test_paybridge_demomall";
 /// A capture without paybridge's layers: the PG captures, then the status, a history row
 /// and an idempotency record in one transaction.
 async fn bare_capture(State(b): State<Bare>, Path(tid): Path<String>) -> Json<Value> {
-    let order: Value = b
-        .http
-        .post(format!("{}/v1/orders/{tid}/capture", b.pg))
-        .basic_auth(PG_USER, Some(PG_SECRET))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = b.pg_post(&format!("/v1/orders/{tid}/capture"), &json!({})).await;
     let now = now_ms();
     let mut tx = b.store.pool().begin().await.unwrap();
     sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $1, 0, 'PHP', 2, $2, '', $3)")

@@ -39,6 +39,53 @@ pub struct Bare {
     pub base: String,
 }
 
+impl Bare {
+    /// One loopback POST to the sandbox PG as its demo merchant: the PG's JSON answer.
+    pub async fn pg_post(&self, path: &str, body: &Value) -> Value {
+        let request = self.http.post(format!("{}{path}", self.pg)).basic_auth(PG_USER, Some(PG_SECRET)).json(body);
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Opens the PG's checkout for payment `id`, as paybridge's sandbox connector asks.
+    async fn open_checkout(&self, id: &str, amount: &Value, currency: &Value, description: &Value) -> Value {
+        let body = json!({
+            "reference": id, "amount": amount, "currency": currency, "description": description,
+            "callback_url": format!("{}/bare/callback", self.base), "mode": "redirect", "allow_deposit": false,
+            "capture_method": "automatic", "finalization": "webhook",
+        });
+        self.pg_post("/v1/checkouts", &body).await
+    }
+}
+
+/// The payment row of a checkout just opened at the PG.
+async fn insert_payment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    order_id: Option<&str>,
+    (minor, currency): (Option<i64>, Option<&str>),
+    checkout: &Value,
+    now: i64,
+) {
+    sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)")
+        .bind(id).bind(order_id).bind(minor).bind(currency)
+        .bind(checkout["order_code"].as_str()).bind(checkout["checkout_url"].as_str()).bind(now)
+        .execute(&mut **tx).await.unwrap();
+}
+
+/// A new payment's two history rows.
+async fn insert_events(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, now: i64) {
+    for kind in ["payment.requested", "checkout.created"] {
+        sqlx::query("INSERT INTO bare_events (id, payment_id, kind, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(new_id("evt"))
+            .bind(id)
+            .bind(kind)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .unwrap();
+    }
+}
+
 /// The payment request without paybridge's layers.
 pub async fn bare_checkout(State(b): State<Bare>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
@@ -49,40 +96,14 @@ pub async fn bare_checkout(State(b): State<Bare>, Json(body): Json<Value>) -> (S
     }
     let minor = (amount.parse::<f64>().unwrap() * 100.0).round() as i64;
     let id = new_id("pay");
-    let checkout: Value = b
-        .http
-        .post(format!("{}/v1/checkouts", b.pg))
-        .basic_auth(PG_USER, Some(PG_SECRET))
-        .json(&json!({
-            "reference": id, "amount": minor, "currency": currency, "description": body["goods_name"],
-            "callback_url": format!("{}/bare/callback", b.base), "mode": "redirect", "allow_deposit": false,
-            "capture_method": "automatic", "finalization": "webhook",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let checkout = b.open_checkout(&id, &json!(minor), &json!(currency), &body["goods_name"]).await;
     let now = now_ms();
     let mut tx = b.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)")
-        .bind(&id).bind(&order_id).bind(minor).bind(&currency)
-        .bind(checkout["order_code"].as_str()).bind(checkout["checkout_url"].as_str()).bind(now)
-        .execute(&mut *tx).await.unwrap();
+    insert_payment(&mut tx, &id, Some(&order_id), (Some(minor), Some(&currency)), &checkout, now).await;
     sqlx::query("INSERT INTO bare_cafe24 (payment_id, partner_id, shop_no, amount_text, return_url) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id).bind(field("partner_id")).bind(field("shop_no")).bind(&amount).bind(field("return_url"))
         .execute(&mut *tx).await.unwrap();
-    for kind in ["payment.requested", "checkout.created"] {
-        sqlx::query("INSERT INTO bare_events (id, payment_id, kind, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id("evt"))
-            .bind(&id)
-            .bind(kind)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
+    insert_events(&mut tx, &id, now).await;
     tx.commit().await.unwrap();
     let answer =
         json!({"result_code": "0000", "result_message": "checkout created", "payment_url": checkout["checkout_url"]});
@@ -103,27 +124,11 @@ pub fn payment_request(base: &str, order_id: &str) -> Value {
 /// transaction.
 pub async fn bare_intent(State(b): State<Bare>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     let id = new_id("pay");
-    let checkout: Value = b
-        .http
-        .post(format!("{}/v1/checkouts", b.pg))
-        .basic_auth(PG_USER, Some(PG_SECRET))
-        .json(&json!({
-            "reference": id, "amount": body["amount"], "currency": body["currency"], "description": body["orderName"],
-            "callback_url": format!("{}/bare/callback", b.base), "mode": "redirect", "allow_deposit": false,
-            "capture_method": "automatic", "finalization": "webhook",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let checkout = b.open_checkout(&id, &body["amount"], &body["currency"], &body["orderName"]).await;
     let now = now_ms();
     let mut tx = b.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO bare_payments (id, order_id, amount, currency, status, tid, url, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)")
-        .bind(&id).bind(body["orderId"].as_str()).bind(body["amount"].as_i64()).bind(body["currency"].as_str())
-        .bind(checkout["order_code"].as_str()).bind(checkout["checkout_url"].as_str()).bind(now)
-        .execute(&mut *tx).await.unwrap();
+    let money = (body["amount"].as_i64(), body["currency"].as_str());
+    insert_payment(&mut tx, &id, body["orderId"].as_str(), money, &checkout, now).await;
     sqlx::query("INSERT INTO bare_store_data (payment_id, success_url, fail_url, metadata) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(body["successUrl"].as_str())
@@ -132,16 +137,7 @@ pub async fn bare_intent(State(b): State<Bare>, Json(body): Json<Value>) -> (Sta
         .execute(&mut *tx)
         .await
         .unwrap();
-    for kind in ["payment.requested", "checkout.created"] {
-        sqlx::query("INSERT INTO bare_events (id, payment_id, kind, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id("evt"))
-            .bind(&id)
-            .bind(kind)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
+    insert_events(&mut tx, &id, now).await;
     let answer = json!({"id": id, "status": "REQUEST", "paymentUrl": checkout["checkout_url"]});
     sqlx::query("INSERT INTO bare_idempotency (id, body, created_at) VALUES ($1, $2, $3)")
         .bind(new_id("idem"))
