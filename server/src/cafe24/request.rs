@@ -45,6 +45,11 @@ impl Fields {
         self.get(name).filter(|v| !v.trim().is_empty())
     }
 
+    /// The fields by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     pub fn parse_json(body: &[u8]) -> Result<Self, Cafe24Error> {
         let FieldList(list) = serde_json::from_slice(body)
             .map_err(|e| Cafe24Error::malformed(format!("the JSON body is not an object of fields ({e})")))?;

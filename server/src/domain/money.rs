@@ -23,7 +23,8 @@ pub enum Currency {
 }
 
 impl Currency {
-    const ALL: [Currency; 16] = [
+    /// Every currency paybridge takes.
+    pub const ALL: [Currency; 16] = [
         Currency::Krw,
         Currency::Jpy,
         Currency::Vnd,
