@@ -120,7 +120,7 @@ mod bundle {
     #[cfg(not(feature = "pages"))]
     pub use {FromServer as ReviewPage, FromServer as Home, FromServer as PayPage};
 
-    #[allow(unused_imports)]
+    #[cfg(not(all(feature = "admin", feature = "pages")))]
     use leptos::prelude::*;
 
     /// A page this bundle does not hold: the browser asks the server for it.
