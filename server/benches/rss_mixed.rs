@@ -102,7 +102,8 @@ fn rss_kib(pid: u32) -> u64 {
 struct Target {
     checkout: String,
     intent: String,
-    read: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    /// A payment's read, but for its id.
+    read: String,
     /// paybridge's Store API wants its key; the bare server none.
     bearer: bool,
     /// The base URL the Cafe24 request names as its return URL.
@@ -113,15 +114,29 @@ struct Target {
 impl Target {
     /// `server`'s routes for a Cafe24 payment request, an intent and a read (the id after it).
     fn new(server: &str, [checkout, intent, read]: [&str; 3], bearer: bool, return_base: &str) -> Target {
-        let read = format!("{server}{read}");
         Target {
             checkout: format!("{server}{checkout}"),
             intent: format!("{server}{intent}"),
-            read: Arc::new(move |id| format!("{read}{id}")),
+            read: format!("{server}{read}"),
             bearer,
             base: return_base.to_owned(),
             ids: Arc::new(Vec::new()),
         }
+    }
+
+    /// paybridge's Store API key on `request`, when the target wants it.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.bearer {
+            request.bearer_auth(KEY)
+        } else {
+            request
+        }
+    }
+
+    /// A new intent for order `order`, its Idempotency-Key the same text.
+    fn new_intent(&self, client: &reqwest::Client, order: &str) -> reqwest::RequestBuilder {
+        let request = client.post(&self.intent).header("Idempotency-Key", order);
+        self.authorized(request).json(&intent_body(order))
     }
 }
 
@@ -140,19 +155,8 @@ fn intent_body(order: &str) -> Value {
 async fn call(client: &reqwest::Client, t: &Target, run: &str, i: usize) -> bool {
     let request = match i % 10 {
         0 => client.post(&t.checkout).json(&payment_request(&t.base, &format!("{run}-{i:08}"))),
-        5 => {
-            let request = client.post(&t.intent).header("Idempotency-Key", format!("{run}-{i}"));
-            let request = if t.bearer { request.bearer_auth(KEY) } else { request };
-            request.json(&intent_body(&format!("{run}-{i}")))
-        }
-        _ => {
-            let request = client.get((t.read)(&t.ids[i % t.ids.len()]));
-            if t.bearer {
-                request.bearer_auth(KEY)
-            } else {
-                request
-            }
-        }
+        5 => t.new_intent(client, &format!("{run}-{i}")),
+        _ => t.authorized(client.get(format!("{}{}", t.read, t.ids[i % t.ids.len()]))),
     };
     match request.send().await {
         Ok(answer) => answer.status().is_success() && answer.bytes().await.is_ok(),
@@ -232,10 +236,8 @@ async fn prepare(t: &Target, run: &str) -> Vec<String> {
     let client = reqwest::Client::new();
     let mut ids = Vec::with_capacity(PREPARED);
     for i in 0..PREPARED {
-        let request = client.post(&t.intent).header("Idempotency-Key", format!("{run}-prep-{i}"));
-        let request = if t.bearer { request.bearer_auth(KEY) } else { request };
         let answer: Value =
-            request.json(&intent_body(&format!("{run}-prep-{i}"))).send().await.unwrap().json().await.unwrap();
+            t.new_intent(&client, &format!("{run}-prep-{i}")).send().await.unwrap().json().await.unwrap();
         ids.push(answer["id"].as_str().unwrap_or_else(|| panic!("no id: {answer}")).to_owned());
     }
     ids
