@@ -47,41 +47,63 @@ pub async fn root(State(app): State<AdminContext>, request: Request) -> Response
     render(request.map(Body::new)).await.into_response()
 }
 
-/// Checks the launch `hmac` = base64(HMAC-SHA256(client secret, the query without `hmac`,
-/// as received)), a fresh `timestamp` and `user_type` P or A (SPEC §4.7); then starts a
-/// new session and sends the merchant to Cafe24 to grant access.
-async fn launch(app: &AdminContext, query: &str) -> Response {
+/// A launch link's merchant, checked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Launch {
+    pub mall_id: String,
+    pub user_id: String,
+    pub lang: String,
+}
+
+/// Why a launch link was refused: the status and the message the merchant sees.
+pub type LaunchRefusal = (StatusCode, &'static str);
+
+/// Checks a launch query, as received: `hmac` = base64(HMAC-SHA256(client secret, the
+/// query without `hmac`, as received)), a `timestamp` within 5 minutes of `now_secs`,
+/// `user_type` P or A, a mall id and a user id (SPEC §4.7). Pure: a refusal changes
+/// nothing.
+pub fn check_launch(secret: &str, query: &str, now_secs: i64) -> Result<Launch, LaunchRefusal> {
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let signed: Vec<&str> = query.split('&').filter(|part| !part.starts_with("hmac=")).collect();
     let message = signed.join("&");
     // base64 in a query may arrive with '+' decoded to a space.
     let provided = get("hmac").unwrap_or_default().replace(' ', "+");
-    if provided.is_empty() || !signature::verify(&app.cafe24.client_secret, &[&message], &provided) {
-        return refused(StatusCode::UNAUTHORIZED, "This link does not come from Cafe24 (its hmac does not match).");
+    if provided.is_empty() || !signature::verify(secret, &[&message], &provided) {
+        return Err((StatusCode::UNAUTHORIZED, "This link does not come from Cafe24 (its hmac does not match)."));
     }
     let fresh = get("timestamp")
         .and_then(|t| t.parse::<i64>().ok())
-        .is_some_and(|t| (now_ms() / 1000 - t).abs() <= LAUNCH_FRESHNESS_SECS);
+        .is_some_and(|t| now_secs.abs_diff(t) <= LAUNCH_FRESHNESS_SECS.unsigned_abs());
     if !fresh {
-        return refused(StatusCode::UNAUTHORIZED, "This link has expired.");
+        return Err((StatusCode::UNAUTHORIZED, "This link has expired."));
     }
     if !matches!(get("user_type"), Some("P" | "A")) {
-        return refused(StatusCode::FORBIDDEN, "Only the mall's owner or its administrators can open paybridge.");
+        return Err((StatusCode::FORBIDDEN, "Only the mall's owner or its administrators can open paybridge."));
     }
     let (Some(mall_id), Some(user_id)) = (get("mall_id"), get("user_id")) else {
-        return refused(StatusCode::BAD_REQUEST, "The link names no mall or user.");
+        return Err((StatusCode::BAD_REQUEST, "The link names no mall or user."));
     };
     if mall_id.is_empty() || mall_id.len() > 50 || !mall_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return refused(StatusCode::BAD_REQUEST, "The mall id is not valid.");
+        return Err((StatusCode::BAD_REQUEST, "The mall id is not valid."));
     }
     let lang = get("lang").unwrap_or("en");
+    Ok(Launch { mall_id: mall_id.into(), user_id: user_id.into(), lang: lang.into() })
+}
+
+/// A checked launch starts a new session and sends the merchant to Cafe24 to grant
+/// access.
+async fn launch(app: &AdminContext, query: &str) -> Response {
+    let Launch { mall_id, user_id, lang } = match check_launch(&app.cafe24.client_secret, query, now_ms() / 1000) {
+        Ok(launch) => launch,
+        Err((status, message)) => return refused(status, message),
+    };
     let state = random_token();
-    let session = match app.store.create_session(mall_id, user_id, lang, &state).await {
+    let session = match app.store.create_session(&mall_id, &user_id, &lang, &state).await {
         Ok(id) => id,
         Err(e) => return failed("cannot start a session", e),
     };
-    let mut response = Redirect::to(app.cafe24_api.authorize_url(mall_id, &state).as_str()).into_response();
+    let mut response = Redirect::to(app.cafe24_api.authorize_url(&mall_id, &state).as_str()).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookies::set_session(&session, app.secure_cookies()));
     response
 }
@@ -166,4 +188,38 @@ pub async fn logout(State(app): State<AdminContext>, headers: HeaderMap) -> Resp
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookies::clear_session(app.secure_cookies()));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(query: &str) -> String {
+        let hmac = signature::sign("secret", &[query]);
+        format!("{query}&hmac={}", url::form_urlencoded::byte_serialize(hmac.as_bytes()).collect::<String>())
+    }
+
+    #[test]
+    fn a_signed_fresh_link_names_its_merchant() {
+        let query = signed("mall_id=mall_1&user_id=owner&user_type=P&lang=ko&timestamp=1000000");
+        let launch = check_launch("secret", &query, 1_000_100).unwrap();
+        assert_eq!(launch, Launch { mall_id: "mall_1".into(), user_id: "owner".into(), lang: "ko".into() });
+        assert_eq!(check_launch("other", &query, 1_000_100).unwrap_err().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(check_launch("secret", &format!("{query}&x=1"), 1_000_100).unwrap_err().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            check_launch("secret", &query, 1_000_301).unwrap_err(),
+            (StatusCode::UNAUTHORIZED, "This link has expired.")
+        );
+    }
+
+    #[test]
+    fn a_timestamp_at_the_ends_of_i64_is_expired_not_an_overflow() {
+        for time in [i64::MIN, i64::MAX] {
+            let query = signed(&format!("mall_id=m&user_id=u&user_type=P&timestamp={time}"));
+            assert_eq!(
+                check_launch("secret", &query, 1_000_000).unwrap_err(),
+                (StatusCode::UNAUTHORIZED, "This link has expired.")
+            );
+        }
+    }
 }

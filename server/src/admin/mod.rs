@@ -3,7 +3,7 @@
 //! page's server functions, both through one [`service::AdminService`].
 
 mod cookies;
-mod launch;
+pub mod launch;
 pub mod service;
 mod uninstall;
 

@@ -105,7 +105,9 @@ pub async fn script_hmac(State(app): State<Cafe24Context>, Query(q): Query<HmacQ
     if !bool::from(client_key.as_bytes().ct_eq(app.cafe24.client_id.as_bytes())) {
         return refused(StatusCode::FORBIDDEN, "client_key is not this app's client id");
     }
-    let fresh = request_time.parse::<i64>().is_ok_and(|t| (now_ms() / 1000 - t).abs() <= HMAC_REQUEST_FRESHNESS_SECS);
+    let fresh = request_time
+        .parse::<i64>()
+        .is_ok_and(|t| (now_ms() / 1000).abs_diff(t) <= HMAC_REQUEST_FRESHNESS_SECS.unsigned_abs());
     if !fresh {
         return refused(StatusCode::UNAUTHORIZED, "request_time is not within 5 minutes of now");
     }
@@ -170,6 +172,10 @@ struct Line {
     total_int: i64,
 }
 
+/// The basket is beyond what PHP's integers (and ours) hold: Cafe24's HMAC would be over a
+/// float, and the amount would wrap. Refused rather than computed wrongly.
+const TOO_LARGE: &str = "the basket's total is too large";
+
 fn lines(order: &[Value], currency: Currency) -> Result<Vec<Line>, String> {
     order
         .iter()
@@ -192,13 +198,67 @@ fn lines(order: &[Value], currency: Currency) -> Result<Vec<Line>, String> {
             ) else {
                 return Err(format!("product {n}: its prices are not amounts in {currency}"));
             };
-            if p_minor < 0 || p_minor + o_minor < 0 {
+            let unit_minor = p_minor.checked_add(o_minor).ok_or(TOO_LARGE)?;
+            if p_minor < 0 || unit_minor < 0 {
                 return Err(format!("product {n}: its price is negative"));
             }
-            let total_minor = (p_minor + o_minor).checked_mul(quantity).ok_or("the basket's total is too large")?;
-            Ok(Line { item: item.clone(), total_minor, total_int: (p_int + o_int) * quantity })
+            let total_minor = unit_minor.checked_mul(quantity).ok_or(TOO_LARGE)?;
+            let total_int = p_int.checked_add(o_int).and_then(|unit| unit.checked_mul(quantity)).ok_or(TOO_LARGE)?;
+            Ok(Line { item: item.clone(), total_minor, total_int })
         })
         .collect()
+}
+
+/// What a reservation (`CAFE24API.precreateOrder`'s answer, posted by the button) says
+/// about its basket, as received.
+pub struct Reservation<'a> {
+    pub order: &'a [Value],
+    pub order_id: &'a str,
+    pub response_time: &'a str,
+    pub noty_url: &'a str,
+    pub hmac: &'a str,
+}
+
+/// A reservation's basket, checked.
+#[derive(Debug)]
+pub struct Basket {
+    /// The reserved products, as received.
+    pub items: Vec<Value>,
+    /// Σ (product_price + option_price) × quantity, exact: what the buyer pays.
+    pub amount: Money,
+    /// The total the HMAC signs (PHP's integer arithmetic).
+    pub signed_total: i64,
+}
+
+impl Reservation<'_> {
+    /// Checks the basket in the shop's `currency` and the reservation's HMAC (SPEC §4.6:
+    /// [`reservation_hmac`] under our `client_id`) and freshness at `now_secs`: each
+    /// product's prices and quantity, the totals (refused when they do not fit), a total
+    /// above zero. Pure: a refusal changes nothing; the status and message to answer.
+    pub fn check(&self, client_id: &str, currency: Currency, now_secs: i64) -> Result<Basket, (StatusCode, String)> {
+        let unprocessable = |message: String| (StatusCode::UNPROCESSABLE_ENTITY, message);
+        let lines = lines(self.order, currency).map_err(unprocessable)?;
+        let sum = |part: fn(&Line) -> i64| lines.iter().try_fold(0i64, |sum, line| sum.checked_add(part(line)));
+        let (Some(signed_total), Some(minor)) = (sum(|l| l.total_int), sum(|l| l.total_minor)) else {
+            return Err(unprocessable(TOO_LARGE.into()));
+        };
+        let expected = reservation_hmac(client_id, self.order_id, signed_total, self.response_time, self.noty_url);
+        if !signature::constant_time_eq(&expected, self.hmac) {
+            return Err((StatusCode::UNAUTHORIZED, "the reservation's hmac does not match its order".into()));
+        }
+        let fresh = self
+            .response_time
+            .parse::<i64>()
+            .is_ok_and(|t| now_secs.abs_diff(t) <= RESERVATION_FRESHNESS_SECS.unsigned_abs());
+        if !fresh {
+            return Err((StatusCode::UNAUTHORIZED, "the reservation has expired; reserve the order again".into()));
+        }
+        if minor <= 0 {
+            return Err(unprocessable("the basket's total must be greater than zero".into()));
+        }
+        let items = lines.into_iter().map(|line| line.item).collect();
+        Ok(Basket { items, amount: Money::new(minor, currency), signed_total })
+    }
 }
 
 /// `POST /api/external-checkout/payload`: the button hands over Cafe24's reservation.
@@ -245,23 +305,18 @@ pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response 
             );
         }
     }
-    let lines = match lines(&order, shop.currency) {
-        Ok(lines) => lines,
-        Err(message) => return refused(StatusCode::UNPROCESSABLE_ENTITY, message),
+    let reservation = Reservation {
+        order: &order,
+        order_id: order_id.as_str(),
+        response_time: &response_time,
+        noty_url: &noty_url,
+        hmac: &hmac,
     };
-    let total_int: i64 = lines.iter().map(|l| l.total_int).sum();
-    let expected = reservation_hmac(&app.cafe24.client_id, order_id.as_str(), total_int, &response_time, &noty_url);
-    if !signature::constant_time_eq(&expected, &hmac) {
-        return refused(StatusCode::UNAUTHORIZED, "the reservation's hmac does not match its order");
-    }
-    let fresh = response_time.parse::<i64>().is_ok_and(|t| (now_ms() / 1000 - t).abs() <= RESERVATION_FRESHNESS_SECS);
-    if !fresh {
-        return refused(StatusCode::UNAUTHORIZED, "the reservation has expired; reserve the order again");
-    }
-    let amount = Money::new(lines.iter().map(|l| l.total_minor).sum(), shop.currency);
-    if amount.minor <= 0 {
-        return refused(StatusCode::UNPROCESSABLE_ENTITY, "the basket's total must be greater than zero");
-    }
+    let basket = match reservation.check(&app.cafe24.client_id, shop.currency, now_ms() / 1000) {
+        Ok(basket) => basket,
+        Err((status, message)) => return refused(status, message),
+    };
+    let amount = basket.amount;
     let domains = match app.store.mall_domains(mall_id.as_str()).await {
         Ok(d) => d,
         Err(e) => return internal("reading the mall's domains", e),
@@ -271,11 +326,10 @@ pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response 
             return refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
         }
     }
-    let goods_name = lines[0].item["product_name"].as_str().map(|name| match lines.len() {
+    let goods_name = basket.items[0]["product_name"].as_str().map(|name| match basket.items.len() {
         1 => name.to_owned(),
         n => format!("{name} and {} more", n - 1),
     });
-    let items: Vec<Value> = lines.iter().map(|l| l.item.clone()).collect();
     let usable = |p: &Payment, c: Option<&Cafe24Payment>| {
         p.status == PaymentStatus::Request && c.is_some_and(|c| c.flow == Flow::External)
     };
@@ -315,7 +369,7 @@ pub async fn payload(State(app): State<Cafe24Context>, body: Bytes) -> Response 
                     return_url: return_url_base.trim_end_matches('/').to_owned(),
                     return_noty_url: Some(noty_url.clone()),
                     extra_data: Some(json!({"member_id": field("member_id"), "bGuest": p["bGuest"]}).to_string()),
-                    external_order: Some(Value::Array(items).to_string()),
+                    external_order: Some(Value::Array(basket.items).to_string()),
                 }),
                 merchant_name: Some(shop.shop_name.clone()),
                 source: "cafe24",
@@ -654,5 +708,44 @@ mod tests {
         let hmac = reservation_hmac("client", "20220513-0000079", 1900, "1652409113", "http://x.example/a/b");
         let literal = "\"190020220513-00000791652409113http://x.example/a/b\"";
         assert_eq!(hmac, signature::sign("client20220513-0000079", &[literal]));
+    }
+
+    fn reserve(order: &[Value], response_time: &str, hmac: &str) -> Result<Basket, (StatusCode, String)> {
+        let reservation =
+            Reservation { order, order_id: "20220513-0000079", response_time, noty_url: "https://m.example/n", hmac };
+        reservation.check("client", Currency::Krw, 1_652_409_113)
+    }
+
+    #[test]
+    fn a_signed_fresh_basket_is_taken_at_its_exact_amount() {
+        let order = [
+            json!({"product_price": "1000.00", "option_price": "500", "quantity": 2}),
+            json!({"product_price": "300", "quantity": "1"}),
+        ];
+        let hmac = reservation_hmac("client", "20220513-0000079", 3300, "1652409000", "https://m.example/n");
+        let basket = reserve(&order, "1652409000", &hmac).unwrap();
+        assert_eq!(
+            (basket.amount, basket.signed_total, basket.items.len()),
+            (Money::new(3300, Currency::Krw), 3300, 2)
+        );
+        assert_eq!(reserve(&order, "1652409000", "x").unwrap_err().0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn a_basket_whose_total_does_not_fit_is_refused_not_wrapped() {
+        // Each line fits in 64 bits, their sum does not: it overflowed (a panic in a debug
+        // build, a wrapped amount in a release build) before the HMAC was looked at.
+        let line = json!({"product_price": "999999999999999", "quantity": 9000});
+        let refused = reserve(&[line.clone(), line], "1652409000", "any").unwrap_err();
+        assert_eq!(refused, (StatusCode::UNPROCESSABLE_ENTITY, TOO_LARGE.to_owned()));
+    }
+
+    #[test]
+    fn a_response_time_at_the_ends_of_i64_is_expired_not_an_overflow() {
+        let order = [json!({"product_price": "1000", "quantity": 1})];
+        for time in [i64::MIN, i64::MAX].map(|t| t.to_string()) {
+            let hmac = reservation_hmac("client", "20220513-0000079", 1000, &time, "https://m.example/n");
+            assert_eq!(reserve(&order, &time, &hmac).unwrap_err().0, StatusCode::UNAUTHORIZED, "{time}");
+        }
     }
 }

@@ -241,7 +241,9 @@ fn in_use() -> ApiError {
     e
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+/// The request's `Idempotency-Key`: 1–255 visible ASCII characters (SPEC §8.1), taken
+/// as sent; 400 `idempotency_key_required` or `idempotency_key_invalid` otherwise.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Err(ApiError::invalid(
             StatusCode::BAD_REQUEST,

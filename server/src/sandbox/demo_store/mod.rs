@@ -10,7 +10,7 @@
 //! endpoint's signing secrets — both during a rotation — where paybridge keeps them
 //! sealed. A real store keeps the `whsec_…` of the API's answer in its own secret store.
 
-mod receiver;
+pub mod receiver;
 
 use std::sync::Arc;
 

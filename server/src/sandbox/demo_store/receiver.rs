@@ -31,7 +31,8 @@ pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
 /// Checks `webhook-id`, `webhook-timestamp` (within 5 minutes of `now`, unix seconds) and
 /// `webhook-signature` — `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")),
 /// space-separated, any one of them under any of `keys` (two during a rotation). The
-/// comparison is constant-time (`Mac::verify_slice`).
+/// comparison is constant-time (`Mac::verify_slice`). An empty key verifies nothing
+/// (anyone can compute a MAC under it).
 pub fn verify(keys: &[Vec<u8>], headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Refusal> {
     let header = |name: &'static str| {
         headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).ok_or(Refusal::Missing(name))
@@ -45,7 +46,7 @@ pub fn verify(keys: &[Vec<u8>], headers: &HeaderMap, body: &[u8], now: i64) -> R
     }
     let given: Vec<Vec<u8>> =
         signatures.split(' ').filter_map(|s| s.strip_prefix("v1,")).filter_map(|s| STANDARD.decode(s).ok()).collect();
-    for key in keys {
+    for key in keys.iter().filter(|key| !key.is_empty()) {
         for signature in &given {
             let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { continue };
             mac.update(id.as_bytes());
@@ -137,5 +138,16 @@ mod tests {
         assert_eq!(secret_key("whsec_AAAA"), Some(vec![0, 0, 0]));
         assert_eq!(secret_key("AAAA"), None);
         assert_eq!(secret_key("whsec_not base64!"), None);
+    }
+
+    #[test]
+    fn an_empty_key_verifies_nothing() {
+        // Anyone can compute a MAC under an empty key (the sandbox PG's check had the same
+        // fault, found by fuzzing).
+        let signature = crate::outbox::signature_header(&[Vec::new()], ID, AT, BODY);
+        assert_eq!(
+            verify(&[Vec::new()], &headers(ID, &AT.to_string(), &signature), BODY.as_bytes(), AT),
+            Err(Refusal::NoValidSignature)
+        );
     }
 }

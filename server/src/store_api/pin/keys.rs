@@ -113,8 +113,19 @@ pub async fn decrypt(
     let encoded =
         Zeroizing::new(keys.open(&crate::store::pin_key_context(&kid), &sealed).map_err(|e| broken(e.to_string()))?);
     let der = Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded.as_bytes()).map_err(|e| broken(e.to_string()))?);
-    let mut decrypter = ECDH_ES.decrypter_from_der(&*der).map_err(|e| broken(e.to_string()))?;
-    decrypter.set_key_id(&kid);
+    open(&der, &kid, jwe).map_err(|e| broken(e.to_string()))
+}
+
+/// The plaintext of `jwe` under the private key `der` (PKCS#8) whose id is `kid`, or why
+/// it was refused; `Err` when the key itself is broken. Pure: a refusal changes nothing.
+pub fn open(der: &[u8], kid: &str, jwe: &str) -> Result<Result<Zeroizing<Vec<u8>>, JweRefusal>, josekit::JoseError> {
+    match protected_header(jwe) {
+        Ok(named) if named == kid => {}
+        Ok(_) => return Ok(Err(JweRefusal::UnknownKey)),
+        Err(refusal) => return Ok(Err(refusal)),
+    }
+    let mut decrypter = ECDH_ES.decrypter_from_der(der)?;
+    decrypter.set_key_id(kid);
     // Any failure here is the JWE's: a bad ephemeral key, a wrong tag, a changed header
     // (the header is the AAD), a ciphertext for another key.
     Ok(jwe::deserialize_compact(jwe, &decrypter)
@@ -123,7 +134,7 @@ pub async fn decrypt(
 }
 
 /// The `kid` of a compact JWE whose protected header asks for exactly what we publish.
-fn protected_header(jwe: &str) -> Result<String, JweRefusal> {
+pub fn protected_header(jwe: &str) -> Result<String, JweRefusal> {
     if jwe.len() > MAX_JWE_LEN {
         return Err(JweRefusal::Malformed("too long"));
     }
