@@ -113,17 +113,25 @@ pub async fn decrypt(
     let encoded =
         Zeroizing::new(keys.open(&crate::store::pin_key_context(&kid), &sealed).map_err(|e| broken(e.to_string()))?);
     let der = Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded.as_bytes()).map_err(|e| broken(e.to_string()))?);
-    open(&der, &kid, jwe).map_err(|e| broken(e.to_string()))
+    decrypt_with(&der, &kid, jwe).map_err(|e| broken(e.to_string()))
 }
 
 /// The plaintext of `jwe` under the private key `der` (PKCS#8) whose id is `kid`, or why
 /// it was refused; `Err` when the key itself is broken. Pure: a refusal changes nothing.
 pub fn open(der: &[u8], kid: &str, jwe: &str) -> Result<Result<Zeroizing<Vec<u8>>, JweRefusal>, josekit::JoseError> {
     match protected_header(jwe) {
-        Ok(named) if named == kid => {}
-        Ok(_) => return Ok(Err(JweRefusal::UnknownKey)),
-        Err(refusal) => return Ok(Err(refusal)),
+        Ok(named) if named == kid => decrypt_with(der, kid, jwe),
+        Ok(_) => Ok(Err(JweRefusal::UnknownKey)),
+        Err(refusal) => Ok(Err(refusal)),
     }
+}
+
+/// `jwe`, whose protected header was checked and names `kid`, under the private key `der`.
+fn decrypt_with(
+    der: &[u8],
+    kid: &str,
+    jwe: &str,
+) -> Result<Result<Zeroizing<Vec<u8>>, JweRefusal>, josekit::JoseError> {
     let mut decrypter = ECDH_ES.decrypter_from_der(der)?;
     decrypter.set_key_id(kid);
     // Any failure here is the JWE's: a bad ephemeral key, a wrong tag, a changed header
