@@ -115,11 +115,18 @@ pub const PARTNER_ID: &str = "demomall:0:demo-app-public-key";
 /// paybridge as `.dev/run` starts it (the sandbox PG and the demo mall in process) on a
 /// fresh database of `kind`, serving on a loopback port: its base URL and its store.
 pub async fn start_paybridge(kind: &str) -> (String, paybridge::store::Store) {
+    let key = paybridge::secrets::KeyRing::generate_encoded();
+    start_paybridge_on(&database_url(kind, "app").await, &key).await
+}
+
+/// paybridge as `.dev/run` starts it, on the database at `database_url` with the
+/// `ENCRYPTION_KEY` `encryption_key` (instances sharing a database share the key).
+pub async fn start_paybridge_on(database_url: &str, encryption_key: &str) -> (String, paybridge::store::Store) {
     let vars: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
-        ("DATABASE_URL", database_url(kind, "app").await),
+        ("DATABASE_URL", database_url.to_owned()),
         ("LEPTOS_SITE_ADDR", "127.0.0.1:0".into()),
         ("CAFE24_SERVICE_KEY", SERVICE_KEY.into()),
-        ("ENCRYPTION_KEY", paybridge::secrets::KeyRing::generate_encoded()),
+        ("ENCRYPTION_KEY", encryption_key.to_owned()),
         ("SANDBOX", "true".into()),
     ]);
     let config = paybridge::config::Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
