@@ -312,29 +312,49 @@ fn cafe24_refused(a: &Answer) -> bool {
     a.status.is_client_error() && a.json()["result_code"] == "9999"
 }
 
+/// A Cafe24 flow: its checkout path and the request's kind in the figures.
+type Flow = (&'static str, &'static str);
+const SYNC: Flow = ("/api/synchronous-checkout/checkout", "cafe24 sync: payment request");
+const ASYNC: Flow = ("/api/asynchronous-checkout/checkout", "cafe24 async: payment request");
+
+/// A Cafe24 payment request to `a`, the buyer pressing `button` at the PG's page, and our
+/// callback sending them back with `result`: the PG's page and the callback's answer.
+async fn cafe24_checkout(
+    soak: &Soak,
+    (path, kind): Flow,
+    a: &str,
+    order: &str,
+    button: &str,
+    result: &str,
+) -> Option<(String, Answer)> {
+    let request = soak.client.post(format!("{a}{path}")).json(&payment_request(a, order, "150.00"));
+    let opened = soak.call(kind, request, Answer::cafe24_ok).await?;
+    let page = opened.json()["payment_url"].as_str()?.to_owned();
+    let back = soak.buyer(&page, button).await?;
+    if back.query("result_code").as_deref() != Some(result) {
+        soak.finding(format!("{kind} {order}: the callback sent the buyer to {:?}", back.location()));
+        return None;
+    }
+    Some((page, back))
+}
+
 async fn cafe24_sync(soak: &Soak, i: usize) -> Option<()> {
     let (a, b) = (soak.instance(i), soak.instance(i + 1));
     let order = format!("S{}-{i:06}", soak.run);
-    let request = soak.client.post(format!("{a}/api/synchronous-checkout/checkout"));
-    let opened = soak
-        .call("cafe24 sync: payment request", request.json(&payment_request(a, &order, "150.00")), Answer::cafe24_ok)
-        .await?;
-    let page = opened.json()["payment_url"].as_str()?.to_owned();
     let declined = i % 10 == 2;
-    let back = soak.buyer(&page, if declined { "decline" } else { "approve" }).await?;
+    let (button, result) = if declined { ("decline", "0001") } else { ("approve", "0000") };
+    let (_, back) = cafe24_checkout(soak, SYNC, a, &order, button, result).await?;
     let key = back.query("key")?;
-    if back.query("result_code").as_deref() != Some(if declined { "0001" } else { "0000" }) {
-        soak.finding(format!("cafe24 sync callback for {order}: {:?}", back.location()));
-        return None;
-    }
     let status = |a: &Answer| a.status == StatusCode::OK;
     let read = soak.client.post(format!("{b}/api/synchronous-checkout/checkout/status")).json(&json!({"key": key}));
     let read = soak.call("cafe24 sync: status read", read, status).await?.json();
     let paid = read["result_code"] == "0000" && read["payed_tf"] == "T";
-    if declined || !paid {
-        if !declined || read["result_code"] != "1400" {
-            soak.finding(format!("status read of {order}: {read}"));
-        }
+    let unpaid = read["result_code"] == "1400" && read["payed_tf"] == "F";
+    if (declined && !unpaid) || (!declined && !paid) {
+        soak.finding(format!("status read of {order} (declined: {declined}): {read}"));
+        return None;
+    }
+    if declined {
         return Some(());
     }
     soak.seen.lock().unwrap().sync_paid.insert(order.clone());
@@ -366,17 +386,8 @@ async fn cafe24_sync(soak: &Soak, i: usize) -> Option<()> {
 async fn cafe24_async(soak: &Soak, i: usize) -> Option<()> {
     let (a, b) = (soak.instance(i), soak.instance(i + 1));
     let order = format!("A{}-{i:06}", soak.run);
-    let request = soak.client.post(format!("{a}/api/asynchronous-checkout/checkout"));
-    let opened = soak
-        .call("cafe24 async: payment request", request.json(&payment_request(a, &order, "150.00")), Answer::cafe24_ok)
-        .await?;
-    let page = opened.json()["payment_url"].as_str()?.to_owned();
+    let (page, _) = cafe24_checkout(soak, ASYNC, a, &order, "approve", "0000").await?;
     let code = page.rsplit('/').next()?.to_owned();
-    let back = soak.buyer(&page, "approve").await?;
-    if back.query("result_code").as_deref() != Some("0000") {
-        soak.finding(format!("cafe24 async callback for {order}: {:?}", back.location()));
-        return None;
-    }
     // The PG sends its last webhook (paid) again, twice at once.
     let resend = soak.client.post(format!("{b}/sandbox-pg/orders/{code}/webhooks/resend?times=2"));
     soak.call("pg: webhook sent again ×2", resend, |a| a.status == StatusCode::OK).await?;
