@@ -95,6 +95,14 @@ struct Instance {
     base: String,
 }
 
+/// An instance ends with the soak, however it ends (a panic too).
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A paybridge process on `database_url`, once it serves.
 fn spawn_instance(database_url: &str, encryption_key: &str) -> Instance {
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -525,7 +533,7 @@ async fn soak(kind: &str) -> bool {
     let encryption_key = paybridge::secrets::KeyRing::generate_encoded();
     let n = if kind == "postgres" { 2 } else { 1 };
     // One at a time: the first migrates and provisions the demo, the next finds them.
-    let mut instances: Vec<Instance> = (0..n).map(|_| spawn_instance(&url, &encryption_key)).collect();
+    let instances: Vec<Instance> = (0..n).map(|_| spawn_instance(&url, &encryption_key)).collect();
     let pids: Vec<u32> = instances.iter().map(|i| i.child.id()).collect();
     let store = Store::connect(&url).await.unwrap();
     let bases: Vec<String> = instances.iter().map(|i| i.base.clone()).collect();
@@ -631,10 +639,7 @@ async fn soak(kind: &str) -> bool {
     let unexplained = report_statuses(&seen);
     report_samples(&samples, n);
     let books = reconcile(&store, &seen).await;
-    for instance in &mut instances {
-        let _ = instance.child.kill();
-        let _ = instance.child.wait();
-    }
+    drop(instances);
     let passed = settled && unexplained == 0 && books && finished == lives;
     store.pool().close().await;
     if passed {
