@@ -195,6 +195,11 @@ impl Answer {
         self.status == StatusCode::OK && self.json()["result_code"] == "0000"
     }
 
+    /// The saved answer to an Idempotency-Key sent again.
+    fn replayed(&self) -> bool {
+        self.headers.get("idempotent-replayed").is_some_and(|v| v == "true")
+    }
+
     fn error_code(&self) -> Value {
         self.json()["error"]["code"].clone()
     }
@@ -430,7 +435,7 @@ async fn store_api(soak: &Soak, i: usize) -> Option<()> {
         soak.call("store api: intent", v2_post(soak, a, "/api/v2/payment-intents", &key, &body), created).await?.json();
     // The store did not see the answer and sends the same request again (the other
     // instance): the same payment, replayed.
-    let replayed = |a: &Answer| created(a) && a.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
+    let replayed = |a: &Answer| created(a) && a.replayed();
     let again = v2_post(soak, b, "/api/v2/payment-intents", &key, &body);
     let again = soak.call("store api: intent retried", again, replayed).await?.json();
     let id = intent["id"].as_str()?.to_owned();
@@ -450,12 +455,16 @@ async fn store_api(soak: &Soak, i: usize) -> Option<()> {
     }
     let path = format!("/api/v2/payments/{id}/cancel");
     let ok = |a: &Answer| a.status == StatusCode::OK;
+    let confirm_path = format!("/api/v2/payments/{id}/confirm");
+    let confirm = || {
+        soak.call("store api: confirm", v2_post(soak, a, &confirm_path, &format!("{order}-confirm"), &json!({})), ok)
+    };
     match i % 10 {
         6 => {
             let part = json!({"amount": 5000, "reason": "soak: one item"});
             let key = format!("{order}-cancel-1");
             soak.call("store api: partial cancel", v2_post(soak, a, &path, &key, &part), ok).await?;
-            let replayed = |a: &Answer| ok(a) && a.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
+            let replayed = |a: &Answer| ok(a) && a.replayed();
             let again = v2_post(soak, b, &path, &key, &part);
             soak.call("store api: partial cancel retried", again, replayed).await?;
             let rest = json!({"amount": 10000, "reason": "soak: the rest"});
@@ -478,14 +487,10 @@ async fn store_api(soak: &Soak, i: usize) -> Option<()> {
             if done != 1 {
                 soak.finding(format!("{order}: {done} of two racing refunds done"));
             }
-            let confirm =
-                v2_post(soak, a, &format!("/api/v2/payments/{id}/confirm"), &format!("{order}-confirm"), &json!({}));
-            soak.call("store api: confirm", confirm, ok).await?;
+            confirm().await?;
         }
         _ => {
-            let confirm =
-                v2_post(soak, a, &format!("/api/v2/payments/{id}/confirm"), &format!("{order}-confirm"), &json!({}));
-            soak.call("store api: confirm", confirm, ok).await?;
+            confirm().await?;
             // A confirmed payment is not cancelled.
             let refused = |a: &Answer| a.status == StatusCode::CONFLICT && a.error_code() == "payment_confirmed";
             let cancel = v2_post(soak, b, &path, &format!("{order}-late"), &json!({"reason": "soak: too late"}));
